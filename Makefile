@@ -1,0 +1,53 @@
+# The two commands: `make demo` and `make test`. Everything else is set up on the way.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+
+-include .env
+export UNDERDOG_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/underdog
+export UNDERDOG_REDIS_URL ?= redis://127.0.0.1:6379/0
+export UNDERDOG_REDIS_PREFIX ?= underdog
+export DAGSTER_PG_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/underdog_dagster
+export DAGSTER_HOME := $(CURDIR)
+
+.PHONY: demo test ui bench install services db lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# torch first and alone, pinned: the CPU build; a looser pin pulls a multi-GB CUDA build.
+$(STAMP): $(PY) pyproject.toml constraints.txt
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+services: install
+	PYTHON=$(PY) scripts/services.sh
+
+db: services
+	$(VENV)/bin/underdog db create
+	$(VENV)/bin/underdog db upgrade
+
+demo: services
+	$(VENV)/bin/underdog demo
+
+test: services
+	$(PY) -m pytest -q
+
+ui: db
+	@echo "Dagster UI on http://127.0.0.1:3000 (webserver + daemon; Ctrl-C stops both)"
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: db
+	$(PY) bench/ingest.py --rows 1000000
+
+lint: install
+	$(VENV)/bin/ruff check underdog underdog_assets underdog_streaming tests bench
+
+clean:
+	rm -rf $(VENV) storage history logs schedules

@@ -1,0 +1,135 @@
+"""Row validation before any write: good rows go on, bad rows become dead letters.
+
+Every rule is vectorized and gives a reason; a row gets the first reason that applies.
+A frame missing a column is a caller's bug, not bad data: that raises `ValueError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from underdog.instruments import SYMBOL_PATTERN
+from underdog.store.tables import Column, Table
+
+
+@dataclass
+class Checked:
+    good: pd.DataFrame  # the table's columns in order, times as UTC
+    rejected: pd.DataFrame  # columns `reason` and `payload` (a JSON-safe dict per row)
+
+    @property
+    def reasons(self) -> dict[str, int]:
+        return self.rejected["reason"].value_counts().to_dict() if len(self.rejected) else {}
+
+
+def _as_utc(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """The column as datetime64[us, UTC], and a mask of values that are not tz-aware."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return series.dt.tz_convert("UTC").dt.as_unit("us"), np.zeros(len(series), bool)
+    if pd.api.types.is_datetime64_dtype(series.dtype):  # naive: every row is ambiguous
+        return pd.Series(pd.NaT, index=series.index, dtype="datetime64[us, UTC]"), np.ones(
+            len(series), bool
+        )
+    aware = series.map(lambda v: isinstance(v, datetime) and v.tzinfo is not None).to_numpy()
+    values = pd.Series(pd.NaT, index=series.index, dtype="datetime64[us, UTC]")
+    if aware.any():
+        values[aware] = pd.to_datetime(series[aware], utc=True).dt.as_unit("us")
+    return values, ~aware & series.notna().to_numpy()
+
+
+def _numeric(series: pd.Series) -> np.ndarray:
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _column_reasons(frame: pd.DataFrame, col: Column, symbols: Collection[str] | None):
+    """(mask, reason) pairs for one column, in the order they are reported."""
+    series = frame[col.name]
+    missing = series.isna().to_numpy()
+    if not col.nullable:
+        yield missing, f"{col.name} is missing"
+    if col.pgtype == "float8" or col.pgtype in ("int8", "int4"):
+        values = _numeric(series)
+        yield ~missing & np.isnan(values), f"{col.name} is not a number"
+        yield np.isinf(values), f"{col.name} is not finite"
+        if col.positive:
+            yield values <= 0, f"{col.name} must be a positive price"
+        if col.non_negative:
+            yield values < 0, f"{col.name} must be >= 0"
+    if col.symbol:
+        text = series.astype("string").fillna("")
+        yield ~text.str.fullmatch(SYMBOL_PATTERN.pattern).to_numpy(dtype=bool), (
+            f"{col.name} has an invalid symbol format"
+        )
+        if symbols is not None:
+            unknown = ~text.isin(list(symbols)).to_numpy(dtype=bool)
+            yield unknown, f"{col.name} is not a known symbol"
+
+
+def validate(
+    frame: pd.DataFrame,
+    table: Table,
+    *,
+    window: tuple[datetime, datetime] | None = None,
+    symbols: Collection[str] | None = None,
+) -> Checked:
+    missing = [c for c in table.column_names if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{table.name}: frame lacks columns {missing}")
+    frame = frame.reset_index(drop=True)
+    reason = pd.Series(pd.NA, index=frame.index, dtype="string")
+
+    def flag(mask: np.ndarray, why: str) -> None:
+        reason[np.asarray(mask, dtype=bool) & reason.isna().to_numpy()] = why
+
+    clean = frame[table.column_names].copy()
+    for col in table.columns:
+        if col.pgtype == "timestamptz":
+            clean[col.name], naive = _as_utc(frame[col.name])
+            flag(naive, f"{col.name} is not tz-aware UTC")
+        for mask, why in _column_reasons(clean, col, symbols):
+            flag(mask, why)
+    if table.ohlc:
+        o, h, lo, c = (_numeric(clean[k]) for k in ("open", "high", "low", "close"))
+        with np.errstate(invalid="ignore"):
+            flag(~((lo <= np.minimum(o, c)) & (np.maximum(o, c) <= h)),
+                 "OHLC inconsistent: need low <= open, close <= high")
+    if window is not None:
+        start, end = (pd.Timestamp(t) for t in window)
+        outside = ((clean["time"] < start) | (clean["time"] >= end)).to_numpy(dtype=bool)
+        flag(outside, f"time outside the window [{start.isoformat()}, {end.isoformat()})")
+    ok = reason.isna().to_numpy()
+    dupes = np.zeros(len(frame), bool)
+    dupes[ok] = clean[ok].duplicated(subset=list(table.key), keep="first").to_numpy()
+    flag(dupes, "duplicate key in batch")
+    ok = reason.isna().to_numpy()
+    rejected = pd.DataFrame({
+        "reason": reason[~ok].astype(str).to_numpy(),
+        "payload": [_json_safe(r) for r in frame[~ok].to_dict("records")],
+    })
+    return Checked(good=clean[ok].reset_index(drop=True), rejected=rejected)
+
+
+def _json_safe(row: dict) -> dict:
+    def one(v: object) -> object:
+        if isinstance(v, np.generic):
+            v = v.item()
+        if v is None or v is pd.NaT or v is pd.NA:
+            return None
+        if isinstance(v, datetime):
+            return v.isoformat()
+        if isinstance(v, float) and not math.isfinite(v):
+            return None if math.isnan(v) else str(v)
+        try:
+            json.dumps(v)
+            return v
+        except TypeError:
+            return str(v)
+
+    return {str(k): one(v) for k, v in row.items()}

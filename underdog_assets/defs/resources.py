@@ -1,0 +1,19 @@
+"""Every resource of the code location; values come from the environment at run time."""
+
+import dagster as dg
+
+from underdog_assets.lib.resources import DatabaseResource, MarketResource, RedisResource
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(
+        resources={
+            "database": DatabaseResource(database_url=dg.EnvVar("UNDERDOG_DATABASE_URL")),
+            "cache": RedisResource(
+                redis_url=dg.EnvVar("UNDERDOG_REDIS_URL"),
+                prefix=dg.EnvVar("UNDERDOG_REDIS_PREFIX"),
+            ),
+            "market": MarketResource(),
+        }
+    )
