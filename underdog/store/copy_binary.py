@@ -49,14 +49,15 @@ def _fixed_values(series: pd.Series, col: Column) -> np.ndarray:
 
 
 def _encode_text(series: pd.Series, col: Column) -> tuple[np.ndarray, np.ndarray]:
-    """(codes into a table of encoded uniques, that table as fixed-width bytes)."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    """(codes into a table of encoded uniques, that table; code -1 is NULL)."""
     if col.pgtype == "jsonb":  # jsonb binary format: a version byte, then the JSON text
-        encoded = [b"\x01" + json.dumps(u, separators=(",", ":"), default=str).encode()
-                   for u in uniques]
-    else:
-        encoded = [str(u).encode() for u in uniques]
-    return codes, np.array(encoded + [b""], dtype=object)
+        series = series.map(
+            lambda v: None if v is None else "\x01" + json.dumps(v, separators=(",", ":"),
+                                                                 default=str)
+        )
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    encoded = [str(u).encode() for u in uniques]
+    return codes, np.array([*encoded, b""], dtype=object)
 
 
 def encode(frame: pd.DataFrame, columns: Sequence[Column]) -> bytes:

@@ -1,0 +1,419 @@
+"""Ingest and serving benchmark of the foundation issue.
+
+Everything runs in a throwaway database `underdog_bench_<pid>` on the server that
+UNDERDOG_DATABASE_URL names (created, migrated with `underdog.store.migrate.upgrade`,
+dropped at the end), so the real `underdog.ohlcv` is never touched and `readers.bars` reads
+the benchmark's rows from the table it always reads.
+
+Measured, each load into an empty `underdog.ohlcv` (TRUNCATE, then CHECKPOINT so no run pays
+for an earlier run's dirty pages):
+  ours         replace_window: validate + numpy binary encode + COPY, one transaction
+  psql \\copy   the same rows as CSV, timing only the psql process
+  seed style   executemany of INSERT .. ON CONFLICT DO NOTHING, 10,000 rows and a commit per batch
+Then, with the rows loaded by our writer and VACUUM ANALYZE run (autovacuum may be off):
+  query_day    readers.bars for one symbol and one day vs a text-protocol SELECT + fetchall
+  latest       LatestCache.get hits on Redis vs readers.latest straight from PostgreSQL
+
+Progress goes to stdout; the last line of stdout is one JSON object. Exit code 0 even when a
+target is missed: this measures, it does not test.
+
+    .venv/bin/python bench/ingest.py --rows 1000000 [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from underdog.config import load_settings
+from underdog.instruments import INSTRUMENTS
+from underdog.store import migrate, readers
+from underdog.store.admin import create_database, drop_database
+from underdog.store.cache import LatestCache
+from underdog.store.db import Database
+from underdog.store.tables import OHLCV
+from underdog.store.writers import replace_window
+
+SEED = 20240101
+SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "USDCHF", "USDCAD", "NZDUSD", "EURGBP")
+# Recent enough that a TimescaleDB retention policy (2 years) would not consider it old.
+START = datetime(2026, 1, 5, tzinfo=UTC)
+SEED_BATCH = 10_000
+QUERY_WARMUP, QUERY_ITERATIONS = 20, 500
+CACHE_ITERATIONS = 2_000
+COLUMNS = OHLCV.column_names
+INSERT_SEED = (
+    f"INSERT INTO underdog.ohlcv ({', '.join(COLUMNS)}) VALUES "
+    f"({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT DO NOTHING"
+)
+SELECT_DAY = (
+    "SELECT time, open, high, low, close, volume, spread FROM underdog.ohlcv"
+    " WHERE symbol = %s AND time >= %s AND time < %s ORDER BY time"
+)
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+def _symbol_bars(rng: np.random.Generator, symbol: str, n: int) -> pd.DataFrame:
+    """n consecutive M1 bars of a random walk: valid OHLC, positive prices."""
+    spec = INSTRUMENTS[symbol]
+    sigma = spec.daily_vol / np.sqrt(1440)
+    close = spec.base_price * np.exp(np.cumsum(rng.normal(0.0, sigma, n)))
+    open_ = np.concatenate(([spec.base_price], close[:-1]))
+    wick = spec.base_price * sigma * np.abs(rng.normal(0.0, 1.0, (2, n)))
+    return pd.DataFrame({
+        "symbol": symbol,
+        "time": pd.date_range(START, periods=n, freq="min", unit="us"),
+        "open": open_,
+        "high": np.maximum(open_, close) + wick[0],
+        "low": np.minimum(open_, close) - wick[1],
+        "close": close,
+        "volume": rng.poisson(20, n).astype("int64"),
+        "spread": spec.spread_points * spec.point * rng.uniform(0.8, 1.5, n),
+        "source": "bench",
+    })
+
+
+def make_bars(rows: int, symbols: tuple[str, ...]) -> pd.DataFrame:
+    """`rows` bars, split evenly over the symbols, symbol by symbol like a backfill."""
+    rng = np.random.default_rng(SEED)
+    counts = [rows // len(symbols) + (i < rows % len(symbols)) for i in range(len(symbols))]
+    frames = [_symbol_bars(rng, s, n) for s, n in zip(symbols, counts, strict=True) if n]
+    return pd.concat(frames, ignore_index=True)
+
+
+def seed_tuples(frame: pd.DataFrame) -> list[tuple]:
+    """Rows as Python tuples, built before timing (the seed built its OHLCVBar list first)."""
+    columns = [frame[c].tolist() for c in COLUMNS]
+    columns[1] = list(frame["time"].dt.to_pydatetime())
+    return list(zip(*columns, strict=True))
+
+
+# --- database ---------------------------------------------------------------------------------
+
+
+def throwaway_dsn(dsn: str, name: str) -> str:
+    """The same server (URL form: migrate needs it) with another database name."""
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+
+
+def backend(conn: psycopg.Connection) -> str:
+    version = conn.execute("SHOW server_version").fetchone()[0]
+    row = conn.execute(
+        "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+    ).fetchone()
+    return f"timescaledb {row[0]} (PostgreSQL {version})" if row else f"postgresql {version}"
+
+
+def pause_timescale_jobs(conn: psycopg.Connection) -> int:
+    """Stop columnstore/retention/refresh jobs here: they would compress or drop mid-run."""
+    if "timescaledb" not in backend(conn):
+        return 0
+    rows = conn.execute(
+        "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs"
+        " WHERE job_id >= 1000"
+    ).fetchall()
+    return len(rows)
+
+
+def reset(conn: psycopg.Connection) -> None:
+    """Empty table, nothing dirty in shared buffers: each load starts from the same state."""
+    conn.execute("TRUNCATE underdog.ohlcv, underdog.dead_letters")
+    conn.execute("CHECKPOINT")
+
+
+def count_rows(conn: psycopg.Connection) -> int:
+    return int(conn.execute("SELECT count(*) FROM underdog.ohlcv").fetchone()[0])
+
+
+@contextmanager
+def throwaway_database(dsn: str) -> Iterator[str]:
+    """Create + migrate a database of our own; drop it however we leave."""
+    if not create_database(dsn):  # left over by a killed run with the same pid
+        drop_database(dsn)
+        create_database(dsn)
+    try:
+        migrate.upgrade(dsn)
+        yield dsn
+    finally:
+        drop_database(dsn)
+
+
+# --- loads ------------------------------------------------------------------------------------
+
+
+def timed(run: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
+
+
+def load_ours(db: Database, frame: pd.DataFrame) -> None:
+    start = frame["time"].min().to_pydatetime()
+    end = frame["time"].max().to_pydatetime() + timedelta(minutes=1)
+    symbols = sorted(frame["symbol"].unique())
+    result = replace_window(db, OHLCV, frame, start=start, end=end, source="bench",
+                            only={"symbol": symbols}, symbols=symbols)
+    if result.rejected:
+        raise RuntimeError(f"bench rows rejected: {result.reasons}")
+
+
+def load_psql(dsn: str, csv: Path) -> None:
+    command = f"\\copy underdog.ohlcv ({', '.join(COLUMNS)}) FROM '{csv}' WITH (FORMAT csv)"
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-c", command],
+                   check=True)
+
+
+def load_seed_style(conn: psycopg.Connection, rows: list[tuple]) -> None:
+    with conn.cursor() as cur:
+        for offset in range(0, len(rows), SEED_BATCH):
+            cur.executemany(INSERT_SEED, rows[offset : offset + SEED_BATCH])
+            conn.commit()
+
+
+@dataclass
+class Loads:
+    ours: list[float]
+    psql: list[float]
+    seed: list[float]
+
+
+def measure_loads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame, csv: Path,
+                  repeat: int) -> Loads:
+    """Rows/s of each path, interleaved per repeat so drift hits all three alike."""
+    rows = seed_tuples(frame)
+    loads = Loads([], [], [])
+    with psycopg.connect(db.dsn) as seed_conn:
+        paths: dict[str, Callable[[], object]] = {
+            "ours": lambda: load_ours(db, frame),
+            "psql": lambda: load_psql(db.dsn, csv),
+            "seed": lambda: load_seed_style(seed_conn, rows),
+        }
+        for r in range(repeat):
+            for name, run in paths.items():
+                reset(admin)
+                seconds = timed(run)
+                if (n := count_rows(admin)) != len(frame):
+                    raise RuntimeError(f"{name}: {n} rows in the table, expected {len(frame)}")
+                rate = len(frame) / seconds
+                getattr(loads, name).append(rate)
+                say(f"  [{r + 1}/{repeat}] {name:5s} {seconds:7.2f} s  {rate:12,.0f} rows/s")
+    return loads
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+def percentiles(samples_ms: list[float]) -> tuple[float, float]:
+    return float(np.percentile(samples_ms, 50)), float(np.percentile(samples_ms, 99))
+
+
+def latencies(run: Callable[[], object], warmup: int, iterations: int) -> list[float]:
+    for _ in range(warmup):
+        run()
+    samples = []
+    for _ in range(iterations):
+        started = time.perf_counter_ns()
+        run()
+        samples.append((time.perf_counter_ns() - started) / 1e6)
+    return samples
+
+
+def random_days(frame: pd.DataFrame, count: int) -> Iterator[tuple[str, datetime, datetime]]:
+    """(symbol, day start, day end) over the days every symbol fully covers."""
+    per_symbol = int(frame["symbol"].value_counts().min())
+    days = max(1, per_symbol // 1440)
+    symbols = sorted(frame["symbol"].unique())
+    rng = np.random.default_rng(SEED + 1)
+    for _ in range(count):
+        day = START + timedelta(days=int(rng.integers(days)))
+        yield str(symbols[rng.integers(len(symbols))]), day, day + timedelta(days=1)
+
+
+def query_bars(db: Database, window: tuple[str, datetime, datetime]) -> pd.DataFrame:
+    return readers.bars(db, *window)
+
+
+def query_baseline(db: Database, window: tuple[str, datetime, datetime]) -> pd.DataFrame:
+    """The seed design's read: text protocol, a Python tuple per row, then a DataFrame."""
+    with db.reader() as conn, conn.cursor() as cur:
+        cur.execute(SELECT_DAY, window)
+        rows = cur.fetchall()
+        conn.rollback()
+    return pd.DataFrame(rows, columns=["time", *readers.BAR_FIELDS])
+
+
+def measure_query(db: Database, frame: pd.DataFrame,
+                  query: Callable[[Database, tuple], pd.DataFrame]) -> list[float]:
+    windows = random_days(frame, QUERY_WARMUP + QUERY_ITERATIONS)
+    expected = min(1440, int(frame["symbol"].value_counts().min()))
+
+    def one() -> None:
+        if len(query(db, next(windows))) != expected:
+            raise RuntimeError(f"{query.__name__}: expected {expected} rows per day")
+
+    return latencies(one, QUERY_WARMUP, QUERY_ITERATIONS)
+
+
+def measure_cache(db: Database, cache: LatestCache,
+                  symbol: str) -> tuple[list[float], list[float]]:
+    """(cache hit latencies, database latencies) of the latest bar of `symbol`."""
+    if cache.get("bar", symbol) is None or cache.stats["miss"] != 1:
+        raise RuntimeError("the warm-up get should miss once and fill the cache")
+    hits = latencies(lambda: cache.get("bar", symbol), 0, CACHE_ITERATIONS)
+    if cache.stats["hit"] != CACHE_ITERATIONS:
+        raise RuntimeError(f"expected {CACHE_ITERATIONS} hits, got {dict(cache.stats)}")
+    direct = latencies(lambda: readers.latest(db, "bar", symbol), 20, CACHE_ITERATIONS)
+    return hits, direct
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def summary(rows: int, backend_name: str, loads: Loads, reads: Reads) -> dict:
+    ours, psql, seed = (statistics.median(x) for x in (loads.ours, loads.psql, loads.seed))
+    q50, q99 = percentiles(reads.query)
+    b50, b99 = percentiles(reads.baseline)
+    c50, c99 = percentiles(reads.hits)
+    d50, d99 = percentiles(reads.direct)
+    return {
+        "backend": backend_name,
+        "rows": rows,
+        "ours_rows_per_s": round(ours),
+        "psql_copy_rows_per_s": round(psql),
+        "seed_style_rows_per_s": round(seed),
+        "ours_vs_psql": round(ours / psql, 3),
+        "ours_vs_seed": round(ours / seed, 3),
+        "query_day_p50_ms": round(q50, 3),
+        "query_day_p99_ms": round(q99, 3),
+        "query_day_baseline_p50_ms": round(b50, 3),
+        "query_day_baseline_p99_ms": round(b99, 3),
+        "cached_latest_p50_ms": round(c50, 3),
+        "cached_latest_p99_ms": round(c99, 3),
+        "latest_db_p50_ms": round(d50, 3),
+        "latest_db_p99_ms": round(d99, 3),
+        "targets_met": {
+            "ours_ge_0.9x_psql": ours >= 0.9 * psql,
+            "ours_ge_4x_seed": ours >= 4 * seed,
+            "query_day_p50_lt_2ms": q50 < 2.0,
+            "cached_p99_lt_1ms": c99 < 1.0,
+        },
+        "runs": {"ours": [round(x) for x in loads.ours], "psql": [round(x) for x in loads.psql],
+                 "seed": [round(x) for x in loads.seed]},
+        "method": "median over --repeat; TRUNCATE + CHECKPOINT before each load;"
+                  " VACUUM ANALYZE before reads; throwaway database",
+    }
+
+
+@dataclass
+class Reads:
+    query: list[float]
+    baseline: list[float]
+    hits: list[float]
+    direct: list[float]
+
+
+def measure_reads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame,
+                  redis_url: str) -> Reads:
+    """Latencies with the rows loaded by our writer, fresh statistics and visibility map."""
+    reset(admin)
+    load_ours(db, frame)
+    admin.execute("VACUUM ANALYZE underdog.ohlcv")
+    say(f"reads: {QUERY_ITERATIONS} one-day queries after {QUERY_WARMUP} warm-up,"
+        f" {CACHE_ITERATIONS} latest-bar gets")
+    query = measure_query(db, frame, query_bars)
+    baseline = measure_query(db, frame, query_baseline)
+    cache = LatestCache.from_url(
+        redis_url, prefix=f"underdog_bench_{os.getpid()}",
+        loader=lambda kind, symbol, source: readers.latest(db, kind, symbol, source),
+    )
+    try:
+        hits, direct = measure_cache(db, cache, SYMBOLS[0])
+    finally:
+        cache.clear()
+        cache.client.close()
+    return Reads(query, baseline, hits, direct)
+
+
+def run(rows: int, repeat: int, dsn: str, redis_url: str, workdir: Path) -> dict:
+    frame = make_bars(rows, SYMBOLS)
+    csv = workdir / "bars.csv"
+    frame.to_csv(csv, columns=COLUMNS, header=False, index=False)
+    say(f"data: {len(frame):,} bars, {len(SYMBOLS)} symbols, CSV {csv.stat().st_size >> 20} MiB")
+    with throwaway_database(dsn), psycopg.connect(dsn, autocommit=True) as admin, \
+            Database(dsn) as db:
+        name = backend(admin)
+        paused = pause_timescale_jobs(admin)
+        say(f"backend: {name}" + (f" ({paused} TimescaleDB jobs paused)" if paused else ""))
+        say(f"loads ({repeat}x, median reported):")
+        loads = measure_loads(db, admin, frame, csv, repeat)
+        reads = measure_reads(db, admin, frame, redis_url)
+    return summary(len(frame), name, loads, reads)
+
+
+def report(result: dict) -> None:
+    say(f"ours        {result['ours_rows_per_s']:>12,} rows/s")
+    say(f"psql \\copy  {result['psql_copy_rows_per_s']:>12,} rows/s"
+        f"  (ours x{result['ours_vs_psql']})")
+    say(f"seed style  {result['seed_style_rows_per_s']:>12,} rows/s"
+        f"  (ours x{result['ours_vs_seed']})")
+    say(f"query day   p50 {result['query_day_p50_ms']} ms  p99 {result['query_day_p99_ms']} ms"
+        f"  (text SELECT p50 {result['query_day_baseline_p50_ms']} ms)")
+    say(f"latest bar  Redis p50 {result['cached_latest_p50_ms']} ms"
+        f" p99 {result['cached_latest_p99_ms']} ms;"
+        f" PostgreSQL p99 {result['latest_db_p99_ms']} ms")
+    say(f"targets     {result['targets_met']}")
+    print(json.dumps(result), flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="M1 bars to load")
+    parser.add_argument("--repeat", type=int, default=1, help="loads per path (median kept)")
+    args = parser.parse_args(argv)
+    if args.rows < len(SYMBOLS) or args.repeat < 1:
+        parser.error(f"--rows must be >= {len(SYMBOLS)} and --repeat >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("psql") is None:
+        sys.exit("psql is not on PATH: the \\copy baseline needs it")
+    # SIGTERM unwinds like Ctrl-C, so the finally blocks still drop what we created.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    settings = load_settings()
+    dsn = throwaway_dsn(settings.dsn, f"underdog_bench_{os.getpid()}")
+    with tempfile.TemporaryDirectory(prefix="underdog_bench_") as workdir:
+        result = run(args.rows, args.repeat, dsn, settings.redis_url.get_secret_value(),
+                     Path(workdir))
+    report(result)
+    return 0
+
+
+if __name__ == "__main__":
+    with suppress(BrokenPipeError):
+        sys.exit(main())

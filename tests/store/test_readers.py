@@ -1,0 +1,109 @@
+"""Readers: exact windows, available_at, summaries equal to pandas, the read-only role."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import psycopg
+import pytest
+
+from tests.helpers import DAY
+from underdog.ingest import backfill_bars
+from underdog.store import aggregates
+from underdog.store.db import Database
+from underdog.store.readers import bars, latest
+
+FRIDAY = datetime(2024, 3, 8, tzinfo=UTC)
+TUESDAY = datetime(2024, 3, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def week(db: Database) -> Database:
+    backfill_bars(db, ["EURUSD", "GBPUSD"], FRIDAY, TUESDAY, seed=11)
+    return db
+
+
+def test_bars_are_the_half_open_window_with_available_at(week: Database) -> None:
+    start, end = FRIDAY + timedelta(hours=21, minutes=30), FRIDAY + timedelta(days=3)
+    frame = bars(week, "EURUSD", start, end)
+    # Friday 21:30-22:00, then the weekend, then Sunday 22:00-24:00.
+    assert len(frame) == 30 + 120
+    assert frame.index[0] == start and frame.index[-1] == end - timedelta(minutes=1)
+    assert str(frame.index.tz) == "UTC" and frame.index.is_monotonic_increasing
+    assert (frame["available_at"] == frame.index + timedelta(minutes=1)).all()
+    assert frame["volume"].dtype == "int64" and (frame["volume"] > 0).all()
+
+
+def test_bars_equal_what_the_table_holds(week: Database) -> None:
+    frame = bars(week, "GBPUSD", TUESDAY - timedelta(days=1), TUESDAY)
+    with week.connection() as conn:
+        rows = conn.execute(
+            "SELECT time, open, high, low, close, volume, spread FROM underdog.ohlcv"
+            " WHERE symbol = 'GBPUSD' AND time >= %s ORDER BY time",
+            (TUESDAY - timedelta(days=1),),
+        ).fetchall()
+    expected = pd.DataFrame(rows, columns=["time", "open", "high", "low", "close", "volume",
+                                           "spread"]).set_index("time")
+    got = frame.drop(columns="available_at")
+    assert got.index.equals(pd.DatetimeIndex(expected.index).tz_convert("UTC").as_unit("us"))
+    assert got.to_numpy().tolist() == expected.to_numpy().tolist()
+
+
+def _pandas_rollup(m1: pd.DataFrame, rule: str) -> pd.DataFrame:
+    grouped = m1.resample(rule, origin="epoch")
+    out = pd.DataFrame({
+        "open": grouped["open"].first(), "high": grouped["high"].max(),
+        "low": grouped["low"].min(), "close": grouped["close"].last(),
+        "volume": grouped["volume"].sum(),
+    })
+    return out[out["volume"] > 0]
+
+
+@pytest.mark.parametrize(("timeframe", "rule"), [("1h", "1h"), ("1d", "1D")])
+def test_summaries_equal_a_pandas_rollup(week: Database, timeframe: str, rule: str) -> None:
+    for name in ("ohlcv_1h", "ohlcv_1d"):
+        aggregates.refresh(week, name, FRIDAY, TUESDAY)
+    m1 = bars(week, "EURUSD", FRIDAY, TUESDAY)
+    summary = bars(week, "EURUSD", FRIDAY, TUESDAY, timeframe)
+    expected = _pandas_rollup(m1, rule)
+    assert summary.index.equals(expected.index)
+    pd.testing.assert_frame_equal(summary[expected.columns], expected, check_freq=False,
+                                  check_dtype=False)
+    weighted = (m1["spread"] * m1["volume"]).resample(rule).sum() / m1["volume"].resample(
+        rule).sum()
+    assert (summary["spread"] - weighted.loc[summary.index]).abs().max() < 1e-12
+
+
+def test_refresh_is_idempotent_and_bucket_aligned(week: Database) -> None:
+    lo, hi = aggregates.refresh(week, "ohlcv_1h", FRIDAY + timedelta(minutes=7),
+                                FRIDAY + timedelta(hours=2, minutes=1))
+    assert (lo, hi) == (FRIDAY, FRIDAY + timedelta(hours=3))
+    first = bars(week, "EURUSD", FRIDAY, TUESDAY, "1h")
+    aggregates.refresh(week, "ohlcv_1h", FRIDAY, FRIDAY + timedelta(hours=3))
+    assert bars(week, "EURUSD", FRIDAY, TUESDAY, "1h").equals(first)
+    assert len(first) == 3
+
+
+def test_unknown_timeframe_is_an_error(db: Database) -> None:
+    with pytest.raises(ValueError, match="timeframe"):
+        bars(db, "EURUSD", DAY, DAY, "5m")
+
+
+def test_latest_bar(week: Database) -> None:
+    row = latest(week, "bar", "EURUSD")
+    assert row["time"] == TUESDAY - timedelta(minutes=1)
+    assert row["available_at"] == TUESDAY
+    assert latest(week, "bar", "USDJPY") is None
+
+
+def test_the_reader_role_cannot_write(db: Database) -> None:
+    with db.reader() as conn:
+        assert conn.execute("SELECT current_user").fetchone()[0] == "underdog_reader"
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("DELETE FROM underdog.ohlcv")
+        conn.rollback()
+        conn.execute("SET transaction_read_only = off")  # even then, the role has no grant
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM underdog.ohlcv")
+        conn.rollback()
