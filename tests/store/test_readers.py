@@ -51,7 +51,7 @@ def test_bars_equal_what_the_table_holds(week: Database) -> None:
 
 
 def _pandas_rollup(m1: pd.DataFrame, rule: str) -> pd.DataFrame:
-    grouped = m1.resample(rule, origin="epoch")
+    grouped = m1.resample(rule)
     out = pd.DataFrame({
         "open": grouped["open"].first(), "high": grouped["high"].max(),
         "low": grouped["low"].min(), "close": grouped["close"].last(),

@@ -1,0 +1,80 @@
+"""The Dagster code location loads, and the market assets materialize in-process."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from tests.helpers import table_checksum
+from underdog.store.db import Database
+from underdog_assets.definitions import defs
+
+ASSETS = {"ohlcv", "ohlcv_1h", "ohlcv_1d"}
+CHECKS = {"no_gaps_in_trading_hours", "ohlc_consistent", "no_duplicate_keys"}
+
+
+def test_definitions_load(dagster_env: None) -> None:
+    definitions = defs()
+    dg.Definitions.validate_loadable(definitions)
+    keys = {k.to_user_string() for k in definitions.resolve_all_asset_keys()}
+    assert keys == ASSETS
+    assert definitions.resolve_job_def("market_daily") is not None
+    assert definitions.resolve_schedule_def("market_daily_schedule").cron_schedule == "15 0 * * *"
+    graph = definitions.resolve_asset_graph()
+    assert graph.get(dg.AssetKey("ohlcv_1h")).parent_keys == {dg.AssetKey("ohlcv")}
+    for key in ASSETS:
+        node = graph.get(dg.AssetKey(key))
+        assert node.group_name == "market" and node.description and node.owners
+
+
+def _materialize(partition: str) -> dg.ExecuteInProcessResult:
+    job = defs().resolve_job_def("market_daily")
+    return job.execute_in_process(partition_key=partition, instance=dg.DagsterInstance.ephemeral())
+
+
+def test_a_partition_materializes_with_passing_checks(dagster_env: None, db: Database) -> None:
+    result = _materialize("2024-03-05")
+    assert result.success
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == dict.fromkeys(CHECKS, True)
+    [ohlcv] = [m for m in result.get_asset_materialization_events()
+               if m.asset_key == dg.AssetKey("ohlcv")]
+    metadata = ohlcv.materialization.metadata
+    assert metadata["rows_written"].value == 2 * 1440
+    assert metadata["rows_rejected"].value == 0
+    assert "EURUSD" in metadata["preview"].value
+
+
+def test_materializing_twice_gives_identical_tables(dagster_env: None, db: Database) -> None:
+    _materialize("2024-03-08")
+    before = [table_checksum(db, t) for t in sorted(ASSETS)]
+    assert before[sorted(ASSETS).index("ohlcv")][0] == 2 * 1320  # Friday closes at 22:00
+    _materialize("2024-03-08")
+    assert [table_checksum(db, t) for t in sorted(ASSETS)] == before
+
+
+def test_a_weekend_day_is_empty_and_still_passes(dagster_env: None, db: Database) -> None:
+    result = _materialize("2024-03-09")
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    assert table_checksum(db, "ohlcv")[0] == 0
+
+
+def test_a_gap_in_trading_hours_fails_its_check(dagster_env: None, db: Database,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import underdog.ingest as ingest
+
+    real = ingest.simulate_bars
+
+    def with_a_hole(symbol, start, end, *, seed):  # drop 20 minutes of EURUSD
+        bars = real(symbol, start, end, seed=seed)
+        if symbol == "EURUSD":
+            bars = bars.drop(index=bars.index[600:620])
+        return bars
+
+    monkeypatch.setattr(ingest, "simulate_bars", with_a_hole)
+    result = _materialize("2024-03-05")
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not checks["no_gaps_in_trading_hours"].passed
+    assert checks["no_gaps_in_trading_hours"].metadata["largest_gap_minutes"].value == 20
+    assert checks["ohlc_consistent"].passed

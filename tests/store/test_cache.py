@@ -1,0 +1,116 @@
+"""The latest-value cache on a real Redis: keys, TTL, hits and misses, newer-wins, fallback."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import redis
+
+from tests.conftest import REDIS_URL
+from tests.helpers import DAY, bar_frame
+from underdog.store.cache import LatestCache
+from underdog.store.db import Database
+from underdog.store.readers import latest
+from underdog.store.tables import OHLCV
+from underdog.store.writers import upsert
+
+
+def _cache(url: str, prefix: str, db: Database, **kwargs) -> LatestCache:
+    return LatestCache.from_url(
+        url, prefix=prefix, loader=lambda kind, key, source: latest(db, kind, key, source),
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def cache(db: Database, redis_prefix: str, request: pytest.FixtureRequest) -> LatestCache:
+    cache = _cache(REDIS_URL, f"{redis_prefix}:{request.node.name}", db)
+    cache.clear()
+    return cache
+
+
+def test_key_layout(cache: LatestCache) -> None:
+    assert cache.key("bar", "EURUSD") == f"{cache.prefix}:v1:bar:EURUSD"
+    assert cache.key("sentiment", "EURUSD", "reddit") == f"{cache.prefix}:v1:sentiment:EURUSD:reddit"
+
+
+def test_miss_reads_through_then_hits_with_a_one_hour_ttl(db: Database, cache: LatestCache) -> None:
+    upsert(db, OHLCV, bar_frame(3), source="test")
+    first = cache.get("bar", "EURUSD")
+    second = cache.get("bar", "EURUSD")
+    assert dict(cache.stats) == {"miss": 1, "hit": 1}
+    assert first == second  # same values and types from the database and from Redis
+    assert second["time"] == DAY + timedelta(minutes=2)
+    assert second["close"] == pytest.approx(1.1)
+    assert 3590 < cache.client.ttl(cache.key("bar", "EURUSD")) <= 3600
+
+
+def test_a_missing_value_is_a_miss_and_is_not_cached(cache: LatestCache) -> None:
+    assert cache.get("bar", "USDJPY") is None
+    assert cache.get("bar", "USDJPY") is None
+    assert dict(cache.stats) == {"miss": 2}
+    assert not cache.client.exists(cache.key("bar", "USDJPY"))
+
+
+def test_an_older_event_never_overwrites_a_newer_one(cache: LatestCache) -> None:
+    newer = {"time": DAY + timedelta(minutes=5), "close": 1.2}
+    older = {"time": DAY, "close": 1.1}
+    assert cache.put("bar", "EURUSD", newer)
+    assert not cache.put("bar", "EURUSD", older)
+    assert not cache.put("bar", "EURUSD", newer)  # same event again: nothing to do
+    assert cache.get("bar", "EURUSD")["close"] == 1.2
+
+
+def test_entries_expire(db: Database, redis_prefix: str) -> None:
+    cache = _cache(REDIS_URL, f"{redis_prefix}:ttl", db, ttl_s=1)
+    cache.put("bar", "EURUSD", {"time": DAY, "close": 1.1})
+    time.sleep(1.2)
+    assert cache.get("bar", "EURUSD") is None
+    assert dict(cache.stats) == {"miss": 1}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def private_redis() -> Iterator[str]:
+    """A Redis server of this test's own, so the test can stop it."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (apt-get install redis-server)")
+    port = _free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(100):
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_redis_down_falls_back_to_the_database(db: Database, private_redis: str) -> None:
+    upsert(db, OHLCV, bar_frame(3), source="test")
+    cache = _cache(private_redis, "fallback", db)
+    assert cache.get("bar", "EURUSD")["close"] == pytest.approx(1.1)  # miss, now cached
+    redis.Redis.from_url(private_redis).shutdown(nosave=True)
+    upsert(db, OHLCV, bar_frame(4, close=1.3), source="test")
+    started = time.perf_counter()
+    row = cache.get("bar", "EURUSD")
+    assert row["close"] == pytest.approx(1.3)  # from the database: nothing stale, no error
+    assert time.perf_counter() - started < 2
+    assert not cache.put("bar", "EURUSD", row)
+    assert (cache.stats["fallback"], cache.stats["error"]) == (1, 1)
