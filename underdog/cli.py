@@ -80,9 +80,13 @@ def db_status() -> None:
     for s in rows:
         ratio = f"{s.compression_ratio:.1f}x" if s.compression_ratio else "-"
         chunks = f"{s.chunks} ({s.compressed_chunks} compressed)" if s.chunks is not None else "-"
-        table.add_row(s.name, f"{s.rows:,}", str(s.first or "-"), str(s.last or "-"),
+        table.add_row(s.name, f"{s.rows:,}", _when(s.first), _when(s.last),
                       f"{s.size_bytes / 1e6:.1f} MB", chunks, ratio)
     console.print(table)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
 @db_app.command("retention")
@@ -158,7 +162,37 @@ def _print_demo(runs) -> None:
         table.add_row(r.job, r.partition, "[green]success" if r.success else "[red]failed",
                       f"{passed}/{len(r.checks)} passed")
     console.print(table)
+    _print_market()
     db_status()
+
+
+def _print_market() -> None:
+    """Daily bars of the demo days, and each symbol's latest bar through the Redis cache."""
+    from underdog.store.cache import LatestCache
+    from underdog.store.readers import bars, latest
+
+    settings = get_settings()
+    table = RichTable(title="ohlcv_1d (UTC days; the weekend has no bars)")
+    for column in ("day", "symbol", "open", "high", "low", "close", "ticks"):
+        table.add_column(column, justify="left" if column in ("day", "symbol") else "right")
+    with _database() as db:
+        cache = LatestCache.from_url(
+            settings.redis_url.get_secret_value(), prefix=settings.redis_prefix,
+            ttl_s=settings.cache_ttl_s, loader=lambda k, s, src: latest(db, k, s, src),
+        )
+        for symbol in settings.symbols:
+            daily = bars(db, symbol, datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC), "1d")
+            for day, row in daily.tail(6).iterrows():
+                table.add_row(f"{day:%a %Y-%m-%d}", symbol, f"{row.open:.5f}", f"{row.high:.5f}",
+                              f"{row.low:.5f}", f"{row.close:.5f}", f"{row.volume:,}")
+        console.print(table)
+        for symbol in settings.symbols:
+            cache.get("bar", symbol)  # a miss fills the cache, the next read hits
+            bar = cache.get("bar", symbol)
+            if bar:
+                console.print(f"latest {symbol} bar (Redis): {bar['time']:%Y-%m-%d %H:%M} UTC"
+                              f" close {bar['close']:.5f}")
+        console.print(f"cache: {dict(cache.stats)}")
 
 
 def main() -> None:

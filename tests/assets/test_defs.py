@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from tests.helpers import table_checksum
@@ -78,3 +79,15 @@ def test_a_gap_in_trading_hours_fails_its_check(dagster_env: None, db: Database,
     assert not checks["no_gaps_in_trading_hours"].passed
     assert checks["no_gaps_in_trading_hours"].metadata["largest_gap_minutes"].value == 20
     assert checks["ohlc_consistent"].passed
+
+
+def test_materializing_invalidates_the_cached_latest_bar(dagster_env: None, db: Database,
+                                                        redis_prefix: str) -> None:
+    from tests.conftest import REDIS_URL
+    from underdog.store.cache import LatestCache
+
+    cache = LatestCache.from_url(REDIS_URL, prefix=redis_prefix)
+    cache.put("bar", "EURUSD", {"time": pd.Timestamp("2030-01-01", tz="UTC"), "close": 9.9})
+    result = _materialize("2024-03-05")
+    assert result.success
+    assert cache.get("bar", "EURUSD") is None  # gone: the next reader loads the database

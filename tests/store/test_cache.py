@@ -37,7 +37,8 @@ def cache(db: Database, redis_prefix: str, request: pytest.FixtureRequest) -> La
 
 def test_key_layout(cache: LatestCache) -> None:
     assert cache.key("bar", "EURUSD") == f"{cache.prefix}:v1:bar:EURUSD"
-    assert cache.key("sentiment", "EURUSD", "reddit") == f"{cache.prefix}:v1:sentiment:EURUSD:reddit"
+    expected = f"{cache.prefix}:v1:sentiment:EURUSD:reddit"
+    assert cache.key("sentiment", "EURUSD", "reddit") == expected
 
 
 def test_miss_reads_through_then_hits_with_a_one_hour_ttl(db: Database, cache: LatestCache) -> None:
@@ -114,3 +115,12 @@ def test_redis_down_falls_back_to_the_database(db: Database, private_redis: str)
     assert time.perf_counter() - started < 2
     assert not cache.put("bar", "EURUSD", row)
     assert (cache.stats["fallback"], cache.stats["error"]) == (1, 1)
+
+
+def test_invalidate_drops_values_so_a_rewrite_is_seen(db: Database, cache: LatestCache) -> None:
+    upsert(db, OHLCV, bar_frame(3, close=1.1), source="test")
+    assert cache.get("bar", "EURUSD")["close"] == pytest.approx(1.1)
+    upsert(db, OHLCV, bar_frame(3, close=1.4), source="test")  # same times, new values
+    assert cache.get("bar", "EURUSD")["close"] == pytest.approx(1.1)  # newer-wins: still old
+    assert cache.invalidate("bar", ["EURUSD", "GBPUSD"])
+    assert cache.get("bar", "EURUSD")["close"] == pytest.approx(1.4)

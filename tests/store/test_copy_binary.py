@@ -74,8 +74,9 @@ def test_decode_refuses_nulls(db: Database) -> None:
 def test_decode_matches_the_server(db: Database) -> None:
     with psycopg.connect(db.dsn) as conn, conn.cursor() as cur:
         with cur.copy(
-            "COPY (SELECT t, x, i FROM (VALUES (timestamptz '2024-03-05 12:00:00.5+00', 2.25::float8,"
-            " 7::bigint), (timestamptz '1999-12-31 23:59:59+00', -1e300::float8, -1::bigint)) v(t, x, i))"
+            "COPY (SELECT t, x, i FROM (VALUES"
+            " (timestamptz '2024-03-05 12:00:00.5+00', 2.25::float8, 7::bigint),"
+            " (timestamptz '1999-12-31 23:59:59+00', -1e300::float8, -1::bigint)) v(t, x, i))"
             " TO STDOUT (FORMAT BINARY)"
         ) as c:
             payload = b"".join(bytes(b) for b in c)

@@ -122,6 +122,21 @@ class LatestCache:
     def _load(self, kind: str, symbol: str, source: str | None) -> dict | None:
         return self.loader(kind, symbol, source) if self.loader else None
 
+    def invalidate(self, kind: str, symbols: list[str]) -> bool:
+        """Drop cached values after their rows were rewritten (a backfill of a window).
+
+        Newer-wins writes cannot correct a value whose event time did not change, so a
+        rewrite deletes instead; the next read loads from the database. False if Redis is
+        unreachable (the stale value then lives at most `ttl_s`).
+        """
+        try:
+            self.client.delete(*(self.key(kind, s) for s in symbols))
+        except redis.RedisError as exc:
+            self._count(kind, "error")
+            log.warning("cache invalidation of %s %s failed: %s", kind, symbols, exc)
+            return False
+        return True
+
     def clear(self) -> int:
         """Delete every key under this cache's prefix (tests, resets)."""
         keys = list(self.client.scan_iter(match=f"{self.prefix}:v1:*", count=1000))

@@ -2,11 +2,13 @@
 
 import dagster as dg
 
+from underdog.config import load_settings
 from underdog_assets.lib.resources import DatabaseResource, MarketResource, RedisResource
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
+    settings = load_settings()  # at load time, not import time: UNDERDOG_SYMBOLS etc.
     return dg.Definitions(
         resources={
             "database": DatabaseResource(database_url=dg.EnvVar("UNDERDOG_DATABASE_URL")),
@@ -14,6 +16,6 @@ def resources() -> dg.Definitions:
                 redis_url=dg.EnvVar("UNDERDOG_REDIS_URL"),
                 prefix=dg.EnvVar("UNDERDOG_REDIS_PREFIX"),
             ),
-            "market": MarketResource(),
+            "market": MarketResource(symbols=settings.symbols, seed=settings.simulator_seed),
         }
     )

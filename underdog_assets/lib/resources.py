@@ -49,5 +49,5 @@ class RedisResource(dg.ConfigurableResource):
 class MarketResource(dg.ConfigurableResource):
     """Which symbols the market assets cover, and the simulator's seed."""
 
-    symbols: list[str] = ["EURUSD", "GBPUSD"]
-    seed: int = 7
+    symbols: list[str]
+    seed: int

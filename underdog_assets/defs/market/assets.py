@@ -9,7 +9,7 @@ from underdog.ingest import backfill_bars
 from underdog.store import aggregates
 from underdog.store.audits import bar_gaps, duplicate_keys, ohlc_violations
 from underdog_assets.lib.partitions import DAILY, WEEKLY_BATCHES
-from underdog_assets.lib.resources import DatabaseResource, MarketResource
+from underdog_assets.lib.resources import DatabaseResource, MarketResource, RedisResource
 
 MAX_GAP_MINUTES = 5  # inside trading hours; a longer hole means a lost feed, not a quiet market
 
@@ -41,12 +41,16 @@ def _preview(bars: pd.DataFrame) -> dg.MetadataValue:
                 "seeded simulated FX market. A bar is known at its close (time + 1 minute).",
 )
 def ohlcv(
-    context: dg.AssetExecutionContext, database: DatabaseResource, market: MarketResource
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    cache: RedisResource,
+    market: MarketResource,
 ) -> dg.MaterializeResult:
     start, end = context.partition_time_window
     began = time.perf_counter()
     backfill = backfill_bars(database.db, market.symbols, start, end, seed=market.seed)
     written = backfill.result
+    cache_invalidated = cache.cache().invalidate("bar", list(market.symbols))
     gaps = {s: bar_gaps(database.db, s, start, end) for s in market.symbols}
     worst = max((g.largest_gap_minutes for g in gaps.values()), default=0)
     bad_ohlc = ohlc_violations(database.db, start, end)
@@ -63,6 +67,7 @@ def ohlcv(
             "first_bar": str(backfill.bars["time"].min()) if written.written else "none",
             "last_bar": str(backfill.bars["time"].max()) if written.written else "none",
             "seconds": round(time.perf_counter() - began, 3),
+            "cache_invalidated": cache_invalidated,
             "preview": _preview(backfill.bars) if written.written else "no bars (market closed)",
         },
         check_results=[
