@@ -36,7 +36,13 @@ db: services
 demo: services
 	$(VENV)/bin/underdog demo
 
-test: services
+# PGlite + TimescaleDB (npm) runs the TimescaleDB side of the migrations in the tests.
+NODE_DEPS := tests/timescale/node_modules/.package-lock.json
+$(NODE_DEPS): tests/timescale/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/timescale --no-audit --no-fund; \
+	else echo "npm not found: the TimescaleDB (PGlite) tests will be skipped"; fi
+
+test: services $(NODE_DEPS)
 	$(PY) -m pytest -q
 
 ui: db

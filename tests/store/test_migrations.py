@@ -91,3 +91,14 @@ def test_timescale_on_without_the_extension_is_a_clear_error() -> None:
             migrate.upgrade(dsn, timescale="on")
     finally:
         drop_database(dsn)
+
+
+def test_a_key_value_dsn_migrates_the_database_it_names() -> None:
+    dsn = fresh_dsn("kv")
+    try:
+        keyvalue = psycopg.conninfo.make_conninfo(**psycopg.conninfo.conninfo_to_dict(dsn))
+        assert "://" not in keyvalue
+        assert migrate.upgrade(keyvalue) == "0004"
+        assert migrate.current(dsn) == "0004"
+    finally:
+        drop_database(dsn)

@@ -5,7 +5,8 @@ TimescaleDB is not packaged for this machine; PGlite (PostgreSQL in WASM) with T
 on COPY and pipelined statements, so data goes in as plain INSERTs). One PGlite process
 runs every step of this module: the migrations' TimescaleDB statements (rendered from the
 migration modules themselves), checks through `timescaledb_information`, a small data set,
-cagg refreshes, the summary queries, then the whole statement list a second time.
+cagg refreshes, the summary queries, then (with chunks in the columnstore) the whole
+statement list a second time, and reads as the reader role.
 The same data goes into a fresh plain-PostgreSQL database migrated the normal way, and the
 summaries of both backends must be equal.
 """
@@ -27,7 +28,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -106,7 +106,8 @@ SELECT (SELECT count(*) FROM timescaledb_information.jobs WHERE job_id >= 1000) 
 
 def load_migration(stem: str) -> ModuleType:
     """A revision module from its file (its name starts with a digit: no plain import)."""
-    spec = importlib.util.spec_from_file_location(f"underdog_revision_{stem}", VERSIONS / f"{stem}.py")
+    path = VERSIONS / f"{stem}.py"
+    spec = importlib.util.spec_from_file_location(f"underdog_revision_{stem}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -415,12 +416,11 @@ def pglite(revisions: Revisions, data: DataSet) -> Run:
 
 
 def database_url(dbname: str) -> str:
-    """UNDERDOG_DATABASE_URL pointed at another database, kept in URL form: the migration
+    """A database on the test server (as tests/conftest.py), in URL form: the migration
     runner rewrites the URL's scheme for SQLAlchemy and mishandles key=value DSNs."""
-    base = os.environ.get("UNDERDOG_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/underdog")
-    parts = urlsplit(base)
-    assert parts.scheme.startswith("postgres"), f"UNDERDOG_DATABASE_URL is not a URL: {base}"
-    return urlunsplit(parts._replace(path=f"/{dbname}"))
+    server = os.environ.get("UNDERDOG_TEST_SERVER", "postgresql://postgres@127.0.0.1:5432")
+    assert "://" in server, f"UNDERDOG_TEST_SERVER must be a URL: {server}"
+    return f"{server.rstrip('/')}/{dbname}"
 
 
 @pytest.fixture(scope="module")

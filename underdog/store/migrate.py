@@ -8,12 +8,23 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine
+import psycopg
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
 from underdog.store.db import SCHEMA, check_database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def engine_for(dsn: str) -> Engine:
+    """A SQLAlchemy engine on exactly the connection psycopg makes for `dsn`.
+
+    Handing libpq the DSN itself (URL or key=value form) avoids SQLAlchemy reparsing it,
+    which would send a key=value DSN to the default database.
+    """
+    return create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(dsn),
+                         poolclass=NullPool)
 
 
 def _config(dsn: str, *, timescale: str = "auto", reader_role: str = "underdog_reader") -> Config:
@@ -36,7 +47,7 @@ def head() -> str:
 
 def current(dsn: str) -> str | None:
     """The revision the database is at, or None before the first migration."""
-    engine = create_engine("postgresql+psycopg://" + dsn.partition("://")[2], poolclass=NullPool)
+    engine = engine_for(dsn)
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"version_table_schema": SCHEMA})

@@ -5,22 +5,17 @@ webserver and the daemon, two test workers) do not race each other.
 """
 
 from alembic import context
-from sqlalchemy import create_engine, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import text
 
 from underdog.store.db import SCHEMA
+from underdog.store.migrate import engine_for
 
 MIGRATION_LOCK = 0x756E646572  # "under": any fixed 64-bit key
 
 
-def _sqlalchemy_url(dsn: str) -> str:
-    scheme, _, rest = dsn.partition("://")
-    return f"postgresql+psycopg://{rest}"
-
-
 def run() -> None:
     config = context.config
-    engine = create_engine(_sqlalchemy_url(config.attributes["dsn"]), poolclass=NullPool)
+    engine = engine_for(config.attributes["dsn"])
     with engine.connect() as conn:
         conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
         conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
