@@ -1,0 +1,61 @@
+"""Bar indicators of the state vector: pure functions of an M1 bar frame, TA-Lib inside.
+
+Each takes bars indexed by bar start (UTC) with open/high/low/close/volume columns and
+returns a float Series on the same index; a value at bar t uses bars up to and including t
+only. EMA-based indicators (ATR, MACD, RSI) remember their whole history with weights that
+decay geometrically: after `WARMUP_BARS` (600) bars the start's influence is below 1e-18, so
+a value computed from the last 600 bars equals the full-history value to 1e-9.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import talib
+
+WARMUP_BARS = 600
+
+
+def _close(bars: pd.DataFrame) -> np.ndarray:
+    return bars["close"].to_numpy(dtype="float64")
+
+
+def log_return(bars: pd.DataFrame) -> pd.Series:
+    """ln(close_t / close_t-1): across a weekend, Friday's last close to Sunday's first."""
+    close = _close(bars)
+    out = np.full(len(close), np.nan)
+    out[1:] = np.log(close[1:] / close[:-1])
+    return pd.Series(out, index=bars.index)
+
+
+def atr_pct(bars: pd.DataFrame, period: int = 14) -> pd.Series:
+    """ATR(14) / close: the typical bar range as a fraction of price."""
+    high, low = (bars[c].to_numpy(dtype="float64") for c in ("high", "low"))
+    close = _close(bars)
+    return pd.Series(talib.ATR(high, low, close, timeperiod=period) / close, index=bars.index)
+
+
+def macd_hist_pct(bars: pd.DataFrame, fast: int = 12, slow: int = 26,
+                  signal: int = 9) -> pd.Series:
+    """MACD(12, 26, 9) histogram / close."""
+    close = _close(bars)
+    _, _, hist = talib.MACD(close, fastperiod=fast, slowperiod=slow, signalperiod=signal)
+    return pd.Series(hist / close, index=bars.index)
+
+
+def rsi(bars: pd.DataFrame, period: int = 14) -> pd.Series:
+    """RSI(14) / 100, in [0, 1]."""
+    return pd.Series(talib.RSI(_close(bars), timeperiod=period) / 100.0, index=bars.index)
+
+
+def bb_width(bars: pd.DataFrame, period: int = 20, k: float = 2.0) -> pd.Series:
+    """Bollinger(20, 2) band width: (upper - lower) / middle."""
+    upper, middle, lower = talib.BBANDS(_close(bars), timeperiod=period, nbdevup=k,
+                                        nbdevdn=k, matype=talib.MA_Type.SMA)
+    return pd.Series((upper - lower) / middle, index=bars.index)
+
+
+def volume_ratio(bars: pd.DataFrame, window: int = 20) -> pd.Series:
+    """Tick volume / mean tick volume of the previous 20 bars (not including this one)."""
+    volume = bars["volume"].astype("float64")
+    return volume / volume.shift(1).rolling(window).mean()

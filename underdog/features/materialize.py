@@ -1,0 +1,100 @@
+"""What the feature assets run: fit and store regime models, label regimes, build vectors.
+
+Each function works on one symbol and a window of whole UTC days, reads only data known
+before what it produces, and writes its window idempotently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from underdog.features import regime
+from underdog.features.state_vector import as_rows, training_frame
+from underdog.store.db import Database
+from underdog.store.models import load_model, save_model
+from underdog.store.readers import bars
+from underdog.store.tables import REGIME_PREDICTIONS, STATE_VECTORS
+from underdog.store.writers import WriteResult, replace_window
+
+DAY = timedelta(days=1)
+# Bars before a bucket that its features need: 32 buckets of volatility, across a weekend.
+FEATURE_LEAD = timedelta(days=4)
+
+
+def model_name(symbol: str) -> str:
+    return f"regime_hmm:{symbol}"
+
+
+def days(start: datetime, end: datetime) -> list[pd.Timestamp]:
+    return list(pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq="D",
+                              inclusive="left"))
+
+
+def fit_regime_model(db: Database, symbol: str, day: datetime) -> regime.RegimeModel | None:
+    """Fit (on the 30 days before `day`) and store the model that labels `day`."""
+    day = pd.Timestamp(day)
+    history = bars(db, symbol, day - regime.FIT_WINDOW - FEATURE_LEAD, day)
+    model = regime.fit(regime.bucket_features(history, as_of=day), day)
+    if model is not None:
+        save_model(db, model_name(symbol), model.version, model.to_json(),
+                   train_start=pd.Timestamp(model.train_start),
+                   train_end=pd.Timestamp(model.train_end),
+                   metrics={"log_likelihood": model.log_likelihood, "rows": model.rows})
+    return model
+
+
+def load_regime_model(db: Database, symbol: str, day: datetime) -> regime.RegimeModel | None:
+    params = load_model(db, model_name(symbol), pd.Timestamp(day).date().isoformat())
+    return regime.RegimeModel.from_json(params) if params else None
+
+
+def label_regimes(db: Database, symbol: str, day: datetime,
+                  model: regime.RegimeModel) -> pd.DataFrame:
+    """Filtered regime labels for the 15-minute buckets of `day` (from bars up to each)."""
+    day = pd.Timestamp(day)
+    history = bars(db, symbol, day - regime.FILTER_LEAD - FEATURE_LEAD, day + DAY)
+    features = regime.bucket_features(history, as_of=day + DAY)
+    rows = regime.predict_day(model, features, day)
+    rows.insert(0, "symbol", symbol)
+    return rows
+
+
+@dataclass
+class RegimeRun:
+    models: int
+    result: WriteResult
+    missing_models: list[str]
+
+
+def regime_predictions(db: Database, symbols: list[str], start: datetime,
+                       end: datetime) -> RegimeRun:
+    """Label every day of [start, end) with its stored model; replace the window."""
+    frames, missing = [], []
+    for symbol in symbols:
+        for day in days(start, end):
+            model = load_regime_model(db, symbol, day)
+            if model is None:
+                missing.append(f"{symbol} {day.date()}")
+                continue
+            frames.append(label_regimes(db, symbol, day, model))
+    rows = pd.concat(frames, ignore_index=True) if frames else _empty(REGIME_PREDICTIONS)
+    result = replace_window(db, REGIME_PREDICTIONS, rows, start=start, end=end,
+                            source="regime_hmm", only={"symbol": symbols}, symbols=symbols)
+    return RegimeRun(len(frames), result, missing)
+
+
+def state_vectors(db: Database, symbols: list[str], start: datetime,
+                  end: datetime) -> WriteResult:
+    """Build and store feature_version 1 vectors of [start, end) for `symbols`."""
+    frames = [as_rows(training_frame(db, s, start, end), s) for s in symbols]
+    rows = pd.concat(frames, ignore_index=True) if frames else _empty(STATE_VECTORS)
+    return replace_window(db, STATE_VECTORS, rows, start=start, end=end,
+                          source="state_vector_builder", only={"symbol": symbols},
+                          symbols=symbols)
+
+
+def _empty(table) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in table.column_names})

@@ -1,0 +1,54 @@
+"""The online state vector: on each closed bar, the latest vector into Redis.
+
+It is the offline builder on a one-bar window: `load_inputs` brings the last 600 bars as
+warm-up and the facts known at the bar's close, `build` computes the same features, so the
+online vector equals the offline row (the parity check measures it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+
+from underdog.features.registry import FEATURE_VERSION
+from underdog.features.state_vector import BAR, build, load_inputs
+from underdog.store.cache import LatestCache
+from underdog.store.db import Database
+
+
+def last_bar_time(db: Database, symbol: str) -> datetime | None:
+    with db.reader() as conn:
+        row = conn.execute("SELECT max(time) FROM underdog.ohlcv WHERE symbol = %s",
+                           (symbol,)).fetchone()
+        conn.rollback()
+    return row[0] if row else None
+
+
+def vector_at(db: Database, symbol: str, bar_time: datetime) -> dict | None:
+    """The state vector of the bar starting at `bar_time`, from data known at its close."""
+    frame = build(load_inputs(db, symbol, bar_time, bar_time + BAR), bar_time, bar_time + BAR)
+    if frame.empty:
+        return None  # not enough history yet for every feature
+    row = frame.iloc[-1]
+    return {"symbol": symbol, "time": frame.index[-1].to_pydatetime(),
+            "feature_version": FEATURE_VERSION,
+            **{k: float(v) for k, v in row.drop("available_at").items()},
+            "available_at": pd.Timestamp(row["available_at"]).to_pydatetime()}
+
+
+def update_online(db: Database, cache: LatestCache, symbol: str,
+                  bar_time: datetime | None = None) -> dict | None:
+    """Compute the vector of `bar_time` (default: the latest bar) and publish it to Redis."""
+    bar_time = bar_time or last_bar_time(db, symbol)
+    if bar_time is None:
+        return None
+    vector = vector_at(db, symbol, bar_time)
+    if vector is not None:
+        cache.put("state", symbol, vector)
+    return vector
+
+
+def latest_state(cache: LatestCache, symbol: str) -> dict | None:
+    """The latest state vector: one Redis round trip, else the `state_vectors` table."""
+    return cache.get("state", symbol)

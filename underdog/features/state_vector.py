@@ -1,0 +1,138 @@
+"""The StateVectorBuilder: 14 features per symbol and closed M1 bar, offline and online.
+
+Offline and online differ only in how much input they load: both call `build`, which
+computes every feature of the registry over the bars (with their warm-up) and the
+point-in-time inputs, for decision time t = the bar's close. `Inputs.truncated(c)` keeps
+only what was known at c: the lookahead audit rebuilds from it and compares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from psycopg.rows import dict_row
+
+from underdog.features.indicators import WARMUP_BARS
+from underdog.features.pit import REGIME_MAX_AGE_NS, SENTIMENT_LOOKBACK_NS
+from underdog.features.registry import FEATURE_VERSION, FEATURES, MACRO_SERIES, Feature
+from underdog.features.registry import FeatureContext
+from underdog.store.db import Database
+from underdog.store.readers import bars as read_bars
+
+BAR = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    symbol: str
+    bars: pd.DataFrame  # index: bar start; open, high, low, close, volume, spread
+    scores: pd.DataFrame  # available_at, sentiment, confidence
+    macro: pd.DataFrame  # series_id, time, available_at, value
+    regimes: pd.DataFrame  # time, available_at, regime
+
+    def truncated(self, cutoff: datetime) -> Inputs:
+        """Only what was known at `cutoff`: bars closed by then, facts available by then."""
+        cutoff = pd.Timestamp(cutoff)
+        return replace(
+            self,
+            bars=self.bars[self.bars.index + BAR <= cutoff],
+            scores=self.scores[self.scores["available_at"] <= cutoff],
+            macro=self.macro[self.macro["available_at"] <= cutoff],
+            regimes=self.regimes[self.regimes["available_at"] <= cutoff],
+        )
+
+
+def build(inputs: Inputs, start: datetime, end: datetime,
+          features: tuple[Feature, ...] = FEATURES, *, complete_only: bool = True) -> pd.DataFrame:
+    """One row per bar with start <= time < end whose features are all defined.
+
+    Bars before `start` in `inputs.bars` are warm-up only. Columns: the features in registry
+    order, then `available_at` (the bar's close: when the row could first be used).
+    `complete_only=False` keeps rows with undefined (NaN) features, for the audits.
+    """
+    bars = inputs.bars.sort_index()
+    closes = bars.index + BAR
+    ctx = FeatureContext(
+        bars=bars,
+        at=closes.as_unit("ns").asi8,
+        scores=inputs.scores.sort_values("available_at", kind="stable"),
+        macro=inputs.macro,
+        regimes=inputs.regimes.sort_values("available_at", kind="stable"),
+    )
+    values = np.column_stack([np.asarray(f.compute(ctx), dtype="float64") for f in features]) \
+        if len(bars) else np.empty((0, len(features)))
+    frame = pd.DataFrame(values, index=bars.index, columns=[f.name for f in features])
+    frame["available_at"] = closes
+    in_window = (frame.index >= pd.Timestamp(start)) & (frame.index < pd.Timestamp(end))
+    frame = frame[in_window]
+    if not complete_only:
+        return frame
+    return frame[np.isfinite(frame[[f.name for f in features]].to_numpy()).all(axis=1)]
+
+
+def _bars_with_warmup(db: Database, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Bars of [start, end) plus at least WARMUP_BARS bars before start (if they exist)."""
+    back = timedelta(hours=12)  # 600 bars = 10 trading hours; doubled over weekends
+    while True:
+        bars = read_bars(db, symbol, start - back, end)
+        before = int((bars.index < start).sum())
+        if before >= WARMUP_BARS or back >= timedelta(days=32):
+            break
+        back *= 2
+    cut = max(0, before - WARMUP_BARS)
+    return bars.iloc[cut:].drop(columns="available_at")
+
+
+def _frame(db: Database, query: str, params: dict, columns: list[str]) -> pd.DataFrame:
+    with db.reader() as conn, conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(query, params).fetchall()
+        conn.rollback()
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in ("time", "available_at"):
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def load_inputs(db: Database, symbol: str, start: datetime, end: datetime) -> Inputs:
+    """Everything `build` needs for bars in [start, end), in a handful of queries."""
+    first_decision = pd.Timestamp(start) + BAR
+    last_decision = pd.Timestamp(end)
+    window = {"symbol": symbol, "end": last_decision,
+              "scores_from": first_decision - pd.Timedelta(SENTIMENT_LOOKBACK_NS, "ns"),
+              "regimes_from": first_decision - pd.Timedelta(REGIME_MAX_AGE_NS, "ns"),
+              "series": list(MACRO_SERIES.values())}
+    scores = _frame(
+        db, "SELECT available_at, sentiment, confidence FROM underdog.sentiment_scores"
+            " WHERE symbol = %(symbol)s AND available_at > %(scores_from)s"
+            " AND available_at <= %(end)s ORDER BY available_at",
+        window, ["available_at", "sentiment", "confidence"])
+    macro = _frame(
+        db, "SELECT series_id, time, available_at, value FROM underdog.macro_indicators"
+            " WHERE series_id = ANY(%(series)s) AND available_at <= %(end)s",
+        window, ["series_id", "time", "available_at", "value"])
+    # One prediction per time: the newest model version that labelled it.
+    regimes = _frame(
+        db, "SELECT DISTINCT ON (time) time, available_at, regime"
+            " FROM underdog.regime_predictions WHERE symbol = %(symbol)s"
+            " AND available_at >= %(regimes_from)s AND available_at <= %(end)s"
+            " ORDER BY time, model_version DESC",
+        window, ["time", "available_at", "regime"])
+    bars = _bars_with_warmup(db, symbol, start, end)
+    return Inputs(symbol, bars, scores, macro, regimes)
+
+
+def training_frame(db: Database, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """The 14 features of every closed M1 bar of `symbol` in [start, end)."""
+    return build(load_inputs(db, symbol, start, end), start, end)
+
+
+def as_rows(frame: pd.DataFrame, symbol: str) -> pd.DataFrame:
+    """A built frame as `state_vectors` rows (feature_version 1)."""
+    rows = frame.reset_index()
+    rows.insert(0, "symbol", symbol)
+    rows.insert(2, "feature_version", FEATURE_VERSION)
+    return rows
