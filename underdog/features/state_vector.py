@@ -17,8 +17,13 @@ from psycopg.rows import dict_row
 
 from underdog.features.indicators import WARMUP_BARS
 from underdog.features.pit import REGIME_MAX_AGE_NS, SENTIMENT_LOOKBACK_NS
-from underdog.features.registry import FEATURE_VERSION, FEATURES, MACRO_SERIES, Feature
-from underdog.features.registry import FeatureContext
+from underdog.features.registry import (
+    FEATURE_VERSION,
+    FEATURES,
+    MACRO_SERIES,
+    Feature,
+    FeatureContext,
+)
 from underdog.store.db import Database
 from underdog.store.readers import bars as read_bars
 
