@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from underdog.config import load_settings
+from underdog.config import Settings, load_settings
 from underdog.instruments import INSTRUMENTS
 from underdog.store import migrate, readers
 from underdog.store.admin import create_database, drop_database
@@ -116,7 +116,7 @@ def seed_tuples(frame: pd.DataFrame) -> list[tuple]:
 
 
 def throwaway_dsn(dsn: str, name: str) -> str:
-    """The same server (URL form: migrate needs it) with another database name."""
+    """The same server and options, another database (Settings only accepts URL DSNs)."""
     return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
 
 
@@ -139,10 +139,21 @@ def pause_timescale_jobs(conn: psycopg.Connection) -> int:
     return len(rows)
 
 
-def reset(conn: psycopg.Connection) -> None:
+def can_checkpoint(conn: psycopg.Connection) -> bool:
+    """CHECKPOINT needs a superuser or pg_checkpoint (PostgreSQL 15+)."""
+    row = conn.execute(
+        "SELECT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
+        " OR coalesce((SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles"
+        " WHERE rolname = 'pg_checkpoint'), false)"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def reset(conn: psycopg.Connection, checkpoint: bool = True) -> None:
     """Empty table, nothing dirty in shared buffers: each load starts from the same state."""
     conn.execute("TRUNCATE underdog.ohlcv, underdog.dead_letters")
-    conn.execute("CHECKPOINT")
+    if checkpoint:
+        conn.execute("CHECKPOINT")
 
 
 def count_rows(conn: psycopg.Connection) -> int:
@@ -150,13 +161,13 @@ def count_rows(conn: psycopg.Connection) -> int:
 
 
 @contextmanager
-def throwaway_database(dsn: str) -> Iterator[str]:
+def throwaway_database(dsn: str, settings: Settings) -> Iterator[str]:
     """Create + migrate a database of our own; drop it however we leave."""
     if not create_database(dsn):  # left over by a killed run with the same pid
         drop_database(dsn)
         create_database(dsn)
     try:
-        migrate.upgrade(dsn)
+        migrate.upgrade(dsn, timescale=settings.timescale, reader_role=settings.reader_role)
         yield dsn
     finally:
         drop_database(dsn)
@@ -202,7 +213,7 @@ class Loads:
 
 
 def measure_loads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame, csv: Path,
-                  repeat: int) -> Loads:
+                  repeat: int, checkpoint: bool) -> Loads:
     """Rows/s of each path, interleaved per repeat so drift hits all three alike."""
     rows = seed_tuples(frame)
     loads = Loads([], [], [])
@@ -214,7 +225,7 @@ def measure_loads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame, 
         }
         for r in range(repeat):
             for name, run in paths.items():
-                reset(admin)
+                reset(admin, checkpoint)
                 seconds = timed(run)
                 if (n := count_rows(admin)) != len(frame):
                     raise RuntimeError(f"{name}: {n} rows in the table, expected {len(frame)}")
@@ -225,6 +236,14 @@ def measure_loads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame, 
 
 
 # --- reads ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Reads:
+    query: list[float]
+    baseline: list[float]
+    hits: list[float]
+    direct: list[float]
 
 
 def percentiles(samples_ms: list[float]) -> tuple[float, float]:
@@ -323,23 +342,16 @@ def summary(rows: int, backend_name: str, loads: Loads, reads: Reads) -> dict:
         },
         "runs": {"ours": [round(x) for x in loads.ours], "psql": [round(x) for x in loads.psql],
                  "seed": [round(x) for x in loads.seed]},
-        "method": "median over --repeat; TRUNCATE + CHECKPOINT before each load;"
-                  " VACUUM ANALYZE before reads; throwaway database",
+        "symbols": len(SYMBOLS),
+        "method": "median over --repeat, paths interleaved; TRUNCATE (+ CHECKPOINT) before each"
+                  " load; VACUUM ANALYZE before reads; throwaway database",
     }
-
-
-@dataclass
-class Reads:
-    query: list[float]
-    baseline: list[float]
-    hits: list[float]
-    direct: list[float]
 
 
 def measure_reads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame,
                   redis_url: str) -> Reads:
     """Latencies with the rows loaded by our writer, fresh statistics and visibility map."""
-    reset(admin)
+    reset(admin, checkpoint=False)
     load_ours(db, frame)
     admin.execute("VACUUM ANALYZE underdog.ohlcv")
     say(f"reads: {QUERY_ITERATIONS} one-day queries after {QUERY_WARMUP} warm-up,"
@@ -358,20 +370,26 @@ def measure_reads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame,
     return Reads(query, baseline, hits, direct)
 
 
-def run(rows: int, repeat: int, dsn: str, redis_url: str, workdir: Path) -> dict:
+def run(rows: int, repeat: int, settings: Settings, workdir: Path) -> dict:
+    dsn = throwaway_dsn(settings.dsn, f"underdog_bench_{os.getpid()}")
     frame = make_bars(rows, SYMBOLS)
     csv = workdir / "bars.csv"
     frame.to_csv(csv, columns=COLUMNS, header=False, index=False)
     say(f"data: {len(frame):,} bars, {len(SYMBOLS)} symbols, CSV {csv.stat().st_size >> 20} MiB")
-    with throwaway_database(dsn), psycopg.connect(dsn, autocommit=True) as admin, \
-            Database(dsn) as db:
+    with throwaway_database(dsn, settings), psycopg.connect(dsn, autocommit=True) as admin, \
+            Database(dsn, reader_role=settings.reader_role) as db:
         name = backend(admin)
         paused = pause_timescale_jobs(admin)
-        say(f"backend: {name}" + (f" ({paused} TimescaleDB jobs paused)" if paused else ""))
+        checkpoint = can_checkpoint(admin)
+        say(f"backend: {name} in throwaway database {dsn.rsplit('/', 1)[-1]}"
+            + (f" ({paused} TimescaleDB jobs paused)" if paused else "")
+            + ("" if checkpoint else " (no CHECKPOINT privilege: loads not isolated)"))
         say(f"loads ({repeat}x, median reported):")
-        loads = measure_loads(db, admin, frame, csv, repeat)
-        reads = measure_reads(db, admin, frame, redis_url)
-    return summary(len(frame), name, loads, reads)
+        loads = measure_loads(db, admin, frame, csv, repeat, checkpoint)
+        reads = measure_reads(db, admin, frame, settings.redis_url.get_secret_value())
+    result = summary(len(frame), name, loads, reads)
+    result["checkpoint_between_loads"] = checkpoint
+    return result
 
 
 def report(result: dict) -> None:
@@ -403,17 +421,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if shutil.which("psql") is None:
         sys.exit("psql is not on PATH: the \\copy baseline needs it")
-    # SIGTERM unwinds like Ctrl-C, so the finally blocks still drop what we created.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # SIGTERM unwinds exactly like Ctrl-C, so the finally blocks drop what we created. Not
+    # sys.exit: a SystemExit raised mid-executemany (psycopg pipeline) was seen to get lost.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     settings = load_settings()
-    dsn = throwaway_dsn(settings.dsn, f"underdog_bench_{os.getpid()}")
     with tempfile.TemporaryDirectory(prefix="underdog_bench_") as workdir:
-        result = run(args.rows, args.repeat, dsn, settings.redis_url.get_secret_value(),
-                     Path(workdir))
+        result = run(args.rows, args.repeat, settings, Path(workdir))
     report(result)
     return 0
 
 
 if __name__ == "__main__":
-    with suppress(BrokenPipeError):
+    try:
         sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)

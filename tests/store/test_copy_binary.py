@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
-import psycopg
 import pytest
 
-from underdog.store.copy_binary import HEADER, TRAILER, decode_fixed, encode
+from underdog.store.copy_binary import HEADER, TRAILER, decode_array, encode
 from underdog.store.db import Database
 from underdog.store.tables import MACRO_INDICATORS, REGIME_PREDICTIONS
 from underdog.store.writers import upsert
@@ -63,26 +62,24 @@ def test_jsonb_round_trips(db: Database) -> None:
     assert stored == [{"vol": 0.1, "ret": [1, 2]}, None]
 
 
-def test_decode_refuses_nulls(db: Database) -> None:
-    with db.connection() as conn, conn.cursor() as cur:
-        with cur.copy("COPY (SELECT 1.5::float8, NULL::float8) TO STDOUT (FORMAT BINARY)") as c:
-            payload = b"".join(bytes(b) for b in c)
-    with pytest.raises(ValueError, match="NULLs"):
-        decode_fixed(payload, ("float8", "float8"))
+def _array(db: Database, expression: str) -> bytes | None:
+    with db.connection() as conn:
+        return conn.execute(f"SELECT array_send({expression})", binary=True).fetchone()[0]
 
 
-def test_decode_matches_the_server(db: Database) -> None:
-    with psycopg.connect(db.dsn) as conn, conn.cursor() as cur:
-        with cur.copy(
-            "COPY (SELECT t, x, i FROM (VALUES"
-            " (timestamptz '2024-03-05 12:00:00.5+00', 2.25::float8, 7::bigint),"
-            " (timestamptz '1999-12-31 23:59:59+00', -1e300::float8, -1::bigint)) v(t, x, i))"
-            " TO STDOUT (FORMAT BINARY)"
-        ) as c:
-            payload = b"".join(bytes(b) for b in c)
-    rows = decode_fixed(payload, ("timestamptz", "float8", "int8"))
-    assert rows["c1"].tolist() == [2.25, -1e300]
-    assert rows["c2"].tolist() == [7, -1]
+def test_decode_array_matches_the_server(db: Database) -> None:
+    values = decode_array(_array(db, "ARRAY[2.25, -1e300, 0]::float8[]"), "float8")
+    assert values.tolist() == [2.25, -1e300, 0.0]
+    stamps = decode_array(_array(db, "ARRAY[timestamptz '2024-03-05 12:00:00.5+00']"),
+                          "timestamptz")
     pg_epoch = datetime(2000, 1, 1, tzinfo=UTC)
     noon = datetime(2024, 3, 5, 12, 0, 0, 500000, tzinfo=UTC)
-    assert rows["c0"].tolist() == [(noon - pg_epoch) // timedelta(microseconds=1), -1_000_000]
+    assert stamps.tolist() == [(noon - pg_epoch) // timedelta(microseconds=1)]
+    assert decode_array(_array(db, "ARRAY[7, -1]::int8[]"), "int8").tolist() == [7, -1]
+
+
+def test_decode_array_empty_and_nulls(db: Database) -> None:
+    assert len(decode_array(None, "float8")) == 0
+    assert len(decode_array(_array(db, "'{}'::float8[]"), "float8")) == 0
+    with pytest.raises(ValueError, match="NULLs"):
+        decode_array(_array(db, "ARRAY[1.5, NULL]::float8[]"), "float8")

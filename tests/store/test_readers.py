@@ -100,10 +100,12 @@ def test_latest_bar(week: Database) -> None:
 def test_the_reader_role_cannot_write(db: Database) -> None:
     with db.reader() as conn:
         assert conn.execute("SELECT current_user").fetchone()[0] == "underdog_reader"
+        assert conn.autocommit  # one statement per read, no BEGIN/ROLLBACK around it
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             conn.execute("DELETE FROM underdog.ohlcv")
-        conn.rollback()
-        conn.execute("SET transaction_read_only = off")  # even then, the role has no grant
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("DELETE FROM underdog.ohlcv")
-        conn.rollback()
+        conn.execute("SET default_transaction_read_only = off")  # even then, no grant
+        try:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("DELETE FROM underdog.ohlcv")
+        finally:
+            conn.execute("SET default_transaction_read_only = on")

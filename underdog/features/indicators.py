@@ -1,10 +1,11 @@
 """Bar indicators of the state vector: pure functions of an M1 bar frame, TA-Lib inside.
 
 Each takes bars indexed by bar start (UTC) with open/high/low/close/volume columns and
-returns a float Series on the same index; a value at bar t uses bars up to and including t
-only. EMA-based indicators (ATR, MACD, RSI) remember their whole history with weights that
-decay geometrically: after `WARMUP_BARS` (600) bars the start's influence is below 1e-18, so
-a value computed from the last 600 bars equals the full-history value to 1e-9.
+returns one float per bar (a numpy array aligned with the rows); a value at bar t uses bars
+up to and including t only. EMA-based indicators (ATR, MACD, RSI) remember their whole
+history with weights that decay geometrically: after `WARMUP_BARS` (600) bars the start's
+influence is below 1e-18, so a value computed from the last 600 bars equals the
+full-history value to 1e-9.
 """
 
 from __future__ import annotations
@@ -20,42 +21,48 @@ def _close(bars: pd.DataFrame) -> np.ndarray:
     return bars["close"].to_numpy(dtype="float64")
 
 
-def log_return(bars: pd.DataFrame) -> pd.Series:
+def log_return(bars: pd.DataFrame) -> np.ndarray:
     """ln(close_t / close_t-1): across a weekend, Friday's last close to Sunday's first."""
     close = _close(bars)
     out = np.full(len(close), np.nan)
     out[1:] = np.log(close[1:] / close[:-1])
-    return pd.Series(out, index=bars.index)
+    return out
 
 
-def atr_pct(bars: pd.DataFrame, period: int = 14) -> pd.Series:
+def atr_pct(bars: pd.DataFrame, period: int = 14) -> np.ndarray:
     """ATR(14) / close: the typical bar range as a fraction of price."""
     high, low = (bars[c].to_numpy(dtype="float64") for c in ("high", "low"))
     close = _close(bars)
-    return pd.Series(talib.ATR(high, low, close, timeperiod=period) / close, index=bars.index)
+    return talib.ATR(high, low, close, timeperiod=period) / close
 
 
 def macd_hist_pct(bars: pd.DataFrame, fast: int = 12, slow: int = 26,
-                  signal: int = 9) -> pd.Series:
+                  signal: int = 9) -> np.ndarray:
     """MACD(12, 26, 9) histogram / close."""
     close = _close(bars)
     _, _, hist = talib.MACD(close, fastperiod=fast, slowperiod=slow, signalperiod=signal)
-    return pd.Series(hist / close, index=bars.index)
+    return hist / close
 
 
-def rsi(bars: pd.DataFrame, period: int = 14) -> pd.Series:
+def rsi(bars: pd.DataFrame, period: int = 14) -> np.ndarray:
     """RSI(14) / 100, in [0, 1]."""
-    return pd.Series(talib.RSI(_close(bars), timeperiod=period) / 100.0, index=bars.index)
+    return talib.RSI(_close(bars), timeperiod=period) / 100.0
 
 
-def bb_width(bars: pd.DataFrame, period: int = 20, k: float = 2.0) -> pd.Series:
+def bb_width(bars: pd.DataFrame, period: int = 20, k: float = 2.0) -> np.ndarray:
     """Bollinger(20, 2) band width: (upper - lower) / middle."""
     upper, middle, lower = talib.BBANDS(_close(bars), timeperiod=period, nbdevup=k,
                                         nbdevdn=k, matype=talib.MA_Type.SMA)
-    return pd.Series((upper - lower) / middle, index=bars.index)
+    return (upper - lower) / middle
 
 
-def volume_ratio(bars: pd.DataFrame, window: int = 20) -> pd.Series:
+def volume_ratio(bars: pd.DataFrame, window: int = 20) -> np.ndarray:
     """Tick volume / mean tick volume of the previous 20 bars (not including this one)."""
-    volume = bars["volume"].astype("float64")
-    return volume / volume.shift(1).rolling(window).mean()
+    volume = bars["volume"].to_numpy(dtype="float64")
+    out = np.full(len(volume), np.nan)
+    if len(volume) > window:
+        # Windowed sums from a running sum: a prefix of the bars gives a prefix of the sums.
+        running = np.concatenate(([0.0], np.cumsum(volume)))
+        previous = (running[window:-1] - running[:-window - 1]) / window
+        out[window:] = volume[window:] / previous
+    return out

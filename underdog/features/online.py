@@ -21,7 +21,6 @@ def last_bar_time(db: Database, symbol: str) -> datetime | None:
     with db.reader() as conn:
         row = conn.execute("SELECT max(time) FROM underdog.ohlcv WHERE symbol = %s",
                            (symbol,)).fetchone()
-        conn.rollback()
     return row[0] if row else None
 
 

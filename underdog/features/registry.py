@@ -34,6 +34,15 @@ class FeatureContext:
         return pit.regime_one_hot(self.at, pit.as_ns(self.regimes["available_at"]),
                                   self.regimes["regime"].to_numpy(dtype=object))
 
+    @cached_property
+    def macro_by_series(self) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """series -> (observation times, available_at, values), split once for all series."""
+        out = {}
+        for series, rows in self.macro.groupby("series_id", sort=False):
+            out[str(series)] = (pit.as_ns(rows["time"]), pit.as_ns(rows["available_at"]),
+                                rows["value"].to_numpy(dtype="float64", na_value=np.nan))
+        return out
+
 
 @dataclass(frozen=True)
 class Feature:
@@ -43,7 +52,7 @@ class Feature:
     compute: Callable[[FeatureContext], np.ndarray | pd.Series]
 
 
-def _bar(fn: Callable[[pd.DataFrame], pd.Series]) -> Callable[[FeatureContext], pd.Series]:
+def _bar(fn: Callable[[pd.DataFrame], np.ndarray]) -> Callable[[FeatureContext], np.ndarray]:
     return lambda ctx: fn(ctx.bars)
 
 
@@ -61,18 +70,18 @@ def _regime(i: int) -> Callable[[FeatureContext], np.ndarray]:
 
 def _macro(series_id: str) -> Callable[[FeatureContext], np.ndarray]:
     def compute(ctx: FeatureContext) -> np.ndarray:
-        rows = ctx.macro[ctx.macro["series_id"] == series_id]
-        return pit.latest_vintage(
-            ctx.at, pit.as_ns(rows["time"]), pit.as_ns(rows["available_at"]),
-            rows["value"].to_numpy(dtype="float64", na_value=np.nan),
-        )
+        empty = np.empty(0, dtype="int64")
+        observed, available, value = ctx.macro_by_series.get(
+            series_id, (empty, empty, np.empty(0)))
+        return pit.latest_vintage(ctx.at, observed, available, value)
 
     return compute
 
 
 BARS = ("ohlcv",)
 FEATURES: tuple[Feature, ...] = (
-    Feature("close", "bid close of the bar", BARS, lambda ctx: ctx.bars["close"]),
+    Feature("close", "bid close of the bar", BARS,
+            lambda ctx: ctx.bars["close"].to_numpy(dtype="float64")),
     Feature("log_return", "ln(close_t / close_t-1)", BARS, _bar(ind.log_return)),
     Feature("atr_pct", "ATR(14) / close", BARS, _bar(ind.atr_pct)),
     Feature("macd_hist_pct", "MACD(12, 26, 9) histogram / close", BARS, _bar(ind.macd_hist_pct)),

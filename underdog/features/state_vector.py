@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from psycopg.rows import dict_row
 
 from underdog.features.indicators import WARMUP_BARS
 from underdog.features.pit import REGIME_MAX_AGE_NS, SENTIMENT_LOOKBACK_NS
@@ -67,15 +66,17 @@ def build(inputs: Inputs, start: datetime, end: datetime,
         macro=inputs.macro,
         regimes=inputs.regimes.sort_values("available_at", kind="stable"),
     )
-    values = np.column_stack([np.asarray(f.compute(ctx), dtype="float64") for f in features]) \
-        if len(bars) else np.empty((0, len(features)))
-    frame = pd.DataFrame(values, index=bars.index, columns=[f.name for f in features])
-    frame["available_at"] = closes
-    in_window = (frame.index >= pd.Timestamp(start)) & (frame.index < pd.Timestamp(end))
-    frame = frame[in_window]
-    if not complete_only:
-        return frame
-    return frame[np.isfinite(frame[[f.name for f in features]].to_numpy()).all(axis=1)]
+    names = [f.name for f in features]
+    values = np.empty((len(bars), len(features)))
+    for j, feature in enumerate(features):
+        values[:, j] = np.asarray(feature.compute(ctx), dtype="float64")
+    starts = bars.index.as_unit("ns").asi8
+    keep = (starts >= pd.Timestamp(start).value) & (starts < pd.Timestamp(end).value)
+    if complete_only:
+        keep &= np.isfinite(values).all(axis=1)
+    frame = pd.DataFrame(values[keep], index=bars.index[keep], columns=names)
+    frame["available_at"] = closes[keep]
+    return frame
 
 
 def _bars_with_warmup(db: Database, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
@@ -91,41 +92,52 @@ def _bars_with_warmup(db: Database, symbol: str, start: datetime, end: datetime)
     return bars.iloc[cut:].drop(columns="available_at")
 
 
-def _frame(db: Database, query: str, params: dict, columns: list[str]) -> pd.DataFrame:
-    with db.reader() as conn, conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(query, params).fetchall()
-        conn.rollback()
-    frame = pd.DataFrame(rows, columns=columns)
-    for column in ("time", "available_at"):
-        if column in frame:
-            frame[column] = pd.to_datetime(frame[column], utc=True)
-    return frame
+def _frames(db: Database, queries: list[tuple[str, list[str]]],
+            params: dict) -> list[pd.DataFrame]:
+    """Run small queries in one round trip (a pipeline); each result as a frame."""
+    with db.reader() as conn:
+        with conn.pipeline():
+            cursors = [conn.execute(sql, params) for sql, _ in queries]
+        results = [cur.fetchall() for cur in cursors]
+    frames = []
+    for rows, (_, columns) in zip(results, queries, strict=True):
+        frame = pd.DataFrame(rows, columns=columns)
+        for column in ("time", "available_at"):
+            if column in frame:
+                frame[column] = pd.to_datetime(frame[column], utc=True)
+        frames.append(frame)
+    return frames
+
+
+SCORES_SQL = (
+    "SELECT available_at, sentiment, confidence FROM underdog.sentiment_scores"
+    " WHERE symbol = %(symbol)s AND available_at > %(scores_from)s"
+    " AND available_at <= %(end)s ORDER BY available_at"
+)
+MACRO_SQL = (
+    "SELECT series_id, time, available_at, value FROM underdog.macro_indicators"
+    " WHERE series_id = ANY(%(series)s) AND available_at <= %(end)s"
+)
+# One prediction per time: the newest model version that labelled it.
+REGIMES_SQL = (
+    "SELECT DISTINCT ON (time) time, available_at, regime FROM underdog.regime_predictions"
+    " WHERE symbol = %(symbol)s AND available_at >= %(regimes_from)s"
+    " AND available_at <= %(end)s ORDER BY time, model_version DESC"
+)
 
 
 def load_inputs(db: Database, symbol: str, start: datetime, end: datetime) -> Inputs:
-    """Everything `build` needs for bars in [start, end), in a handful of queries."""
+    """Everything `build` needs for bars in [start, end): bars, then one round trip."""
     first_decision = pd.Timestamp(start) + BAR
-    last_decision = pd.Timestamp(end)
-    window = {"symbol": symbol, "end": last_decision,
+    params = {"symbol": symbol, "end": pd.Timestamp(end),
               "scores_from": first_decision - pd.Timedelta(SENTIMENT_LOOKBACK_NS, "ns"),
               "regimes_from": first_decision - pd.Timedelta(REGIME_MAX_AGE_NS, "ns"),
               "series": list(MACRO_SERIES.values())}
-    scores = _frame(
-        db, "SELECT available_at, sentiment, confidence FROM underdog.sentiment_scores"
-            " WHERE symbol = %(symbol)s AND available_at > %(scores_from)s"
-            " AND available_at <= %(end)s ORDER BY available_at",
-        window, ["available_at", "sentiment", "confidence"])
-    macro = _frame(
-        db, "SELECT series_id, time, available_at, value FROM underdog.macro_indicators"
-            " WHERE series_id = ANY(%(series)s) AND available_at <= %(end)s",
-        window, ["series_id", "time", "available_at", "value"])
-    # One prediction per time: the newest model version that labelled it.
-    regimes = _frame(
-        db, "SELECT DISTINCT ON (time) time, available_at, regime"
-            " FROM underdog.regime_predictions WHERE symbol = %(symbol)s"
-            " AND available_at >= %(regimes_from)s AND available_at <= %(end)s"
-            " ORDER BY time, model_version DESC",
-        window, ["time", "available_at", "regime"])
+    scores, macro, regimes = _frames(db, [
+        (SCORES_SQL, ["available_at", "sentiment", "confidence"]),
+        (MACRO_SQL, ["series_id", "time", "available_at", "value"]),
+        (REGIMES_SQL, ["time", "available_at", "regime"]),
+    ], params)
     bars = _bars_with_warmup(db, symbol, start, end)
     return Inputs(symbol, bars, scores, macro, regimes)
 

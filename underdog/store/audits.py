@@ -45,7 +45,6 @@ def ohlc_violations(db: Database, start: datetime, end: datetime) -> int:
             " AND NOT (low <= least(open, close) AND greatest(open, close) <= high)",
             (start, end),
         ).fetchone()[0]
-        conn.rollback()
     return int(count)
 
 
@@ -57,5 +56,4 @@ def duplicate_keys(db: Database, start: datetime, end: datetime) -> int:
             " WHERE time >= %s AND time < %s",
             (start, end),
         ).fetchone()[0]
-        conn.rollback()
     return int(count)

@@ -1,7 +1,8 @@
 """Connections: a writer pool and a read-only reader pool on the same database.
 
 The reader pool's sessions run as the `underdog_reader` role (SELECT only) with read-only
-transactions, so a serving path cannot write even by mistake.
+transactions, so a serving path cannot write even by mistake. They are in autocommit: a read
+is one statement, with no BEGIN/ROLLBACK round trips around it.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Database:
             check=ConnectionPool.check_connection, name="underdog-writer",
         )
         self._reader = ConnectionPool(
-            dsn, min_size=1, max_size=max_size, open=False,
+            dsn, min_size=1, max_size=max_size, open=False, kwargs={"autocommit": True},
             check=ConnectionPool.check_connection, configure=self._configure_reader,
             name="underdog-reader",
         )
@@ -59,7 +60,6 @@ class Database:
     def _configure_reader(self, conn: psycopg.Connection) -> None:
         conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(self.reader_role)))
         conn.execute("SET default_transaction_read_only = on")
-        conn.commit()
 
     def open(self) -> Database:
         self._writer.open(wait=True, timeout=10)

@@ -33,5 +33,4 @@ def load_model(db: Database, name: str, version: str) -> dict | None:
             "SELECT params FROM underdog.model_registry WHERE name = %s AND version = %s",
             (name, version),
         ).fetchone()
-        conn.rollback()
     return row[0] if row else None

@@ -1,17 +1,19 @@
 """Readers for the serving path. They run on the read-only reader pool.
 
-`bars` fetches a window as a binary COPY and decodes it with numpy: no Python object per
-value, which is what keeps a one-day read of M1 bars around a millisecond.
+`bars` fetches a window as one row of binary arrays (one per column) and decodes them with
+numpy: no Python object per value and no per-row protocol message, about twice as fast as a
+binary COPY out, whose rows psycopg hands over one by one.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 from psycopg.rows import dict_row
 
-from underdog.store.copy_binary import PG_EPOCH_US, decode_fixed
+from underdog.store.copy_binary import PG_EPOCH_US, decode_array
 from underdog.store.db import Database
 
 BAR_FIELDS = ("open", "high", "low", "close", "volume", "spread")
@@ -20,6 +22,7 @@ TIMEFRAMES: dict[str, tuple[str, timedelta]] = {
     "1h": ("underdog.ohlcv_1h", timedelta(hours=1)),
     "1d": ("underdog.ohlcv_1d", timedelta(days=1)),
 }
+UTC_US = pd.DatetimeTZDtype("us", "UTC")
 _BAR_TYPES = ("timestamptz", "float8", "float8", "float8", "float8", "int8", "float8")
 
 # Latest value per kind; the key is (symbol) or (symbol, source). "As known now": ordered by
@@ -52,27 +55,22 @@ def bars(db: Database, symbol: str, start: datetime, end: datetime,
     if timeframe not in TIMEFRAMES:
         raise ValueError(f"timeframe must be one of {sorted(TIMEFRAMES)}, got {timeframe!r}")
     relation, length = TIMEFRAMES[timeframe]
-    query = (
-        "COPY (SELECT time, open, high, low, close, volume, coalesce(spread, 'NaN')"
-        f" FROM {relation} WHERE symbol = %s AND time >= %s AND time < %s ORDER BY time)"
-        " TO STDOUT (FORMAT BINARY)"
+    # Unordered aggregates (one pass, no sort): every column comes in the same row order,
+    # and the rows are sorted by time here.
+    columns = ("time", *BAR_FIELDS[:-1], "coalesce(spread, 'NaN')")
+    query = "SELECT " + ", ".join(f"array_send(array_agg({c}))" for c in columns) + (
+        f" FROM {relation} WHERE symbol = %s AND time >= %s AND time < %s"
     )
-    with db.reader() as conn, conn.cursor() as cur:
-        with cur.copy(query, (symbol, start, end)) as copy:
-            payload = b"".join(bytes(block) for block in copy)
-        conn.rollback()  # end the read-only transaction the COPY opened
-    rows = decode_fixed(payload, _BAR_TYPES)
-    index = pd.DatetimeIndex(
-        pd.to_datetime(rows["c0"].astype("int64") + PG_EPOCH_US, unit="us", utc=True),
-        name="time",
-    )
-    frame = pd.DataFrame(
-        {name: rows[f"c{i + 1}"].astype("int64" if name == "volume" else "float64")
-         for i, name in enumerate(BAR_FIELDS)},
-        index=index,
-    )
-    frame["available_at"] = index + length
-    return frame
+    with db.reader() as conn:
+        row = conn.execute(query, (symbol, start, end), binary=True, prepare=True).fetchone()
+    arrays = [decode_array(payload, t) for payload, t in zip(row, _BAR_TYPES, strict=True)]
+    order = np.argsort(arrays[0], kind="stable")
+    # Native arrays straight into the frame: no string parsing, no column inserted later.
+    us = (arrays[0][order].astype("int64") + PG_EPOCH_US).view("M8[us]")
+    data = {name: arrays[i + 1][order].astype("int64" if name == "volume" else "float64")
+            for i, name in enumerate(BAR_FIELDS)}
+    data["available_at"] = pd.DatetimeIndex(us + np.timedelta64(length), dtype=UTC_US)
+    return pd.DataFrame(data, index=pd.DatetimeIndex(us, dtype=UTC_US, name="time"), copy=False)
 
 
 def latest(db: Database, kind: str, symbol: str, source: str | None = None) -> dict | None:
@@ -81,5 +79,4 @@ def latest(db: Database, kind: str, symbol: str, source: str | None = None) -> d
         raise ValueError(f"kind must be one of {sorted(LATEST)}, got {kind!r}")
     with db.reader() as conn, conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(LATEST[kind], {"symbol": symbol, "source": source}).fetchone()
-        conn.rollback()
     return row

@@ -18,12 +18,12 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from underdog.store.copy_binary import encode
+from underdog.store.copy_binary import encode_chunks
 from underdog.store.db import Database
 from underdog.store.tables import Table
 from underdog.store.validation import Checked, validate
 
-COPY_CHUNK = 8 << 20  # bytes per write to the COPY stream
+COPY_ROWS = 1 << 16  # rows per encoded piece written to the COPY stream (~4.5 MiB of bars)
 
 
 @dataclass
@@ -36,13 +36,13 @@ class WriteResult:
 
 
 def _copy(cur: psycopg.Cursor, target: sql.Composable, table: Table, rows: pd.DataFrame) -> None:
-    payload = encode(rows, table.columns)
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         target, sql.SQL(", ").join(map(sql.Identifier, table.column_names))
     )
     with cur.copy(statement) as copy:
-        for offset in range(0, len(payload), COPY_CHUNK):
-            copy.write(payload[offset : offset + COPY_CHUNK])
+        # Each piece goes out as soon as it is encoded: the server parses while we encode.
+        for piece in encode_chunks(rows, table.columns, rows_per_chunk=COPY_ROWS):
+            copy.write(piece)
 
 
 def _dead_letters(cur: psycopg.Cursor, checked: Checked, *, source: str, table: Table) -> None:
