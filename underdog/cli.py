@@ -6,6 +6,7 @@ import os
 import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
@@ -13,15 +14,23 @@ from rich.table import Table as RichTable
 
 from underdog.config import ConfigError, get_settings
 
+if TYPE_CHECKING:  # the commands import their modules lazily: `underdog --help` stays fast
+    import pandas as pd
+
+    from underdog.ingest import MarketBackfill, SourceOptions
+    from underdog.store.db import Database
+
 app = typer.Typer(no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
 db_app = typer.Typer(no_args_is_help=True, help="Databases and migrations.")
 market_app = typer.Typer(no_args_is_help=True, help="Market data: backfill and read bars.")
+features_app = typer.Typer(no_args_is_help=True, help="The state vector: build, latest, list.")
 app.add_typer(db_app, name="db")
 app.add_typer(market_app, name="market")
+app.add_typer(features_app, name="features")
 console = Console()
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(2)
 
@@ -102,26 +111,91 @@ def market_backfill(
     start: str = typer.Option(..., help="first UTC day, YYYY-MM-DD"),
     end: str = typer.Option(..., help="last UTC day (inclusive), YYYY-MM-DD"),
     symbol: list[str] = typer.Option(None, help="symbols (default: UNDERDOG_SYMBOLS)"),  # noqa: B008
-    source: str = typer.Option("simulated", help="simulated"),
+    source: str | None = typer.Option(None, help="simulated | dukascopy | mt5 "
+                                                 "(default: UNDERDOG_MARKET_SOURCE)"),
+    mt5_host: str = typer.Option("127.0.0.1", help="mt5: the bridge's host"),
+    mt5_sys_port: int = typer.Option(15555, help="mt5: the bridge's system (REQ) port"),
+    mt5_data_port: int = typer.Option(15556, help="mt5: the bridge's data (PULL) port"),
 ) -> None:
-    """Write M1 bars for whole UTC days, one day per transaction."""
+    """Write ticks and M1 bars for whole UTC days, one day per transaction per table."""
     from rich.progress import track
 
-    from underdog.ingest import backfill_bars
+    from underdog.ingest import SOURCES, SourceOptions
 
-    if source != "simulated":
-        _fail(f"source {source!r} is not available yet; use 'simulated'")
     settings = get_settings()
+    source = source or settings.market_source
+    if source not in SOURCES:
+        _fail(f"unknown source {source!r}; use one of {', '.join(SOURCES)}")
     symbols = [s.upper() for s in symbol] if symbol else settings.symbols
+    options = SourceOptions(
+        seed=settings.simulator_seed, dukascopy_base_url=settings.dukascopy_base_url,
+        dukascopy_cache_dir=settings.dukascopy_cache_dir, mt5_host=mt5_host,
+        mt5_sys_port=mt5_sys_port, mt5_data_port=mt5_data_port,
+    )
     first, last = _day(start), _day(end)
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    total = rejected = 0
+    bars = ticks = rejected = 0
+    failed: list[str] = []
     with _database() as db:
-        for day in track(days, description="backfilling", console=console):
-            result = backfill_bars(db, symbols, day, day + timedelta(days=1),
-                                   seed=settings.simulator_seed).result
-            total, rejected = total + result.written, rejected + result.rejected
-    console.print(f"{total:,} bars written, {rejected:,} rejected to dead_letters")
+        for day in track(days, description=f"backfilling from {source}", console=console):
+            run = _backfill_day(db, symbols, day, source, options)
+            bars, ticks = bars + run.bars.written, ticks + run.ticks.written
+            rejected += run.bars.rejected + run.ticks.rejected
+            failed += [f.error for f in run.failed_hours]  # each names its symbol and hour
+    console.print(f"{bars:,} bars and {ticks:,} ticks written, {rejected:,} rejected to "
+                  f"dead_letters, {len(failed)} failed hours")
+    for line in failed:
+        console.print(f"  failed: {line}", markup=False)
+
+
+def _backfill_day(db: Database, symbols: list[str], day: datetime, source: str,
+                  options: SourceOptions) -> MarketBackfill:
+    """One day's backfill; a source that cannot be used ends the command with its reason."""
+    from underdog.ingest import SourceUnavailable, backfill
+    from underdog.sources.dukascopy import DukascopyUnavailable
+
+    try:
+        return backfill(db, symbols, day, day + timedelta(days=1), source=source,
+                        options=options)
+    except (SourceUnavailable, DukascopyUnavailable, ValueError) as exc:
+        _fail(f"{day:%Y-%m-%d}: {exc}")
+
+
+@market_app.command("decode-bi5")
+def market_decode_bi5(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a Dukascopy .bi5 file"),  # noqa: B008
+    symbol: str = typer.Option(..., help="the file's instrument, e.g. EURUSD"),
+    hour: str = typer.Option(..., help="the file's UTC hour, YYYY-MM-DDTHH"),
+) -> None:
+    """Print one hour's Dukascopy ticks as CSV (UTC times to the millisecond)."""
+    from underdog.instruments import get_instrument
+    from underdog.sources.dukascopy import decode_bi5
+
+    try:
+        instrument = get_instrument(symbol.upper())
+        ticks = decode_bi5(file.read_bytes(), symbol=instrument.symbol, hour=_hour(hour))
+    except ValueError as exc:  # Bi5Error included: a corrupt file
+        _fail(str(exc))
+    sys.stdout.write(_ticks_csv(ticks, instrument.digits))
+
+
+def _hour(value: str) -> datetime:
+    """An hour like 2024-03-05T14 (UTC unless an offset is given)."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"--hour must look like 2024-03-05T14, got {value!r}")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _ticks_csv(ticks: pd.DataFrame, digits: int) -> str:
+    """CSV with times as 2024-03-05T14:00:00.123Z and prices at the instrument's decimals."""
+    price = f"{{:.{digits}f}}".format
+    frame = ticks.assign(
+        time=ticks["time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z",
+        bid=ticks["bid"].map(price), ask=ticks["ask"].map(price),
+    )
+    return frame.to_csv(index=False, lineterminator="\n")
 
 
 @market_app.command("bars")
@@ -137,6 +211,63 @@ def market_bars(
     frame.to_csv(sys.stdout)
 
 
+def _cache(db: Database):
+    from underdog.store.cache import LatestCache
+    from underdog.store.readers import latest
+
+    settings = get_settings()
+    return LatestCache.from_url(
+        settings.redis_url.get_secret_value(), prefix=settings.redis_prefix,
+        ttl_s=settings.cache_ttl_s, loader=lambda k, s, src: latest(db, k, s, src),
+    )
+
+
+@features_app.command("build")
+def features_build(
+    symbol: str = typer.Option(..., help="e.g. EURUSD"),
+    start: str = typer.Option(..., help="first UTC day, YYYY-MM-DD"),
+    end: str = typer.Option(..., help="day after the last, YYYY-MM-DD"),
+) -> None:
+    """Print the training frame (14 features per closed M1 bar) of [start, end) as CSV."""
+    from underdog.features.state_vector import training_frame
+
+    with _database() as db:
+        training_frame(db, symbol.upper(), _day(start), _day(end)).to_csv(sys.stdout)
+
+
+@features_app.command("latest")
+def features_latest(symbol: str) -> None:
+    """Compute the latest bar's vector online, publish it to Redis, and print it."""
+    from underdog.features.online import latest_state, update_online
+
+    with _database() as db:
+        cache = _cache(db)
+        update_online(db, cache, symbol.upper())
+        state = latest_state(cache, symbol.upper())
+    if state is None:
+        _fail(f"no state vector for {symbol.upper()}: not enough bars yet")
+    table = RichTable(title=f"{symbol.upper()} @ {state['time']:%Y-%m-%d %H:%M} UTC")
+    table.add_column("feature")
+    table.add_column("value", justify="right")
+    for name, value in state.items():
+        if name not in ("symbol", "time", "available_at", "feature_version"):
+            table.add_row(name, f"{value:.8g}")
+    console.print(table)
+
+
+@features_app.command("list")
+def features_list() -> None:
+    """The feature registry: names, definitions, dependencies."""
+    from underdog.features.registry import FEATURE_VERSION, describe
+
+    table = RichTable(title=f"feature_version {FEATURE_VERSION}")
+    for column in ("#", "name", "definition", "depends_on"):
+        table.add_column(column)
+    for row in describe():
+        table.add_row(*row.values())
+    console.print(table)
+
+
 @app.command()
 def demo() -> None:
     """Migrate, materialize the asset graph for a few days x 2 symbols, print a summary."""
@@ -144,55 +275,15 @@ def demo() -> None:
     db_create()
     db_upgrade()
     # The demo drives Dagster; the core library itself never imports it.
+    from underdog.report import print_demo
     from underdog_assets.demo import run_demo
 
     with console.status("materializing the asset graph..."):
         runs = run_demo()
-    _print_demo(runs)
+    print_demo(console, runs)
+    db_status()
     if not all(r.success for r in runs):
         raise typer.Exit(1)
-
-
-def _print_demo(runs) -> None:
-    table = RichTable(title="Dagster runs (see them in `make ui`)")
-    for column in ("job", "partition", "result", "checks"):
-        table.add_column(column)
-    for r in runs:
-        passed = sum(r.checks.values())
-        table.add_row(r.job, r.partition, "[green]success" if r.success else "[red]failed",
-                      f"{passed}/{len(r.checks)} passed")
-    console.print(table)
-    _print_market()
-    db_status()
-
-
-def _print_market() -> None:
-    """Daily bars of the demo days, and each symbol's latest bar through the Redis cache."""
-    from underdog.store.cache import LatestCache
-    from underdog.store.readers import bars, latest
-
-    settings = get_settings()
-    table = RichTable(title="ohlcv_1d (UTC days; the weekend has no bars)")
-    for column in ("day", "symbol", "open", "high", "low", "close", "ticks"):
-        table.add_column(column, justify="left" if column in ("day", "symbol") else "right")
-    with _database() as db:
-        cache = LatestCache.from_url(
-            settings.redis_url.get_secret_value(), prefix=settings.redis_prefix,
-            ttl_s=settings.cache_ttl_s, loader=lambda k, s, src: latest(db, k, s, src),
-        )
-        for symbol in settings.symbols:
-            daily = bars(db, symbol, datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC), "1d")
-            for day, row in daily.tail(6).iterrows():
-                table.add_row(f"{day:%a %Y-%m-%d}", symbol, f"{row.open:.5f}", f"{row.high:.5f}",
-                              f"{row.low:.5f}", f"{row.close:.5f}", f"{row.volume:,}")
-        console.print(table)
-        for symbol in settings.symbols:
-            cache.get("bar", symbol)  # a miss fills the cache, the next read hits
-            bar = cache.get("bar", symbol)
-            if bar:
-                console.print(f"latest {symbol} bar (Redis): {bar['time']:%Y-%m-%d %H:%M} UTC"
-                              f" close {bar['close']:.5f}")
-        console.print(f"cache: {dict(cache.stats)}")
 
 
 def main() -> None:

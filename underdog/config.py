@@ -62,6 +62,11 @@ class Settings(BaseSettings):
 
     symbols: Annotated[list[str], NoDecode] = ["EURUSD", "GBPUSD"]
     simulator_seed: int = 7
+    # Where backfilled ticks (and their M1 bars) come from.
+    market_source: Literal["simulated", "dukascopy", "mt5"] = "simulated"
+    dukascopy_base_url: str = "https://datafeed.dukascopy.com/datafeed"
+    # Fetched hours are kept here ("~" is expanded); empty: no cache.
+    dukascopy_cache_dir: str = "~/.cache/underdog/dukascopy"
 
     @field_validator("database_url")
     @classmethod

@@ -12,9 +12,13 @@ import dagster as dg
 
 from underdog_assets.definitions import defs
 
-# Market history for the regime model's 30-day fit, in one run over the whole range; then
-# the features of the last days (Sunday's two hours, Monday, Tuesday), one run per day.
-MARKET_RANGE = ("2024-02-01", "2024-03-12")
+# Bars for the regime model's 30-day fit, a week per run (bars and their summaries: the
+# ticks of six weeks are 3M rows the demo does not need); then, for the last days (Sunday's
+# two hours, Monday, Tuesday), ticks and bars and the features, one run per day.
+HISTORY_WEEKS = (("2024-02-01", "2024-02-07"), ("2024-02-08", "2024-02-14"),
+                 ("2024-02-15", "2024-02-21"), ("2024-02-22", "2024-02-28"),
+                 ("2024-02-29", "2024-03-06"), ("2024-03-07", "2024-03-09"))
+BARS_ONLY = [dg.AssetKey("ohlcv"), dg.AssetKey("ohlcv_1h"), dg.AssetKey("ohlcv_1d")]
 FEATURE_DAYS = ("2024-03-10", "2024-03-11", "2024-03-12")
 # The summary is printed at the end; the step-by-step log is in the UI.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -40,10 +44,13 @@ def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, label: str,
 def run_demo() -> list[DemoRun]:
     instance = dg.DagsterInstance.get()
     definitions = defs()
-    first, last = MARKET_RANGE
-    runs = [_run(definitions.resolve_job_def("market_daily"), instance, f"{first}...{last}",
-                 tags={"dagster/asset_partition_range_start": first,
-                       "dagster/asset_partition_range_end": last})]
+    market = definitions.resolve_job_def("market_daily")
     features = definitions.resolve_job_def("features_daily")
-    runs += [_run(features, instance, day, partition_key=day) for day in FEATURE_DAYS]
+    runs = [_run(market, instance, f"{first}...{last} (bars)", asset_selection=BARS_ONLY,
+                 tags={"dagster/asset_partition_range_start": first,
+                       "dagster/asset_partition_range_end": last})
+            for first, last in HISTORY_WEEKS]
+    for day in FEATURE_DAYS:
+        runs.append(_run(market, instance, day, partition_key=day))
+        runs.append(_run(features, instance, day, partition_key=day))
     return runs

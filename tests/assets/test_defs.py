@@ -10,10 +10,9 @@ from tests.helpers import table_checksum
 from underdog.store.db import Database
 from underdog_assets.definitions import defs
 
-ASSETS = {"ohlcv", "ohlcv_1h", "ohlcv_1d"}
+ASSETS = {"ticks", "ohlcv", "ohlcv_1h", "ohlcv_1d"}
 FEATURE_ASSETS = {"regime_model", "regime_predictions", "state_vectors"}
 NOT_YET_DEFINED = {"sentiment_scores", "macro_indicators"}  # upstream of state_vectors
-ON_THE_WAY = {"ticks"}  # the market-data work adds it
 CHECKS = {"no_gaps_in_trading_hours", "ohlc_consistent", "no_duplicate_keys"}
 
 
@@ -21,7 +20,7 @@ def test_definitions_load(dagster_env: None) -> None:
     definitions = defs()
     dg.Definitions.validate_loadable(definitions)
     keys = {k.to_user_string() for k in definitions.resolve_all_asset_keys()}
-    assert ASSETS | FEATURE_ASSETS <= keys <= ASSETS | FEATURE_ASSETS | NOT_YET_DEFINED | ON_THE_WAY
+    assert ASSETS | FEATURE_ASSETS <= keys <= ASSETS | FEATURE_ASSETS | NOT_YET_DEFINED
     assert definitions.resolve_job_def("market_daily") is not None
     assert definitions.resolve_schedule_def("market_daily_schedule").cron_schedule == "15 0 * * *"
     graph = definitions.resolve_asset_graph()

@@ -16,6 +16,11 @@ def resources() -> dg.Definitions:
                 redis_url=dg.EnvVar("UNDERDOG_REDIS_URL"),
                 prefix=dg.EnvVar("UNDERDOG_REDIS_PREFIX"),
             ),
-            "market": MarketResource(symbols=settings.symbols, seed=settings.simulator_seed),
+            "market": MarketResource(
+                symbols=settings.symbols, seed=settings.simulator_seed,
+                source=settings.market_source,
+                dukascopy_base_url=settings.dukascopy_base_url,
+                dukascopy_cache_dir=settings.dukascopy_cache_dir,
+            ),
         }
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import PrivateAttr
 
+from underdog.ingest import SourceOptions
+from underdog.sources import dukascopy
 from underdog.store.cache import LatestCache
 from underdog.store.db import Database
 from underdog.store.readers import latest
@@ -47,7 +49,20 @@ class RedisResource(dg.ConfigurableResource):
 
 
 class MarketResource(dg.ConfigurableResource):
-    """Which symbols the market assets cover, and the simulator's seed."""
+    """Which symbols the market assets cover, where their ticks come from, how to reach it."""
 
     symbols: list[str]
     seed: int
+    source: str = "simulated"  # simulated | dukascopy | mt5 (underdog.ingest.SOURCES)
+    dukascopy_base_url: str = dukascopy.DEFAULT_BASE_URL
+    dukascopy_cache_dir: str = ""  # empty: no cache
+    mt5_host: str = "127.0.0.1"
+    mt5_sys_port: int = 15555
+    mt5_data_port: int = 15556
+
+    def options(self) -> SourceOptions:
+        return SourceOptions(
+            seed=self.seed, dukascopy_base_url=self.dukascopy_base_url,
+            dukascopy_cache_dir=self.dukascopy_cache_dir, mt5_host=self.mt5_host,
+            mt5_sys_port=self.mt5_sys_port, mt5_data_port=self.mt5_data_port,
+        )

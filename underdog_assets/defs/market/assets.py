@@ -1,18 +1,28 @@
-"""Market data: M1 bars from the embedded simulated market, and their hourly/daily summaries."""
+"""Market data: ticks and M1 bars from the configured source, and their summaries."""
 
 import time
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
 
-from underdog.ingest import backfill_bars
+from underdog.ingest import MarketBackfill, backfill, tick_audit
 from underdog.store import aggregates
 from underdog.store.audits import bar_gaps, duplicate_keys, ohlc_violations
+from underdog.store.writers import WriteResult
 from underdog_assets.lib.partitions import DAILY, WEEKLY_BATCHES
 from underdog_assets.lib.resources import DatabaseResource, MarketResource, RedisResource
 
 MAX_GAP_MINUTES = 5  # inside trading hours; a longer hole means a lost feed, not a quiet market
+OWNERS = ["team:market-data"]
+SOURCES_TEXT = "the source UNDERDOG_MARKET_SOURCE names (simulated by default, dukascopy, mt5)"
 
+TICKS_CHECKS = [
+    dg.AssetCheckSpec("no_crossed_quotes", asset="ticks",
+                      description="Every tick has ask >= bid."),
+    dg.AssetCheckSpec("no_duplicate_keys", asset="ticks",
+                      description="One tick per (symbol, time, seq)."),
+]
 OHLCV_CHECKS = [
     dg.AssetCheckSpec("no_gaps_in_trading_hours", asset="ohlcv",
                       description=f"No run of more than {MAX_GAP_MINUTES} missing minutes "
@@ -24,64 +34,115 @@ OHLCV_CHECKS = [
 ]
 
 
-def _preview(bars: pd.DataFrame) -> dg.MetadataValue:
-    head = bars.groupby("symbol").head(3)
-    return dg.MetadataValue.md(head.drop(columns="source").to_markdown(index=False))
-
-
-@dg.asset(
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("ticks", group_name="market", kinds={"timescale"}, owners=OWNERS,
+                     description=f"Bid/ask ticks per symbol from {SOURCES_TEXT}. Historical "
+                                 "ticks are known at their own time (available_at = time)."),
+        dg.AssetSpec("ohlcv", deps=["ticks"], group_name="market",
+                     kinds={"timescale", "python"}, owners=OWNERS,
+                     description="M1 bid bars (OHLC, mean spread, tick count as volume) per "
+                                 "symbol, rolled from the ticks. A bar is known at its close "
+                                 "(time + 1 minute)."),
+    ],
+    check_specs=TICKS_CHECKS + OHLCV_CHECKS,
     partitions_def=DAILY,
     backfill_policy=WEEKLY_BATCHES,
-    group_name="market",
-    kinds={"timescale", "python"},
-    owners=["team:market-data"],
-    check_specs=OHLCV_CHECKS,
     pool="timescale_write",
-    description="M1 bid bars (OHLC, mean spread, tick count as volume) per symbol, from the "
-                "seeded simulated FX market. A bar is known at its close (time + 1 minute).",
+    can_subset=True,
 )
-def ohlcv(
+def market_data(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
     cache: RedisResource,
     market: MarketResource,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
+    """Fetch the window's ticks once, write them and their M1 bars (each asset if selected)."""
     start, end = context.partition_time_window
     began = time.perf_counter()
-    backfill = backfill_bars(database.db, market.symbols, start, end, seed=market.seed)
-    written = backfill.result
-    cache_invalidated = cache.cache().invalidate("bar", list(market.symbols))
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    run = backfill(database.db, market.symbols, start, end, source=market.source,
+                   options=market.options(), tables=selected)
+    seconds = round(time.perf_counter() - began, 3)
+    if run.ticks is not None:
+        yield _ticks_result(context, database, run, seconds)
+    if run.bars is not None:
+        invalidated = cache.cache().invalidate("bar", list(market.symbols))
+        yield _ohlcv_result(context, database, market, run, seconds, invalidated)
+
+
+def _selected_checks(context: dg.AssetExecutionContext, asset: str,
+                     results: list[dg.AssetCheckResult]) -> list[dg.AssetCheckResult]:
+    keys = context.selected_asset_check_keys
+    return [r for r in results if dg.AssetCheckKey(dg.AssetKey(asset), r.check_name) in keys]
+
+
+def _write_metadata(result: WriteResult, frame: pd.DataFrame, *, noun: str, source: str,
+                    seconds: float) -> dict[str, object]:
+    """Rows written/rejected/replaced, and the time range of what was written."""
+    times = frame["time"] if len(frame) else pd.Series(["none"])
+    return {"source": source, "rows_written": result.written, "rows_rejected": result.rejected,
+            "rows_replaced": result.deleted, "rejected_reasons": result.reasons,
+            f"first_{noun}": str(times.min()), f"last_{noun}": str(times.max()),
+            "seconds": seconds}
+
+
+def _preview(frame: pd.DataFrame, drop: list[str]) -> dg.MetadataValue | str:
+    if frame.empty:
+        return "no rows (market closed)"
+    head = frame.groupby("symbol").head(3).drop(columns=drop)
+    return dg.MetadataValue.md(head.to_markdown(index=False))
+
+
+def _ticks_result(context: dg.AssetExecutionContext, database: DatabaseResource,
+                  run: MarketBackfill, seconds: float) -> dg.MaterializeResult:
+    start, end = context.partition_time_window
+    audit = tick_audit(database.db, start, end)
+    failed = [f.error for f in run.failed_hours]  # each names its symbol and hour
+    checks = [
+        dg.AssetCheckResult(asset_key="ticks", check_name="no_crossed_quotes",
+                            passed=audit.crossed == 0, metadata={"crossed": audit.crossed}),
+        dg.AssetCheckResult(asset_key="ticks", check_name="no_duplicate_keys",
+                            passed=audit.duplicates == 0,
+                            metadata={"duplicates": audit.duplicates}),
+    ]
+    metadata = {**_write_metadata(run.ticks, run.tick_frame, noun="tick", source=run.source,
+                                  seconds=seconds),
+                "window_start": start.isoformat(), "window_end": end.isoformat(),
+                "failed_hours": len(failed), "failed_hour_list": failed,
+                "preview": _preview(run.tick_frame, ["seq", "available_at"])}
+    return dg.MaterializeResult(asset_key="ticks", metadata=metadata,
+                                check_results=_selected_checks(context, "ticks", checks))
+
+
+def _ohlcv_result(context: dg.AssetExecutionContext, database: DatabaseResource,
+                  market: MarketResource, run: MarketBackfill, seconds: float,
+                  cache_invalidated: int) -> dg.MaterializeResult:
+    start, end = context.partition_time_window
     gaps = {s: bar_gaps(database.db, s, start, end) for s in market.symbols}
     worst = max((g.largest_gap_minutes for g in gaps.values()), default=0)
     bad_ohlc = ohlc_violations(database.db, start, end)
     dupes = duplicate_keys(database.db, start, end)
-    return dg.MaterializeResult(
-        metadata={
-            "rows_written": written.written,
-            "rows_rejected": written.rejected,
-            "rows_replaced": written.deleted,
-            "rejected_reasons": written.reasons,
-            "symbols": list(market.symbols),
-            "window_start": start.isoformat(),
-            "window_end": end.isoformat(),
-            "first_bar": str(backfill.bars["time"].min()) if written.written else "none",
-            "last_bar": str(backfill.bars["time"].max()) if written.written else "none",
-            "seconds": round(time.perf_counter() - began, 3),
-            "cache_invalidated": cache_invalidated,
-            "preview": _preview(backfill.bars) if written.written else "no bars (market closed)",
-        },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="no_gaps_in_trading_hours", passed=worst <= MAX_GAP_MINUTES,
-                metadata={"largest_gap_minutes": worst,
-                          **{f"missing_minutes_{s}": g.missing_minutes for s, g in gaps.items()}},
-            ),
-            dg.AssetCheckResult(check_name="ohlc_consistent", passed=bad_ohlc == 0,
-                                metadata={"violations": bad_ohlc}),
-            dg.AssetCheckResult(check_name="no_duplicate_keys", passed=dupes == 0,
-                                metadata={"duplicates": dupes}),
-        ],
-    )
+    checks = [
+        dg.AssetCheckResult(
+            asset_key="ohlcv", check_name="no_gaps_in_trading_hours",
+            passed=worst <= MAX_GAP_MINUTES,
+            metadata={"largest_gap_minutes": worst,
+                      **{f"missing_minutes_{s}": g.missing_minutes for s, g in gaps.items()}},
+        ),
+        dg.AssetCheckResult(asset_key="ohlcv", check_name="ohlc_consistent",
+                            passed=bad_ohlc == 0, metadata={"violations": bad_ohlc}),
+        dg.AssetCheckResult(asset_key="ohlcv", check_name="no_duplicate_keys",
+                            passed=dupes == 0, metadata={"duplicates": dupes}),
+    ]
+    metadata = {**_write_metadata(run.bars, run.bar_frame, noun="bar", source=run.source,
+                                  seconds=seconds),
+                "symbols": list(market.symbols), "window_start": start.isoformat(),
+                "window_end": end.isoformat(), "failed_hours": len(run.failed_hours),
+                "cache_invalidated": cache_invalidated,
+                "preview": _preview(run.bar_frame, ["source"])}
+    return dg.MaterializeResult(asset_key="ohlcv", metadata=metadata,
+                                check_results=_selected_checks(context, "ohlcv", checks))
 
 
 @dg.multi_asset(

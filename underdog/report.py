@@ -1,0 +1,69 @@
+"""What `underdog demo` prints after the runs: daily bars, cached values, state vectors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.table import Table
+
+from underdog.config import get_settings
+from underdog.features.online import latest_state, update_online
+from underdog.features.registry import FEATURE_NAMES
+from underdog.store.cache import LatestCache
+from underdog.store.db import Database
+from underdog.store.readers import bars, latest
+
+
+def print_demo(console: Console, runs) -> None:
+    table = Table(title="Dagster runs (see them in `make ui`)")
+    for column in ("job", "partition", "result", "checks"):
+        table.add_column(column)
+    for r in runs:
+        passed = sum(r.checks.values())
+        table.add_row(r.job, r.partition, "[green]success" if r.success else "[red]failed",
+                      f"{passed}/{len(r.checks)} passed")
+    console.print(table)
+    settings = get_settings()
+    with Database(settings.dsn, reader_role=settings.reader_role) as db:
+        cache = LatestCache.from_url(
+            settings.redis_url.get_secret_value(), prefix=settings.redis_prefix,
+            ttl_s=settings.cache_ttl_s, loader=lambda k, s, src: latest(db, k, s, src),
+        )
+        console.print(_daily_bars(db, settings.symbols))
+        for symbol in settings.symbols:
+            cache.get("bar", symbol)  # a miss fills the cache, the next read hits
+            bar = cache.get("bar", symbol)
+            if bar:
+                console.print(f"latest {symbol} bar (Redis): {bar['time']:%Y-%m-%d %H:%M} UTC"
+                              f" close {bar['close']:.5f}")
+        console.print(_state_vectors(db, cache, settings.symbols))
+        console.print(f"cache: {dict(cache.stats)}")
+
+
+def _daily_bars(db: Database, symbols: list[str]) -> Table:
+    table = Table(title="ohlcv_1d, last days (UTC days; the weekend has no bars)")
+    for column in ("day", "symbol", "open", "high", "low", "close", "ticks"):
+        table.add_column(column, justify="left" if column in ("day", "symbol") else "right")
+    for symbol in symbols:
+        daily = bars(db, symbol, datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC), "1d")
+        for day, row in daily.tail(4).iterrows():
+            table.add_row(f"{day:%a %Y-%m-%d}", symbol, f"{row.open:.5f}", f"{row.high:.5f}",
+                          f"{row.low:.5f}", f"{row.close:.5f}", f"{row.volume:,}")
+    return table
+
+
+def _state_vectors(db: Database, cache: LatestCache, symbols: list[str]) -> Table:
+    """The latest vector per symbol, computed online and read back from Redis."""
+    states = {}
+    for symbol in symbols:
+        update_online(db, cache, symbol)
+        states[symbol] = latest_state(cache, symbol)
+    table = Table(title="latest state vector (feature_version 1): online -> Redis")
+    table.add_column("feature")
+    for symbol, state in states.items():
+        when = f"{state['time']:%m-%d %H:%M}" if state else "none"
+        table.add_column(f"{symbol} @ {when}", justify="right")
+    for name in FEATURE_NAMES:
+        table.add_row(name, *(f"{s[name]:.6g}" if s else "-" for s in states.values()))
+    return table
