@@ -49,8 +49,9 @@ ui: db
 	@echo "Dagster UI on http://127.0.0.1:3000 (webserver + daemon; Ctrl-C stops both)"
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-bench: db
+bench: db  # each prints its figures, then one JSON line
 	$(PY) bench/ingest.py --rows 1000000
+	$(PY) bench/features.py
 
 lint: install
 	$(VENV)/bin/ruff check underdog underdog_assets underdog_streaming tests bench
