@@ -9,6 +9,9 @@ import pytest
 from underdog.features import pit
 
 
+NS_DAY = 86_400_000_000_000
+
+
 def ns(text: str) -> int:
     return pd.Timestamp(text, tz="UTC").value
 
@@ -73,3 +76,33 @@ def test_regime_one_hot_defaults_and_staleness() -> None:
     names = [pit.REGIMES[i] for i in got.argmax(axis=1)]
     assert names == ["transition", "trend", "range", "range", "transition"]
     assert (got.sum(axis=1) == 1).all()
+
+
+def test_a_value_withdrawn_by_a_later_vintage_is_no_longer_used() -> None:
+    # Mar 4 = 20 (known Mar 5), then FRED restates Mar 4 as "." (known Mar 6), then restores
+    # it as 21 (known Mar 8). In between, the newest observation with a value is Mar 1.
+    observed = arr("2024-03-01", "2024-03-04", "2024-03-04", "2024-03-04")
+    available = arr("2024-03-02", "2024-03-05", "2024-03-06", "2024-03-08")
+    value = np.array([10.0, 20.0, np.nan, 21.0])
+    at = arr("2024-03-01", "2024-03-02", "2024-03-05", "2024-03-06", "2024-03-07", "2024-03-08")
+    got = pit.latest_vintage(at, observed, available, value, default=-1.0)
+    assert got.tolist() == [-1.0, 10.0, 20.0, 10.0, 10.0, 21.0]
+
+
+def test_both_paths_agree_when_nothing_is_withdrawn() -> None:
+    rng = np.random.default_rng(7)
+    observed = np.sort(rng.integers(0, 50, 400)) * NS_DAY + ns("2024-01-01")
+    available = observed + rng.integers(1, 20, 400) * NS_DAY
+    value = rng.normal(size=400)
+    # A few "." rows for observations that never had a value: nothing is withdrawn.
+    holes = rng.choice(400, 20, replace=False)
+    value[holes] = np.nan
+    observed[holes] = (60 + np.arange(20)) * NS_DAY + ns("2024-01-01")
+    assert not np.isin(observed[holes], np.delete(observed, holes)).any()
+    at = np.sort(rng.integers(ns("2024-01-01"), ns("2024-04-01"), 300))
+    fast = pit.latest_vintage(at, observed, available, value)
+    order = np.argsort(available, kind="stable")
+    exact_answers = pit._answers_with_withdrawals(observed[order], value[order], 0.0)
+    j = np.searchsorted(available[order], at, side="right") - 1
+    exact = np.where(j >= 0, exact_answers[np.maximum(j, 0)], 0.0)
+    assert np.array_equal(fast, exact)

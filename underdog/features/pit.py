@@ -7,6 +7,8 @@ row is looked up one query at a time.
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 import pandas as pd
 
@@ -57,25 +59,52 @@ def decayed_sentiment(at: np.ndarray, available_at: np.ndarray, score: np.ndarra
 
 def latest_vintage(at: np.ndarray, observed: np.ndarray, available_at: np.ndarray,
                    value: np.ndarray, default: float = 0.0) -> np.ndarray:
-    """For each t, the value of the newest observation known at t, in its newest vintage
-    known at t. Rows without a value (a source's "missing") are skipped; `default` where
-    nothing is known yet.
+    """For each t, the newest observation whose newest vintage known at t has a value, in
+    that vintage. A vintage without a value (a source's "missing", ".") withdraws its
+    observation until a later vintage restores it; `default` where nothing is known yet.
     """
-    keep = ~np.isnan(value)
-    observed, available_at, value = observed[keep], available_at[keep], value[keep]
     out = np.full(len(at), default, dtype="float64")
     if len(value) == 0:
         return out
     order = np.argsort(available_at, kind="stable")
     observed, available_at, value = observed[order], available_at[order], value[order]
-    # Best row so far = greatest (observation time, position in arrival order).
-    rank = np.unique(observed, return_inverse=True)[1].astype("int64")
-    n = len(value)
-    best = np.maximum.accumulate(rank * n + np.arange(n)) % n
+    missing = np.isnan(value)
+    if missing.any() and np.isin(observed[missing], observed[~missing]).any():
+        answers = _answers_with_withdrawals(observed, value, default)
+    else:  # no value is ever withdrawn: the newest valid row so far is the answer
+        keep = ~missing
+        observed, value, positions = observed[keep], value[keep], np.flatnonzero(keep)
+        if len(value) == 0:
+            return out
+        # Best row so far = greatest (observation time, position in arrival order).
+        rank = np.unique(observed, return_inverse=True)[1].astype("int64")
+        n = len(value)
+        best = np.maximum.accumulate(rank * n + np.arange(n)) % n
+        answers = np.full(len(order), default)
+        answers[positions] = value[best]
+        # Rows skipped (missing) inherit the answer of the last valid row before them.
+        filled = np.maximum.accumulate(np.where(keep, np.arange(len(order)), -1))
+        answers = np.where(filled >= 0, answers[np.maximum(filled, 0)], default)
     j = np.searchsorted(available_at, at, side="right") - 1
     known = j >= 0
-    out[known] = value[best[j[known]]]
+    out[known] = answers[j[known]]
     return out
+
+
+def _answers_with_withdrawals(observed: np.ndarray, value: np.ndarray,
+                              default: float) -> np.ndarray:
+    """The answer after each row (rows in arrival order), when some rows withdraw values."""
+    current: dict[int, float] = {}
+    newest: list[int] = []  # max-heap of observations (negated) that may hold a value
+    answers = np.empty(len(value))
+    for i, (obs, val) in enumerate(zip(observed.tolist(), value.tolist(), strict=True)):
+        current[obs] = val
+        if not np.isnan(val):
+            heapq.heappush(newest, -obs)
+        while newest and np.isnan(current[-newest[0]]):
+            heapq.heappop(newest)  # withdrawn; pushed again if a later vintage restores it
+        answers[i] = current[-newest[0]] if newest else default
+    return answers
 
 
 def regime_one_hot(at: np.ndarray, available_at: np.ndarray, regime: np.ndarray) -> np.ndarray:
