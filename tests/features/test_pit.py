@@ -8,7 +8,6 @@ import pytest
 
 from underdog.features import pit
 
-
 NS_DAY = 86_400_000_000_000
 
 
