@@ -27,7 +27,7 @@ TRUNCATE underdog.ohlcv, underdog.ticks, underdog.sentiment_scores, underdog.mac
     underdog.regime_predictions, underdog.state_vectors, underdog.trades, underdog.positions,
     underdog.metrics, underdog.account_snapshots, underdog.dead_letters, underdog.raw_documents,
     underdog.insider_transactions, underdog.model_registry, underdog.ohlcv_1h, underdog.ohlcv_1d,
-    underdog.hourly_sentiment_summary, underdog.daily_trading_summary
+    underdog.hourly_sentiment_summary, underdog.daily_trading_summary, underdog.quotes
 """
 
 

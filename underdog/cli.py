@@ -27,6 +27,12 @@ features_app = typer.Typer(no_args_is_help=True, help="The state vector: build, 
 app.add_typer(db_app, name="db")
 app.add_typer(market_app, name="market")
 app.add_typer(features_app, name="features")
+macro_app = typer.Typer(no_args_is_help=True, help="Macro: FRED vintages and as-of values.")
+insider_app = typer.Typer(no_args_is_help=True, help="Insider filings: Form 4 documents.")
+app.add_typer(macro_app, name="macro")
+app.add_typer(insider_app, name="insider")
+sentiment_app = typer.Typer(no_args_is_help=True, help="Sentiment: fetch sources, score texts.")
+app.add_typer(sentiment_app, name="sentiment")
 console = Console()
 
 
@@ -268,6 +274,162 @@ def features_list() -> None:
     console.print(table)
 
 
+@macro_app.command("fetch")
+def macro_fetch(
+    series: list[str] = typer.Option(None, help="FRED series ids (default: UNDERDOG_FRED_SERIES)"),  # noqa: B008
+    start: str | None = typer.Option(None, help="first publication day, YYYY-MM-DD "
+                                                "(default: every vintage)"),
+    end: str | None = typer.Option(None, help="last publication day (inclusive), YYYY-MM-DD "
+                                              "(default: today)"),
+    source: str | None = typer.Option(None, help="auto | fixture | fred "
+                                                 "(default: UNDERDOG_MACRO_SOURCE)"),
+) -> None:
+    """Write the vintages published from --start to --end (upsert); cache the latest values."""
+    from underdog.macro import choose_source, fetch_and_write
+    from underdog.sources.fred import FredUnavailable
+
+    settings = get_settings()
+    key = settings.fred_api_key.get_secret_value() if settings.fred_api_key else None
+    try:
+        vintages, label = choose_source(source or settings.macro_source, api_key=key,
+                                        base_url=settings.fred_base_url)
+    except ValueError as exc:
+        _fail(str(exc))
+    if vintages is None:
+        _fail(label)
+    ids = [s.upper() for s in series] if series else settings.fred_series
+    first = _day(start).date() if start else None
+    last = (_day(end) if end else datetime.now(UTC)).date() + timedelta(days=1)
+    with _database() as db:
+        try:
+            run = fetch_and_write(db, ids, first, last, source=vintages, label=label,
+                                  cache=_cache(db))
+        except FredUnavailable as exc:
+            _fail(str(exc))
+    table = RichTable(title=f"macro_indicators from {label}, published "
+                            f"{first or 'any day'} .. {last - timedelta(days=1)}")
+    for column in ("series", "rows", "revisions", "missing", "observations", "cached"):
+        table.add_column(column, justify="right" if column in ("rows", "revisions",
+                                                               "missing") else "left")
+    for s in run.series:
+        table.add_row(s.series_id, str(s.written), str(s.revisions), str(s.missing),
+                      f"{s.first_observation} .. {s.last_observation}",
+                      "yes" if s.cached else "no")
+    console.print(table)
+    if run.not_in_source:
+        console.print(f"not in the {label}: {', '.join(run.not_in_source)}")
+    if run.errors:
+        _fail("; ".join(f"{k}: {v}" for k, v in run.errors.items()))
+
+
+@macro_app.command("asof")
+def macro_asof_value(
+    series_id: str = typer.Argument(..., metavar="ID", help="a FRED series id, e.g. VIXCLS"),
+    at: str = typer.Argument(..., metavar="TIME", help="ISO time (UTC unless it has an "
+                                                       "offset), or a day (its 00:00 UTC)"),
+    include_missing: bool = typer.Option(False, help="show a '.' (missing) newest value "
+                                                     "instead of the value before it"),
+) -> None:
+    """Print the value of a series known at TIME, with its observation date and vintage."""
+    from underdog.macro import macro_asof
+
+    moment = _moment(at)
+    with _database() as db:
+        row = macro_asof(db, series_id.upper(), moment, skip_missing=not include_missing)
+    if row is None:
+        _fail(f"nothing of {series_id.upper()} was known at {moment.isoformat()}")
+    value = "." if row["value"] is None else f"{row['value']:g}"
+    until = row["realtime_end"].isoformat() if row["realtime_end"] else "current"
+    typer.echo(f"series       {row['series_id']} ({row['name']}, {row['units']})\n"
+               f"known at     {moment.isoformat()}\n"
+               f"value        {value}\n"
+               f"observation  {row['time'].astimezone(UTC).date().isoformat()}\n"
+               f"vintage      {row['realtime_start'].isoformat()} .. {until}\n"
+               f"available_at {row['available_at'].astimezone(UTC).isoformat()}")
+
+
+def _moment(value: str) -> datetime:
+    """A time like 2024-03-12T15:00 or 2024-03-12T15:00-05:00 or 2024-03-12 (UTC default)."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"TIME must look like 2024-03-12T15:00 or 2024-03-12, got {value!r}")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+@insider_app.command("parse-form4")
+def insider_parse_form4(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a Form 4 XML file"),  # noqa: B008
+) -> None:
+    """Print a Form 4's transactions as CSV: one row per non-derivative and derivative one."""
+    from underdog.insider import Form4Error, parse_form4, transactions_csv
+
+    try:
+        transactions = parse_form4(file.read_bytes())
+    except Form4Error as exc:
+        _fail(f"{file.name}: {exc}")
+    sys.stdout.write(transactions_csv(transactions))
+
+
+def _window_bound(value: str) -> datetime:
+    """A day (2024-03-08) or a time (2024-03-08T14:30), UTC unless an offset is given."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"expected a day or a time like 2024-03-08T14:30, got {value!r}")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@sentiment_app.command("fetch")
+def sentiment_fetch(
+    source: str = typer.Option(..., help="newsapi | gnews | reddit | alphavantage | fixture"),
+    since: str | None = typer.Option(None, help="from, a day or a time (default: 24 h ago)"),
+    until: str | None = typer.Option(None, help="to (exclusive), a day or a time "
+                                                "(default: now)"),
+) -> None:
+    """Fetch one source, store its new documents, score them, publish the latest to Redis."""
+    from underdog.sentiment.loading import load_scorer
+    from underdog.sentiment.options import ALL_SOURCES, SentimentOptions
+    from underdog.sentiment.pipeline import collect, publish_latest, score_window
+
+    if source not in ALL_SOURCES:
+        _fail(f"unknown source {source!r}; use one of {', '.join(ALL_SOURCES)}")
+    options = SentimentOptions.from_settings(get_settings())
+    now = datetime.now(UTC)
+    end = _window_bound(until) if until else now
+    start = _window_bound(since) if since else end - timedelta(days=1)
+    with _database() as db:
+        run = collect(db, source, start, end, options, now=now)
+        if run.skipped:
+            _fail(f"{source} skipped: {run.skipped}")
+        loaded = load_scorer(options.finbert_model, quantize=options.finbert_quantize)
+        scored = score_window(db, loaded, start, end, options=options)
+        keys = publish_latest(_cache(db), scored.rows, replaced=scored.replaced > 0)
+    console.print(f"{source}: {run.fetched} fetched, {run.stored} new, {run.duplicates} "
+                  f"duplicates; {len(scored.rows)} scores by {scored.model} "
+                  f"({scored.scored_texts} texts through the model, {scored.cache_hits} "
+                  f"from the cache); {keys} Redis keys updated")
+
+
+@sentiment_app.command("score")
+def sentiment_score(texts: list[str] = typer.Argument(..., help="texts to score")) -> None:  # noqa: B008
+    """Score texts with UNDERDOG_FINBERT_MODEL (or the lexicon fallback)."""
+    from underdog.sentiment.loading import load_scorer
+
+    settings = get_settings()
+    loaded = load_scorer(settings.finbert_model, quantize=settings.finbert_quantize)
+    if loaded.is_fallback:
+        console.print(f"[bold yellow]warning:[/] {loaded.fallback_reason}: scored by the "
+                      f"lexicon fallback, not the model")
+    table = RichTable()
+    for column in ("text", "score", "confidence", "label", "model"):
+        table.add_column(column, justify="right" if column in ("score", "confidence") else "left")
+    for text, score in zip(texts, loaded.scorer.score(texts), strict=True):
+        table.add_row(text, f"{score.sentiment:+.3f}", f"{score.confidence:.3f}", score.label,
+                      score.model)
+    console.print(table)
+
+
 @app.command()
 def demo() -> None:
     """Migrate, materialize the asset graph for a few days x 2 symbols, print a summary."""
@@ -281,9 +443,24 @@ def demo() -> None:
     with console.status("materializing the asset graph..."):
         runs = run_demo()
     print_demo(console, runs)
+    stream = _demo_stream()
     db_status()
-    if not all(r.success for r in runs):
+    if not all(r.success for r in runs) or stream.get("lost"):
         raise typer.Exit(1)
+
+
+def _demo_stream(seconds: float = 5.0) -> dict:
+    """A few seconds of the live path: fake MT5 bridge -> streamer -> PostgreSQL + Redis."""
+    from underdog_streaming.demo import run_demo as stream_demo
+
+    with console.status(f"streaming live ticks from the fake MT5 bridge for {seconds:.0f} s..."):
+        result = stream_demo(seconds)
+    console.print(
+        f"live stream: {result['sent']:,} ticks sent, {result['written']:,} written, "
+        f"{result['rejected']} rejected, {result['lost']} lost; p99 tick->Redis "
+        f"{result['redis_p99_ms']} ms, tick->database {result['db_p99_ms']} ms"
+    )
+    return result
 
 
 def main() -> None:

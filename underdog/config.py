@@ -68,6 +68,44 @@ class Settings(BaseSettings):
     # Fetched hours are kept here ("~" is expanded); empty: no cache.
     dukascopy_cache_dir: str = "~/.cache/underdog/dukascopy"
 
+    # Macro: FRED/ALFRED vintages through fredapi. Without a key FRED is skipped, and
+    # macro_source "auto" uses the bundled fixture (underdog/sources/fixtures/fred_sample.json).
+    fred_api_key: SecretStr | None = None
+    fred_base_url: str = "https://api.stlouisfed.org/fred"
+    fred_series: Annotated[list[str], NoDecode] = [
+        "VIXCLS", "DFF", "T10Y2Y", "DGS10", "DGS2", "CPIAUCSL", "UNRATE",
+    ]
+    macro_source: Literal["auto", "fixture", "fred"] = "auto"
+    # Insider filings: SEC EDGAR (a User-Agent "Name contact@example.com" is required), its
+    # submissions API host and its archives host; CIKs or tickers. Alpha Vantage where a key is set.
+    sec_user_agent: str | None = None
+    edgar_base_url: str = "https://data.sec.gov"
+    edgar_archives_url: str = "https://www.sec.gov"
+    edgar_ciks: Annotated[list[str], NoDecode] = []
+    alphavantage_api_key: SecretStr | None = None
+    alphavantage_base_url: str = "https://www.alphavantage.co"
+    # Sentiment: NewsAPI, GNews, Reddit (PRAW), Alpha Vantage NEWS_SENTIMENT (the key and URL
+    # above). A source without credentials is skipped; with none at all, sentiment_sources
+    # "auto" uses the bundled fixture (underdog/sources/fixtures/news_sample.json).
+    newsapi_api_key: SecretStr | None = None
+    newsapi_base_url: str = "https://newsapi.org/v2"
+    gnews_api_key: SecretStr | None = None
+    gnews_base_url: str = "https://gnews.io/api/v4"
+    reddit_client_id: str | None = None
+    reddit_client_secret: SecretStr | None = None
+    reddit_user_agent: str = "python:underdog-feature-store:v0.1 (FX sentiment)"
+    reddit_subreddits: Annotated[list[str], NoDecode] = ["forex", "Forexstrategy", "economics"]
+    # One address for PRAW's oauth and www hosts (tests, proxies); empty: Reddit's own hosts.
+    reddit_base_url: str | None = None
+    # "auto", or a comma list of newsapi, gnews, alphavantage, reddit, fixture.
+    sentiment_sources: Annotated[list[str], NoDecode] = ["auto"]
+    # JSON {"EURUSD": ["EUR/USD", "euro", "ECB", ...], ...}; empty: the built-in map.
+    sentiment_keywords_file: str = ""
+    # A backfilled item is known no earlier than its publication + this delay (the poll period).
+    sentiment_poll_delay_s: int = Field(default=900, ge=0)
+    finbert_model: str = "ProsusAI/finbert"  # a hub id or a local folder
+    finbert_quantize: bool = False  # int8 dynamic quantization of the Linear layers
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: SecretStr) -> SecretStr:
@@ -84,6 +122,32 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [s.strip().upper() for s in value.split(",") if s.strip()]
         return value
+
+    @field_validator("fred_series", "edgar_ciks", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [s.strip().upper() for s in value.split(",") if s.strip()]
+        return value
+
+    @field_validator("fred_api_key", "sec_user_agent", "alphavantage_api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `UNDERDOG_FRED_API_KEY=` (as in .env.example) means "no key", not an empty key.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("reddit_subreddits", "sentiment_sources", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [s.strip() for s in value.split(",") if s.strip()]
+        return value
+
+    @field_validator("newsapi_api_key", "gnews_api_key", "reddit_client_id",
+                     "reddit_client_secret", "reddit_base_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def dsn(self) -> str:

@@ -20,6 +20,10 @@ HISTORY_WEEKS = (("2024-02-01", "2024-02-07"), ("2024-02-08", "2024-02-14"),
                  ("2024-02-29", "2024-03-06"), ("2024-03-07", "2024-03-09"))
 BARS_ONLY = [dg.AssetKey("ohlcv"), dg.AssetKey("ohlcv_1h"), dg.AssetKey("ohlcv_1d")]
 FEATURE_DAYS = ("2024-03-10", "2024-03-11", "2024-03-12")
+# Macro vintages (the shipped FRED-shaped fixture offline): every vintage published by then.
+MACRO_RANGE = ("2024-01-01", "2024-03-15")
+# News and posts (the shipped fixture offline), scored, for the state vector's sentiment.
+SENTIMENT_RANGE = ("2024-03-08", "2024-03-12")
 # The summary is printed at the end; the step-by-step log is in the UI.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -50,6 +54,11 @@ def run_demo() -> list[DemoRun]:
                  tags={"dagster/asset_partition_range_start": first,
                        "dagster/asset_partition_range_end": last})
             for first, last in HISTORY_WEEKS]
+    for job, (first, last) in (("macro_daily", MACRO_RANGE),
+                                ("sentiment_collect", SENTIMENT_RANGE)):
+        runs.append(_run(definitions.resolve_job_def(job), instance, f"{first}...{last}",
+                         tags={"dagster/asset_partition_range_start": first,
+                               "dagster/asset_partition_range_end": last}))
     for day in FEATURE_DAYS:
         runs.append(_run(market, instance, day, partition_key=day))
         runs.append(_run(features, instance, day, partition_key=day))

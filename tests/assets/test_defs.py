@@ -12,7 +12,10 @@ from underdog_assets.definitions import defs
 
 ASSETS = {"ticks", "ohlcv", "ohlcv_1h", "ohlcv_1d"}
 FEATURE_ASSETS = {"regime_model", "regime_predictions", "state_vectors"}
-NOT_YET_DEFINED = {"sentiment_scores", "macro_indicators"}  # upstream of state_vectors
+MACRO_ASSETS = {"macro_indicators", "insider_transactions"}
+SENTIMENT_ASSETS = {"raw_news", "raw_posts", "sentiment_scores", "hourly_sentiment_summary"}
+GROUPS = {"market", "features", "macro", "sentiment"}
+EVERY_ASSET = ASSETS | FEATURE_ASSETS | MACRO_ASSETS | SENTIMENT_ASSETS
 CHECKS = {"no_gaps_in_trading_hours", "ohlc_consistent", "no_duplicate_keys"}
 
 
@@ -20,14 +23,15 @@ def test_definitions_load(dagster_env: None) -> None:
     definitions = defs()
     dg.Definitions.validate_loadable(definitions)
     keys = {k.to_user_string() for k in definitions.resolve_all_asset_keys()}
-    assert ASSETS | FEATURE_ASSETS <= keys <= ASSETS | FEATURE_ASSETS | NOT_YET_DEFINED
+    assert keys == EVERY_ASSET  # no undefined (external) upstream left
     assert definitions.resolve_job_def("market_daily") is not None
     assert definitions.resolve_schedule_def("market_daily_schedule").cron_schedule == "15 0 * * *"
     graph = definitions.resolve_asset_graph()
     assert graph.get(dg.AssetKey("ohlcv_1h")).parent_keys == {dg.AssetKey("ohlcv")}
-    for key in ASSETS | FEATURE_ASSETS:
+    for key in EVERY_ASSET:
         node = graph.get(dg.AssetKey(key))
-        assert node.group_name in ("market", "features") and node.description and node.owners
+        assert node.group_name in GROUPS and node.description
+        assert node.owners
     state = graph.get(dg.AssetKey("state_vectors"))
     assert {k.to_user_string() for k in state.parent_keys} == {
         "ohlcv", "sentiment_scores", "macro_indicators", "regime_predictions"}

@@ -34,8 +34,8 @@ def test_upgrade_from_empty_twice_and_concurrently() -> None:
         for p in procs:
             _, err = p.communicate(timeout=120)
             assert p.returncode == 0, err.decode()
-        assert migrate.current(dsn) == migrate.head() == "0005"
-        assert migrate.upgrade(dsn) == "0005"  # a third time: nothing to do, no error
+        assert migrate.current(dsn) == migrate.head() == "0006"
+        assert migrate.upgrade(dsn) == "0006"  # a third time: nothing to do, no error
     finally:
         drop_database(dsn)
 
@@ -80,7 +80,7 @@ def test_retention_windows_follow_the_design(dsn: str) -> None:
         "ohlcv": "2 years", "ticks": "90 days", "sentiment_scores": "1 year",
         "macro_indicators": "5 years", "regime_predictions": "2 years",
         "state_vectors": "2 years", "trades": "2 years", "positions": "2 years",
-        "metrics": "2 years", "account_snapshots": "2 years",
+        "metrics": "2 years", "account_snapshots": "2 years", "quotes": "90 days",
     }
 
 
@@ -98,7 +98,7 @@ def test_a_key_value_dsn_migrates_the_database_it_names() -> None:
     try:
         keyvalue = psycopg.conninfo.make_conninfo(**psycopg.conninfo.conninfo_to_dict(dsn))
         assert "://" not in keyvalue
-        assert migrate.upgrade(keyvalue) == "0005"
-        assert migrate.current(dsn) == "0005"
+        assert migrate.upgrade(keyvalue) == "0006"
+        assert migrate.current(dsn) == "0006"
     finally:
         drop_database(dsn)

@@ -135,3 +135,13 @@ FACT_TABLES: dict[str, Table] = {
     for t in (OHLCV, TICKS, SENTIMENT_SCORES, MACRO_INDICATORS, REGIME_PREDICTIONS,
               STATE_VECTORS, TRADES, POSITIONS, METRICS, ACCOUNT_SNAPSHOTS)
 }
+
+# Bid/ask snapshots the streaming sidecar polls every 1-5 s (revision 0006): time = when the
+# snapshot was taken, depth = order book levels where the bridge offers them.
+QUOTES = Table(
+    "quotes",
+    (_SYMBOL, _TIME, _c("bid", positive=True), _c("ask", positive=True),
+     _c("spread", non_negative=True), _c("depth", "jsonb", nullable=True), _AVAILABLE),
+    key=("symbol", "time"),
+)
+FACT_TABLES[QUOTES.name] = QUOTES

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import PrivateAttr
 
+from underdog.config import load_settings
 from underdog.ingest import SourceOptions
-from underdog.sources import dukascopy
+from underdog.sentiment.options import SentimentOptions
+from underdog.sources import alphavantage_insider, dukascopy, edgar, fred
 from underdog.store.cache import LatestCache
 from underdog.store.db import Database
 from underdog.store.readers import latest
@@ -65,4 +67,91 @@ class MarketResource(dg.ConfigurableResource):
             seed=self.seed, dukascopy_base_url=self.dukascopy_base_url,
             dukascopy_cache_dir=self.dukascopy_cache_dir, mt5_host=self.mt5_host,
             mt5_sys_port=self.mt5_sys_port, mt5_data_port=self.mt5_data_port,
+        )
+
+
+def _secret(name: str) -> str | None:
+    """A key from the settings (environment or .env) when it is used: never in Dagster config."""
+    value = getattr(load_settings(), name)
+    return value.get_secret_value() if value is not None else None
+
+
+class MacroResource(dg.ConfigurableResource):
+    """Which FRED series macro_indicators holds and where they come from (auto: FRED when
+    UNDERDOG_FRED_API_KEY is set, else the bundled fixture; fixture; fred)."""
+
+    series: list[str]
+    source: str = "auto"
+    fred_base_url: str = fred.DEFAULT_BASE_URL
+    fred_tries: int = 5
+    fred_backoff_s: float = 0.5
+
+    def vintage_source(self) -> tuple[fred.VintageSource | None, str]:
+        from underdog.macro import choose_source
+
+        return choose_source(self.source, api_key=_secret("fred_api_key"),
+                             base_url=self.fred_base_url, tries=self.fred_tries,
+                             backoff_s=self.fred_backoff_s)
+
+
+class InsiderResource(dg.ConfigurableResource):
+    """Issuers (CIKs or tickers) followed on SEC EDGAR, and Alpha Vantage where a key is set."""
+
+    issuers: list[str]
+    sec_user_agent: str = ""
+    edgar_base_url: str = edgar.DEFAULT_BASE_URL
+    edgar_archives_url: str = edgar.DEFAULT_ARCHIVES_URL
+    alphavantage_base_url: str = alphavantage_insider.DEFAULT_BASE_URL
+    tries: int = 5
+    backoff_s: float = 0.5
+
+    def edgar_client(self) -> tuple[edgar.EdgarClient | None, str]:
+        """The client, or None and why not (no issuers, no User-Agent)."""
+        if not self.issuers:
+            return None, "skipped: no issuers (UNDERDOG_EDGAR_CIKS)"
+        try:
+            client = edgar.EdgarClient(
+                self.sec_user_agent, base_url=self.edgar_base_url,
+                archives_url=self.edgar_archives_url, tries=self.tries, backoff_s=self.backoff_s)
+        except edgar.EdgarConfigError as exc:
+            return None, f"skipped: {exc}"
+        return client, ""
+
+    def alphavantage_client(self) -> tuple[alphavantage_insider.AlphaVantageInsider | None, str]:
+        key = _secret("alphavantage_api_key")
+        if not key:
+            return None, "skipped: UNDERDOG_ALPHAVANTAGE_API_KEY is not set"
+        return alphavantage_insider.AlphaVantageInsider(
+            key, base_url=self.alphavantage_base_url, tries=self.tries,
+            backoff_s=self.backoff_s), ""
+
+
+class SentimentResource(dg.ConfigurableResource):
+    """Sentiment sources, symbol tagging and scorer. Credentials (API keys, Reddit's client
+    id and secret) are read from the settings when used, never put in the config."""
+
+    symbols: list[str]
+    sources: list[str] = ["auto"]  # auto | newsapi, gnews, alphavantage, reddit, fixture
+    finbert_model: str = "ProsusAI/finbert"
+    finbert_quantize: bool = False
+    poll_delay_s: int = 900
+    keywords_file: str = ""
+    newsapi_base_url: str = "https://newsapi.org/v2"
+    gnews_base_url: str = "https://gnews.io/api/v4"
+    alphavantage_base_url: str = "https://www.alphavantage.co"
+    reddit_base_url: str = ""  # empty: Reddit's own hosts
+    reddit_subreddits: list[str] = ["forex", "Forexstrategy", "economics"]
+    tries: int = 5
+    backoff_s: float = 0.5
+
+    def options(self) -> SentimentOptions:
+        return SentimentOptions.from_settings(
+            load_settings(), symbols=tuple(self.symbols), sources=tuple(self.sources),
+            finbert_model=self.finbert_model, finbert_quantize=self.finbert_quantize,
+            poll_delay_s=self.poll_delay_s, keywords_file=self.keywords_file,
+            newsapi_base_url=self.newsapi_base_url, gnews_base_url=self.gnews_base_url,
+            alphavantage_base_url=self.alphavantage_base_url,
+            reddit_base_url=self.reddit_base_url or None,
+            reddit_subreddits=tuple(self.reddit_subreddits), tries=self.tries,
+            backoff_s=self.backoff_s,
         )

@@ -1,0 +1,1 @@
+"""Sentiment: scorers (FinBERT, lexicon fallback) and the pipeline from documents to scores."""

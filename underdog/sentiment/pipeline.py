@@ -1,0 +1,304 @@
+"""Sentiment end to end: fetch -> raw_documents (deduplicated) -> tag -> score ->
+sentiment_scores rows -> Redis latest.
+
+Idempotent and incremental: a document is stored once per source (by its id, and by its
+content hash: a repost under a new id is a duplicate); a (symbol, document) pair is scored
+once. Rerunning a window adds nothing; lexicon scores are replaced once the model loads.
+
+When a score is known (`available_at`), from stored columns only, so a rerun or a rescore
+gives the same value:
+    available_at = max(published, min(fetched + SCORING_ALLOWANCE, published + poll_delay))
+An item collected live (fetched soon after publication) is known when it was fetched and
+scored; a backfilled item is known at publication + the polling delay, what a poller running
+then would have seen. Set UNDERDOG_SENTIMENT_POLL_DELAY_S to the poll period plus any
+delivery delay of the API (the NewsAPI free plan delays articles by a day).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import redis
+
+from underdog.sentiment.cache import CachedScorer
+from underdog.sentiment.lexicon import MODEL_ID as LEXICON_MODEL
+from underdog.sentiment.loading import LoadedScorer
+from underdog.sentiment.options import SentimentOptions
+from underdog.sentiment.scoring import Score
+from underdog.sources import alphavantage_news
+from underdog.sources.documents import Document, MissingCredentials, SourceError
+from underdog.sources.keywords import Tagger
+from underdog.store.cache import LatestCache
+from underdog.store.db import Database
+from underdog.store.tables import SENTIMENT_SCORES
+from underdog.store.writers import WriteResult, upsert
+
+log = logging.getLogger(__name__)
+
+SCORING_ALLOWANCE = timedelta(minutes=1)  # a run scores what it fetched within a minute
+OVERLAP = timedelta(hours=1)  # incremental fetches reach back this far past the last item
+
+
+@dataclass
+class SourceRun:
+    """One source's fetch: counts, or why it was skipped."""
+
+    source: str
+    fetched: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    native_rows: int = 0
+    since: datetime | None = None
+    skipped: str | None = None  # the message (missing credentials, rate limit, outage)
+    failed: bool = False  # skipped for an outage or refusal, not for missing credentials
+
+
+@dataclass
+class ScoreRun:
+    model: str
+    fallback_reason: str | None
+    documents: int = 0  # documents that needed a score
+    scored_texts: int = 0  # texts the model actually ran on (the rest came from the cache)
+    cache_hits: int = 0
+    replaced: int = 0  # rows rescored (lexicon -> model)
+    rows: pd.DataFrame = field(default_factory=lambda: _frame([]))
+    result: WriteResult | None = None
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------- fetch and store
+
+
+def collect(db: Database, source: str, start: datetime, end: datetime,
+            options: SentimentOptions, *, kind: str | None = None,
+            now: datetime | None = None) -> SourceRun:
+    """Fetch `source` for [start, end) (incrementally while the window is open) and store
+    the new documents; a source that cannot deliver is skipped with its reason."""
+    from underdog.sentiment.fetching import fetch_documents  # PRAW etc.: only to fetch
+
+    now = now or datetime.now(UTC)
+    since = _since(db, source, start, end, now)
+    run = SourceRun(source, since=since)
+    try:
+        documents = fetch_documents(source, since, min(end, now), options, kind=kind)
+    except SourceError as exc:
+        run.skipped, run.failed = str(exc), not isinstance(exc, MissingCredentials)
+        (log.warning if run.failed else log.info)("sentiment source skipped: %s", exc)
+        return run
+    new = store_documents(db, documents, options.tagger(), fetched_at=now)
+    run.fetched, run.stored, run.duplicates = len(documents), len(new), len(documents) - len(new)
+    if source == alphavantage_news.SOURCE:
+        run.native_rows = _write_native(db, new, options, now=now)
+    return run
+
+
+def _since(db: Database, source: str, start: datetime, end: datetime, now: datetime) -> datetime:
+    """The window's start; while it is still open, just before the newest stored item."""
+    if end <= now:
+        return start
+    with db.connection() as conn:
+        newest = conn.execute(
+            "SELECT max(published_at) FROM underdog.raw_documents WHERE source = %s"
+            " AND published_at >= %s AND published_at < %s", (source, start, end),
+        ).fetchone()[0]
+    return max(start, newest - OVERLAP) if newest else start
+
+
+INSERT_DOCUMENT = """
+INSERT INTO underdog.raw_documents
+    (source, item_id, url, title, body, published_at, fetched_at, content_hash, symbols)
+SELECT %(source)s, %(item_id)s, %(url)s, %(title)s, %(body)s, %(published_at)s,
+       %(fetched_at)s, %(content_hash)s, %(symbols)s::text[]
+WHERE NOT EXISTS (SELECT 1 FROM underdog.raw_documents
+                  WHERE content_hash = %(content_hash)s AND source = %(source)s)
+ON CONFLICT (source, item_id) DO NOTHING
+RETURNING item_id
+"""
+
+
+def store_documents(db: Database, documents: Sequence[Document], tagger: Tagger, *,
+                    fetched_at: datetime) -> list[Document]:
+    """Insert the documents not stored yet (same source and id, or same content); return
+    those inserted. Tags are the keyword map's symbols, all of them (scoring filters)."""
+    unique = _unique(documents)
+    if not unique:
+        return []
+    params = [{"source": d.source, "item_id": d.item_id, "url": d.url, "title": d.title,
+               "body": d.body, "published_at": d.published_at, "fetched_at": fetched_at,
+               "content_hash": d.content_hash, "symbols": tagger.tags(d.text)} for d in unique]
+    inserted: set[tuple[str, str]] = set()
+    with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        # One writer per source at a time: two runs cannot both insert the same content.
+        for source in sorted({d.source for d in unique}):
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                        (f"underdog.raw_documents:{source}",))
+        cur.executemany(INSERT_DOCUMENT, params, returning=True)
+        for p in params:
+            row = cur.fetchone()
+            if row is not None:
+                inserted.add((p["source"], row[0]))
+            cur.nextset()
+    return [d for d in unique if (d.source, d.item_id) in inserted]
+
+
+def _unique(documents: Sequence[Document]) -> list[Document]:
+    """First of each (source, id) and of each (source, content) within one batch."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for d in documents:
+        keys = {(d.source, "id:" + d.item_id), (d.source, "hash:" + d.content_hash)}
+        if not keys & seen:
+            seen |= keys
+            out.append(d)
+    return out
+
+
+def _write_native(db: Database, documents: Sequence[Document], options: SentimentOptions,
+                  *, now: datetime) -> int:
+    """Alpha Vantage's own scores of the new documents, as source `alphavantage_native`."""
+    tagger, rows = options.tagger(), []
+    for d in documents:
+        for symbol in (s for s in tagger.tags(d.text) if s in options.symbols):
+            pair = alphavantage_news.pair_sentiment(d, symbol)
+            if pair is not None:
+                rows.append(_row(symbol, alphavantage_news.NATIVE_SOURCE, d.item_id,
+                                 d.published_at, now, options.poll_delay,
+                                 Score(*pair, alphavantage_news.NATIVE_MODEL)))
+    if rows:
+        upsert(db, SENTIMENT_SCORES, _frame(rows), source=alphavantage_news.NATIVE_SOURCE,
+               symbols=options.symbols)
+    return len(rows)
+
+
+# ---------------------------------------------------------------- score
+
+
+def known_at(published: datetime, fetched: datetime, poll_delay: timedelta) -> datetime:
+    """When a score of an item became known (see the module docstring)."""
+    return max(published, min(fetched + SCORING_ALLOWANCE, published + poll_delay))
+
+
+PENDING = """
+SELECT d.source, d.item_id, d.title, d.body, d.published_at, d.fetched_at, d.content_hash,
+       d.symbols, EXISTS (SELECT 1 FROM underdog.sentiment_scores x
+                          WHERE x.symbol = ANY(d.symbols) AND x.source = d.source
+                            AND x.item_id = d.item_id AND x.time = d.published_at) AS rescore
+FROM underdog.raw_documents d
+WHERE d.published_at >= %(start)s AND d.published_at < %(end)s
+  AND d.symbols && %(symbols)s::text[]
+  AND (%(sources)s::text[] IS NULL OR d.source = ANY(%(sources)s))
+  AND EXISTS (
+    SELECT 1 FROM unnest(d.symbols) AS t(symbol)
+    WHERE t.symbol = ANY(%(symbols)s) AND NOT EXISTS (
+        SELECT 1 FROM underdog.sentiment_scores s
+        WHERE s.symbol = t.symbol AND s.source = d.source AND s.item_id = d.item_id
+          AND s.time = d.published_at
+          AND (s.model <> %(lexicon)s OR %(model)s = %(lexicon)s)))
+ORDER BY d.published_at, d.source, d.item_id
+"""
+
+
+def score_window(db: Database, loaded: LoadedScorer, start: datetime, end: datetime, *,
+                 options: SentimentOptions, sources: Sequence[str] | None = None,
+                 scorer: CachedScorer | None = None) -> ScoreRun:
+    """Score every tagged document published in [start, end) that lacks a score for one of
+    the configured symbols (or has only a lexicon score while the model is loaded)."""
+    began = time.perf_counter()
+    scorer = scorer or CachedScorer(loaded.scorer, lookup=lambda h, m: stored_scores(db, h, m))
+    run = ScoreRun(loaded.scorer.model_id, loaded.fallback_reason)
+    pending = _pending(db, start, end, options, sources, loaded.scorer.model_id)
+    if pending.empty:
+        run.seconds = round(time.perf_counter() - began, 3)
+        return run
+    texts = [_text(r) for r in pending.itertuples(index=False)]
+    before = (scorer.stats.memory_hits, scorer.stats.stored_hits, scorer.stats.scored)
+    scores = scorer.score(list(pending["content_hash"]), texts)
+    rows = [_row(symbol, r.source, r.item_id, r.published_at, r.fetched_at, options.poll_delay,
+                 score)
+            for r, score in zip(pending.itertuples(index=False), scores, strict=True)
+            for symbol in r.symbols if symbol in options.symbols]
+    run.rows = _frame(rows)
+    run.result = upsert(db, SENTIMENT_SCORES, run.rows, source="sentiment_scoring",
+                        symbols=options.symbols)
+    after = (scorer.stats.memory_hits, scorer.stats.stored_hits, scorer.stats.scored)
+    run.documents, run.replaced = len(pending), int(pending["rescore"].sum())
+    run.cache_hits = (after[0] - before[0]) + (after[1] - before[1])
+    run.scored_texts = after[2] - before[2]
+    run.seconds = round(time.perf_counter() - began, 3)
+    return run
+
+
+def _pending(db: Database, start: datetime, end: datetime, options: SentimentOptions,
+             sources: Sequence[str] | None, model: str) -> pd.DataFrame:
+    params = {"start": start, "end": end, "symbols": list(options.symbols),
+              "sources": list(sources) if sources else None, "lexicon": LEXICON_MODEL,
+              "model": model}
+    with db.connection() as conn:
+        cur = conn.execute(PENDING, params)
+        columns = [c.name for c in cur.description]
+        return pd.DataFrame(cur.fetchall(), columns=columns)
+
+
+def _text(row) -> str:
+    return Document(row.source, row.item_id, row.title or "", row.body or "",
+                    row.published_at).text
+
+
+STORED_SCORES = """
+SELECT DISTINCT ON (d.content_hash) d.content_hash, s.sentiment, s.confidence, s.label
+FROM underdog.raw_documents d
+JOIN underdog.sentiment_scores s  -- symbol first: the primary key's order
+  ON s.symbol = ANY(d.symbols) AND s.source = d.source AND s.item_id = d.item_id
+ AND s.time = d.published_at
+WHERE d.content_hash = ANY(%s) AND s.model = %s
+ORDER BY d.content_hash
+"""
+
+
+def stored_scores(db: Database, hashes: Sequence[str], model: str) -> dict[str, Score]:
+    """Scores this model already gave to texts with these content hashes."""
+    with db.connection() as conn:
+        rows = conn.execute(STORED_SCORES, (list(hashes), model)).fetchall()
+    return {h: Score(float(s), float(c), label, model) for h, s, c, label in rows}
+
+
+def _row(symbol: str, source: str, item_id: str, published: datetime, fetched: datetime,
+         poll_delay: timedelta, score: Score) -> dict[str, object]:
+    return {"symbol": symbol, "source": source, "item_id": item_id, "time": published,
+            "available_at": known_at(published, fetched, poll_delay),
+            "sentiment": score.sentiment, "confidence": score.confidence, "label": score.label,
+            "model": score.model}
+
+
+def _frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=SENTIMENT_SCORES.column_names)
+    for column in ("time", "available_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+# ---------------------------------------------------------------- Redis
+
+
+def publish_latest(cache: LatestCache, rows: pd.DataFrame, *, replaced: bool = False) -> int:
+    """The newest written score per (symbol, source) into Redis; returns keys updated.
+
+    The cache keeps the newer event (by `time`); rescored rows keep their time, so when rows
+    were replaced their keys are dropped first.
+    """
+    if rows.empty:
+        return 0
+    newest = rows.sort_values(["time", "available_at"]).groupby(["symbol", "source"]).tail(1)
+    if replaced:
+        keys = [cache.key("sentiment", r.symbol, r.source) for r in newest.itertuples()]
+        try:
+            cache.client.delete(*keys)
+        except redis.RedisError as exc:  # Redis down: the TTL bounds the staleness
+            log.warning("could not drop replaced sentiment keys: %s", exc)
+    return sum(cache.put("sentiment", r["symbol"], r, source=r["source"])
+               for r in newest.to_dict("records"))

@@ -1,0 +1,88 @@
+"""What one streamer needs to know: the bridge, the stores, and the knobs of the write path.
+
+Broker server time: MetaTrader stamps ticks and bars with the trade server's clock, which is
+UTC plus an offset the broker chooses (often +2, +3 in the northern summer). Set
+`server_utc_offset_hours` (`--server-utc-offset-hours`, env
+`UNDERDOG_MT5_SERVER_UTC_OFFSET_HOURS`) to it; the streamer subtracts it from MQL5-JSON-API
+times. A wrong offset shows at once: ticks more than `max_future_s` ahead of the receipt clock,
+or `max_age_s` behind it, are rejected with a reason that names the offset. DWX ticks carry no
+time and are stamped on receipt (UTC), so the offset does not touch them. With a broker that
+changes offset for daylight saving, update the setting at the change (a restart is enough).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from underdog.config import Settings
+
+Protocol = Literal["mql5", "dwx"]
+OFFSET_ENV = "UNDERDOG_MT5_SERVER_UTC_OFFSET_HOURS"
+
+
+@dataclass
+class StreamConfig:
+    database_url: str
+    redis_url: str
+    symbols: tuple[str, ...]
+    protocol: Protocol = "mql5"
+    host: str = "127.0.0.1"
+    # MQL5-JSON-API ports (system REQ/REP, data PULL, live PULL) and DWX (PUB, command PULL).
+    sys_port: int = 15555
+    data_port: int = 15556
+    live_port: int = 15557
+    pub_port: int = 32770
+    push_port: int = 32768
+    server_utc_offset_hours: float = 0.0
+    redis_prefix: str = "underdog"
+    cache_ttl_s: int = 3600
+    redis_timeout_s: float = 0.25
+    spool_dir: Path = field(default_factory=lambda: Path("spool/stream"))
+    metrics_port: int | None = None  # None: no endpoint; 0: any free port
+    metrics_addr: str = "127.0.0.1"
+    batch_ms: float = 25.0  # a micro-batch closes after this long ...
+    batch_rows: int = 5000  # ... or this many ticks
+    quote_interval_s: float = 1.0  # bid/ask polling into `quotes`, 1-5 s
+    depth: bool = True  # ask the bridge for book depth (disabled if it answers that it can't)
+    bridge_bars: bool = False  # also subscribe to the bridge's own M1 bars (counted only)
+    bar_grace_s: float = 5.0  # a silent minute closes this long after its end
+    open_bar_every_s: float = 1.0  # how often the open minute's growing bar is upserted
+    heartbeat_s: float = 1.0
+    max_future_s: float = 120.0
+    max_age_s: float = 3600.0
+    strict_writer: bool = False  # ticks through writers.upsert's validate() as well
+    record_latencies: bool = False  # keep every latency in memory (bench, tests)
+
+    def __post_init__(self) -> None:
+        self.symbols = tuple(s.strip().upper() for s in self.symbols if s.strip())
+        self.spool_dir = Path(self.spool_dir).expanduser()
+        if not self.symbols:
+            raise ValueError("no symbols to stream")
+        if self.protocol not in ("mql5", "dwx"):
+            raise ValueError(f"protocol must be mql5 or dwx, got {self.protocol!r}")
+        if not 1.0 <= self.quote_interval_s <= 5.0:
+            raise ValueError("quote_interval_s must be between 1 and 5 seconds")
+
+    @property
+    def source(self) -> str:
+        """The label of this stream in `ohlcv.source` and `dead_letters.source`."""
+        return self.protocol
+
+    @property
+    def offset_us(self) -> int:
+        return round(self.server_utc_offset_hours * 3_600_000_000)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: object) -> StreamConfig:
+        base: dict[str, object] = {
+            "database_url": settings.dsn,
+            "redis_url": settings.redis_url.get_secret_value(),
+            "symbols": tuple(settings.symbols),
+            "redis_prefix": settings.redis_prefix,
+            "cache_ttl_s": settings.cache_ttl_s,
+            "redis_timeout_s": settings.redis_timeout_s,
+        }
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**base)  # type: ignore[arg-type]

@@ -1,0 +1,285 @@
+"""The database side of the writer: one connection, one transaction per batch.
+
+A batch's ticks, bars, quotes and dead letters are written in one transaction, so a batch is
+all in or all out (and one commit, one WAL flush, per batch). Bars and quotes follow the
+staging pattern of `writers.upsert`: a binary COPY into a temporary table, then one INSERT ..
+ON CONFLICT (key) DO UPDATE. Ticks are new by construction (their key's `seq` counts ticks of
+the same time), so they are copied straight into `ticks`, a third cheaper; a batch that
+meets a key already there (the replay of a batch committed just before the connection died)
+is written again with its ticks staged and upserted. What all of it leaves out is
+`validate()` and pandas: every tick was checked on the receive path by the same rules
+(`checks.TickChecker`, held to `underdog.store.validation` by a test), bars come from
+`bars_from_ticks` over those ticks and quotes from those ticks, and `validate()` with its
+frame costs 20-30 ms a call whatever the batch size (90-120 ms on a loaded 2-core machine),
+most of a 100 ms budget spent 40 times a second. Staged rows carry times as integer
+microseconds and SQL turns them into timestamps exactly.
+
+`strict=True` writes every part through `writers.upsert` instead (validated, rejects to
+`dead_letters`), in its own transactions. A batch the fast path cannot write for another
+reason than an unreachable server (a bug upstream) is retried that way too, so bad rows end
+in `dead_letters`.
+
+An unreachable server (refused, reset, timed out) raises `DatabaseDown`; the writer spools
+the whole batch (replaying it is harmless even if it was committed after all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import psycopg
+import psycopg.errors
+from psycopg.types.json import Jsonb
+
+from underdog.store.db import Database
+from underdog.store.tables import OHLCV, QUOTES, TICKS
+from underdog.store.writers import upsert
+from underdog_streaming.batcher import BarRow, DeadRow, QuoteRow, TickRow, WriteBatch
+
+TICK_COPY = ("COPY underdog.ticks (symbol, time, seq, bid, ask, available_at)"
+             " FROM STDIN (FORMAT BINARY)")  # bid_volume, ask_volume: NULL (MT5 sends none)
+TICK_TYPES = ["text", "timestamptz", "int8", "float8", "float8", "timestamptz"]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# What "the database is not there" looks like from the client.
+UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError, OSError)
+_AT = "'epoch'::timestamptz + {} * interval '1 microsecond'"  # exact, unlike to_timestamp()
+
+
+def _stage(name: str, columns: str, types: list[str], merge: str) -> dict[str, object]:
+    return {"ddl": f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT DELETE ROWS",
+            "copy": f"COPY {name} FROM STDIN (FORMAT BINARY)", "types": types, "merge": merge}
+
+
+STAGES = {
+    "ticks": _stage(
+        "stream_stage_ticks",
+        "symbol text, time_us int8, seq int8, bid float8, ask float8, recv_us int8",
+        ["text", "int8", "int8", "float8", "float8", "int8"],
+        "INSERT INTO underdog.ticks (symbol, time, seq, bid, ask, bid_volume, ask_volume,"
+        f" available_at) SELECT symbol, {_AT.format('time_us')}, seq, bid, ask, NULL, NULL,"
+        f" {_AT.format('recv_us')} FROM stream_stage_ticks ON CONFLICT (symbol, time, seq)"
+        " DO UPDATE SET bid = EXCLUDED.bid, ask = EXCLUDED.ask, bid_volume ="
+        " EXCLUDED.bid_volume, ask_volume = EXCLUDED.ask_volume, available_at ="
+        " EXCLUDED.available_at"),
+    "bars": _stage(
+        "stream_stage_bars",
+        "symbol text, time_us int8, open float8, high float8, low float8, close float8,"
+        " volume int8, spread float8",
+        ["text", "int8", "float8", "float8", "float8", "float8", "int8", "float8"],
+        "INSERT INTO underdog.ohlcv (symbol, time, open, high, low, close, volume, spread,"
+        f" source) SELECT symbol, {_AT.format('time_us')}, open, high, low, close, volume,"
+        " spread, %(source)s FROM stream_stage_bars ON CONFLICT (symbol, time) DO UPDATE SET"
+        " open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close ="
+        " EXCLUDED.close, volume = EXCLUDED.volume, spread = EXCLUDED.spread, source ="
+        " EXCLUDED.source"),
+    "quotes": _stage(
+        "stream_stage_quotes",
+        "symbol text, time_us int8, bid float8, ask float8, depth jsonb, available_us int8",
+        ["text", "int8", "float8", "float8", "jsonb", "int8"],
+        "INSERT INTO underdog.quotes (symbol, time, bid, ask, spread, depth, available_at)"
+        f" SELECT symbol, {_AT.format('time_us')}, bid, ask, ask - bid, depth,"
+        f" {_AT.format('available_us')} FROM stream_stage_quotes ON CONFLICT (symbol, time)"
+        " DO UPDATE SET bid = EXCLUDED.bid, ask = EXCLUDED.ask, spread = EXCLUDED.spread,"
+        " depth = EXCLUDED.depth, available_at = EXCLUDED.available_at"),
+}
+
+
+class DatabaseDown(RuntimeError):
+    def __init__(self, batch: WriteBatch) -> None:
+        super().__init__("PostgreSQL is unreachable")
+        self.batch = batch
+
+
+class StreamDatabase(Database):
+    """A `Database` on one direct connection, for the writer thread alone.
+
+    The pool of `Database` waits up to 30 s for a connection when the server is down; this
+    fails within `connect_timeout_s`, and TCP keepalives and a user timeout bound a write on a
+    connection that died silently, so the spool takes over within seconds. No reader pool:
+    nothing reads through it. (It does not call `Database.__init__`, which needs the server up.)
+    """
+
+    def __init__(self, dsn: str, *, connect_timeout_s: int = 2) -> None:
+        self.dsn = dsn
+        self.reader_role = ""
+        self.connect_timeout_s = connect_timeout_s
+        self._conn: psycopg.Connection | None = None
+
+    def open(self) -> StreamDatabase:
+        return self
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self.close()
+            self._conn = psycopg.connect(
+                self.dsn, autocommit=True, connect_timeout=self.connect_timeout_s,
+                keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2,
+                tcp_user_timeout=5000,
+            )
+        try:
+            yield self._conn
+        except UNREACHABLE:
+            self.close()
+            raise
+
+    @contextmanager
+    def reader(self) -> Iterator[psycopg.Connection]:
+        raise NotImplementedError("StreamDatabase is write-only")
+        yield  # pragma: no cover
+
+
+class Sink:
+    def __init__(self, db: StreamDatabase, *, source: str, symbols: Collection[str],
+                 strict: bool = False) -> None:
+        self.db = db
+        self.source = source
+        self.symbols = list(symbols)
+        self.strict = strict
+        self._staged_on: psycopg.Connection | None = None  # temp tables live per session
+
+    def write(self, batch: WriteBatch) -> None:
+        """Write the whole batch, or raise `DatabaseDown` having written none of it."""
+        try:
+            if self.strict:
+                self._write_validated(batch)
+                return
+            try:
+                self._write_fast(batch)
+            except psycopg.errors.UniqueViolation:  # a replay of a committed batch
+                self._write_fast(batch, upsert_ticks=True)
+            except UNREACHABLE:
+                raise
+            except psycopg.Error:
+                self._write_validated(batch)
+        except UNREACHABLE as exc:
+            raise DatabaseDown(batch) from exc
+
+    def reachable(self) -> bool:
+        try:
+            with self.db.connection() as conn:
+                conn.execute("SELECT 1")
+            return True
+        except UNREACHABLE:
+            return False
+
+    def minute_ticks(self, symbol: str, start_us: int) -> tuple[list, list, list] | None:
+        """The ticks of one minute already in `ticks` (the roller's seed); None if unknown."""
+        query = ("SELECT (extract(epoch FROM time) * 1000000)::bigint, bid, ask"
+                 " FROM underdog.ticks WHERE symbol = %s"
+                 f" AND time >= {_AT.format('%s::int8')} AND time < {_AT.format('%s::int8')}"
+                 " ORDER BY time, seq")
+        try:
+            with self.db.connection() as conn:
+                rows = conn.execute(query, (symbol, start_us, start_us + 60_000_000)).fetchall()
+        except (*UNREACHABLE, psycopg.Error):
+            return None
+        return ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+
+    # ------------------------------------------------------------ the fast path
+
+    def _write_fast(self, batch: WriteBatch, *, upsert_ticks: bool = False) -> None:
+        ticks = unique(batch.ticks, 3)
+        staged = {
+            "ticks": [(r.symbol, r.time_us, r.seq, r.bid, r.ask, r.recv_ns // 1000)
+                      for r in ticks] if upsert_ticks else [],
+            "bars": unique(batch.bars, 2),
+            "quotes": [(q.symbol, q.time_us, q.bid, q.ask, None if q.depth is None
+                        else Jsonb(q.depth), q.available_us) for q in unique(batch.quotes, 2)],
+        }
+        with self.db.connection() as conn:
+            if conn is not self._staged_on:  # outside the batch: a rollback must not undo it
+                for stage in STAGES.values():
+                    conn.execute(stage["ddl"])
+                self._staged_on = conn
+            with conn.transaction(), conn.cursor() as cur:
+                if ticks and not upsert_ticks:
+                    self._copy_ticks(cur, ticks)
+                for part, rows in staged.items():
+                    if rows:
+                        self._stage_and_merge(cur, STAGES[part], rows)
+                if batch.dead:
+                    self._dead_letters(cur, batch.dead)
+
+    def _stage_and_merge(self, cur: psycopg.Cursor, stage: dict, rows: list) -> None:
+        with cur.copy(stage["copy"]) as copy:
+            copy.set_types(stage["types"])
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(stage["merge"], {"source": self.source})
+
+    def _copy_ticks(self, cur: psycopg.Cursor, rows: list[TickRow]) -> None:
+        """New ticks go straight in: a third cheaper than staging them. A key already there
+        (a replayed batch) raises UniqueViolation, and the batch is written again with the
+        ticks staged and upserted."""
+        with cur.copy(TICK_COPY) as copy:
+            copy.set_types(TICK_TYPES)
+            for r in rows:
+                copy.write_row((r.symbol, EPOCH + timedelta(microseconds=r.time_us), r.seq,
+                                r.bid, r.ask, EPOCH + timedelta(microseconds=r.recv_ns // 1000)))
+
+    def _dead_letters(self, cur: psycopg.Cursor, rows: list[DeadRow]) -> None:
+        with cur.copy("COPY underdog.dead_letters (source, target_table, reason, payload)"
+                      " FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row((row.source, row.target_table, row.reason, Jsonb(row.payload)))
+
+    # ------------------------------------------------------------ the validated path
+
+    def _write_validated(self, batch: WriteBatch) -> None:
+        def put(table, frame) -> None:
+            upsert(self.db, table, frame, source=self.source, symbols=self.symbols)
+
+        if batch.ticks:
+            put(TICKS, tick_frame(list(unique(batch.ticks, 3))))
+        if batch.bars:
+            put(OHLCV, bar_frame(list(unique(batch.bars, 2)), self.source))
+        if batch.quotes:
+            put(QUOTES, quote_frame(list(unique(batch.quotes, 2))))
+        if batch.dead:
+            with self.db.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                self._dead_letters(cur, batch.dead)
+
+
+def unique(rows: list, key_fields: int) -> list:
+    """Rows with unique keys (their first `key_fields` fields), the last of a repeat winning:
+    one INSERT .. ON CONFLICT cannot touch a row twice, and a merged spool replay or a
+    provisional bar followed by its final version repeats keys."""
+    keyed = {tuple(r[:key_fields]): r for r in rows}
+    return rows if len(keyed) == len(rows) else list(keyed.values())
+
+
+def _utc(micros: list[int] | np.ndarray) -> pd.Series:
+    return pd.Series(pd.to_datetime(np.asarray(micros, dtype=np.int64), unit="us", utc=True))
+
+
+def tick_frame(rows: list[TickRow]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(TickRow._fields))
+    frame["time"] = _utc(frame["time_us"])
+    frame["available_at"] = _utc(frame["recv_ns"] // 1000)
+    frame["bid_volume"] = frame["ask_volume"] = np.nan
+    return frame[TICKS.column_names]
+
+
+def bar_frame(rows: list[BarRow], source: str) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(BarRow._fields))
+    frame["time"] = _utc(frame["time_us"])
+    frame["source"] = source
+    return frame[OHLCV.column_names]
+
+
+def quote_frame(rows: list[QuoteRow]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(QuoteRow._fields))
+    frame["time"] = _utc(frame["time_us"])
+    frame["available_at"] = _utc(frame["available_us"])
+    frame["spread"] = frame["ask"] - frame["bid"]
+    return frame[QUOTES.column_names]
