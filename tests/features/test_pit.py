@@ -99,9 +99,16 @@ def test_both_paths_agree_when_nothing_is_withdrawn() -> None:
     observed[holes] = (60 + np.arange(20)) * NS_DAY + ns("2024-01-01")
     assert not np.isin(observed[holes], np.delete(observed, holes)).any()
     at = np.sort(rng.integers(ns("2024-01-01"), ns("2024-04-01"), 300))
-    fast = pit.latest_vintage(at, observed, available, value)
+    fast = pit.latest_vintage(at, observed, available, value, max_age=10**20)
     order = np.argsort(available, kind="stable")
-    exact_answers = pit._answers_with_withdrawals(observed[order], value[order], 0.0)
+    exact_answers, _ = pit._answers_with_withdrawals(observed[order], value[order], 0.0)
     j = np.searchsorted(available[order], at, side="right") - 1
     exact = np.where(j >= 0, exact_answers[np.maximum(j, 0)], 0.0)
     assert np.array_equal(fast, exact)
+
+
+def test_an_observation_older_than_30_days_is_stale() -> None:
+    observed, available = arr("2024-03-01"), arr("2024-03-02")
+    at = arr("2024-03-31", "2024-03-31 00:01")
+    got = pit.latest_vintage(at, observed, available, np.array([13.0]), default=0.0)
+    assert got.tolist() == [13.0, 0.0]

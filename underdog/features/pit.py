@@ -19,6 +19,7 @@ SENTIMENT_LOOKBACK_NS = 24 * NS_PER_HOUR
 REGIMES = ("trend", "range", "transition")
 DEFAULT_REGIME = "transition"  # no model or no recent prediction: the uncommitted state
 REGIME_MAX_AGE_NS = 3 * NS_PER_DAY  # older predictions are stale (a weekend is 2 days)
+MACRO_MAX_AGE_NS = 30 * NS_PER_DAY  # the daily series: an observation a month old is stale
 
 
 def as_ns(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -58,53 +59,71 @@ def decayed_sentiment(at: np.ndarray, available_at: np.ndarray, score: np.ndarra
 
 
 def latest_vintage(at: np.ndarray, observed: np.ndarray, available_at: np.ndarray,
-                   value: np.ndarray, default: float = 0.0) -> np.ndarray:
+                   value: np.ndarray, default: float = 0.0,
+                   max_age: int = MACRO_MAX_AGE_NS) -> np.ndarray:
     """For each t, the newest observation whose newest vintage known at t has a value, in
     that vintage. A vintage without a value (a source's "missing", ".") withdraws its
-    observation until a later vintage restores it; `default` where nothing is known yet.
+    observation until a later vintage restores it; `default` where nothing is known yet or
+    the observation is more than `max_age` older than t.
     """
     out = np.full(len(at), default, dtype="float64")
-    if len(value) == 0:
+    if len(value) == 0 or len(at) == 0:
         return out
     order = np.argsort(available_at, kind="stable")
     observed, available_at, value = observed[order], available_at[order], value[order]
     missing = np.isnan(value)
     if missing.any() and np.isin(observed[missing], observed[~missing]).any():
-        answers = _answers_with_withdrawals(observed, value, default)
-    else:  # no value is ever withdrawn: the newest valid row so far is the answer
-        keep = ~missing
-        observed, value, positions = observed[keep], value[keep], np.flatnonzero(keep)
-        if len(value) == 0:
-            return out
-        # Best row so far = greatest (observation time, position in arrival order).
-        rank = np.unique(observed, return_inverse=True)[1].astype("int64")
-        n = len(value)
-        best = np.maximum.accumulate(rank * n + np.arange(n)) % n
-        answers = np.full(len(order), default)
-        answers[positions] = value[best]
-        # Rows skipped (missing) inherit the answer of the last valid row before them.
-        filled = np.maximum.accumulate(np.where(keep, np.arange(len(order)), -1))
-        answers = np.where(filled >= 0, answers[np.maximum(filled, 0)], default)
+        answers, chosen = _answers_with_withdrawals(observed, value, default)
+    else:
+        answers, chosen = _answers_without_withdrawals(observed, value, default)
     j = np.searchsorted(available_at, at, side="right") - 1
     known = j >= 0
+    known[known] = at[known] - chosen[j[known]] <= max_age
     out[known] = answers[j[known]]
     return out
 
 
+NONE = np.iinfo("int64").min // 2  # "no observation": older than any max_age allows
+
+
+def _answers_without_withdrawals(observed: np.ndarray, value: np.ndarray,
+                                 default: float) -> tuple[np.ndarray, np.ndarray]:
+    """(answer, its observation time) after each row, in arrival order: the newest valid row
+    so far, when no value is ever withdrawn."""
+    keep = ~np.isnan(value)
+    answers, chosen = np.full(len(value), default), np.full(len(value), NONE)
+    if not keep.any():
+        return answers, chosen
+    obs, val, positions = observed[keep], value[keep], np.flatnonzero(keep)
+    # Best row so far = greatest (observation time, position in arrival order).
+    rank = np.unique(obs, return_inverse=True)[1].astype("int64")
+    n = len(val)
+    best = np.maximum.accumulate(rank * n + np.arange(n)) % n
+    answers[positions], chosen[positions] = val[best], obs[best]
+    # Rows without a value inherit the answer of the last valid row before them.
+    last = np.maximum.accumulate(np.where(keep, np.arange(len(value)), -1))
+    seen = last >= 0
+    answers = np.where(seen, answers[np.maximum(last, 0)], default)
+    chosen = np.where(seen, chosen[np.maximum(last, 0)], NONE)
+    return answers, chosen
+
+
 def _answers_with_withdrawals(observed: np.ndarray, value: np.ndarray,
-                              default: float) -> np.ndarray:
-    """The answer after each row (rows in arrival order), when some rows withdraw values."""
+                              default: float) -> tuple[np.ndarray, np.ndarray]:
+    """(answer, its observation time) after each row (arrival order), when some rows
+    withdraw values."""
     current: dict[int, float] = {}
     newest: list[int] = []  # max-heap of observations (negated) that may hold a value
-    answers = np.empty(len(value))
+    answers, chosen = np.full(len(value), default), np.full(len(value), NONE)
     for i, (obs, val) in enumerate(zip(observed.tolist(), value.tolist(), strict=True)):
         current[obs] = val
         if not np.isnan(val):
             heapq.heappush(newest, -obs)
         while newest and np.isnan(current[-newest[0]]):
             heapq.heappop(newest)  # withdrawn; pushed again if a later vintage restores it
-        answers[i] = current[-newest[0]] if newest else default
-    return answers
+        if newest:
+            answers[i], chosen[i] = current[-newest[0]], -newest[0]
+    return answers, chosen
 
 
 def regime_one_hot(at: np.ndarray, available_at: np.ndarray, regime: np.ndarray) -> np.ndarray:

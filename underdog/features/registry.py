@@ -94,8 +94,8 @@ FEATURES: tuple[Feature, ...] = (
     *(Feature(f"regime_{name}", f"1 if the latest regime known at t (at most 3 days old) is "
               f"'{name}' (default: transition)", ("regime_predictions",), _regime(i))
       for i, name in enumerate(pit.REGIMES)),
-    *(Feature(name, f"{series}: newest observation in its newest vintage known at t; "
-              "0 before any", ("macro_indicators",), _macro(series))
+    *(Feature(name, f"{series}: newest observation in its newest vintage known at t "
+              "(at most 30 days old); 0 before any", ("macro_indicators",), _macro(series))
       for name, series in MACRO_SERIES.items()),
     Feature("volume_ratio", "tick volume / mean tick volume of the previous 20 bars", BARS,
             _bar(ind.volume_ratio)),

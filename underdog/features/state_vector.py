@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from underdog.features.indicators import WARMUP_BARS
-from underdog.features.pit import REGIME_MAX_AGE_NS, SENTIMENT_LOOKBACK_NS
+from underdog.features.pit import MACRO_MAX_AGE_NS, REGIME_MAX_AGE_NS, SENTIMENT_LOOKBACK_NS
 from underdog.features.registry import (
     FEATURE_VERSION,
     FEATURES,
@@ -117,6 +117,7 @@ SCORES_SQL = (
 MACRO_SQL = (
     "SELECT series_id, time, available_at, value FROM underdog.macro_indicators"
     " WHERE series_id = ANY(%(series)s) AND available_at <= %(end)s"
+    " AND time >= %(macro_from)s"
 )
 # One prediction per time: the newest model version that labelled it.
 REGIMES_SQL = (
@@ -132,6 +133,8 @@ def load_inputs(db: Database, symbol: str, start: datetime, end: datetime) -> In
     params = {"symbol": symbol, "end": pd.Timestamp(end),
               "scores_from": first_decision - pd.Timedelta(SENTIMENT_LOOKBACK_NS, "ns"),
               "regimes_from": first_decision - pd.Timedelta(REGIME_MAX_AGE_NS, "ns"),
+              # Older observations are stale for every bar of the window (pit.latest_vintage).
+              "macro_from": first_decision - pd.Timedelta(MACRO_MAX_AGE_NS, "ns"),
               "series": list(MACRO_SERIES.values())}
     scores, macro, regimes = _frames(db, [
         (SCORES_SQL, ["available_at", "sentiment", "confidence"]),
