@@ -24,6 +24,7 @@ from underdog.features.registry import (
     FeatureContext,
 )
 from underdog.store.db import Database
+from underdog.store.readers import UTC_US
 from underdog.store.readers import bars as read_bars
 
 BAR = timedelta(minutes=1)
@@ -101,27 +102,40 @@ def _frames(db: Database, queries: list[tuple[str, list[str]]],
         results = [cur.fetchall() for cur in cursors]
     frames = []
     for rows, (_, columns) in zip(results, queries, strict=True):
-        frame = pd.DataFrame(rows, columns=columns)
-        for column in ("time", "available_at"):
-            if column in frame:
-                frame[column] = pd.to_datetime(frame[column], utc=True)
-        frames.append(frame)
+        values = list(zip(*rows, strict=True)) if rows else [[] for _ in columns]
+        data = {}
+        for column, column_values in zip(columns, values, strict=True):
+            if column in ("time", "available_at"):  # sent as epoch microseconds: no parsing
+                micros = np.asarray(column_values, dtype="int64")
+                data[column] = pd.DatetimeIndex(micros.view("M8[us]"), dtype=UTC_US)
+            elif column in ("series_id", "regime"):
+                data[column] = np.asarray(column_values, dtype=object)
+            else:  # numbers; a NULL value becomes NaN
+                data[column] = np.asarray(column_values, dtype="float64")
+        frames.append(pd.DataFrame(data))
     return frames
 
 
+def _us(column: str) -> str:
+    """A timestamptz column as Unix epoch microseconds (int8), under its own name."""
+    return f"(extract(epoch FROM {column}) * 1000000)::int8 AS {column}"
+
+
 SCORES_SQL = (
-    "SELECT available_at, sentiment, confidence FROM underdog.sentiment_scores"
+    f"SELECT {_us('available_at')}, sentiment, confidence FROM underdog.sentiment_scores"
     " WHERE symbol = %(symbol)s AND available_at > %(scores_from)s"
     " AND available_at <= %(end)s ORDER BY available_at"
 )
 MACRO_SQL = (
-    "SELECT series_id, time, available_at, value FROM underdog.macro_indicators"
+    f"SELECT series_id, {_us('time')}, {_us('available_at')}, value"
+    " FROM underdog.macro_indicators"
     " WHERE series_id = ANY(%(series)s) AND available_at <= %(end)s"
     " AND time >= %(macro_from)s"
 )
 # One prediction per time: the newest model version that labelled it.
 REGIMES_SQL = (
-    "SELECT DISTINCT ON (time) time, available_at, regime FROM underdog.regime_predictions"
+    f"SELECT DISTINCT ON (time) {_us('time')}, {_us('available_at')}, regime"
+    " FROM underdog.regime_predictions"
     " WHERE symbol = %(symbol)s AND available_at >= %(regimes_from)s"
     " AND available_at <= %(end)s ORDER BY time, model_version DESC"
 )
