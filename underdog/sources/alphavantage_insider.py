@@ -15,7 +15,8 @@ trades". `{"Error Message": ...}` (unknown symbol, bad call) is `AlphaVantageErr
 from __future__ import annotations
 
 import requests
-import tenacity
+
+from underdog.sources.retries import retry_policy
 
 DEFAULT_BASE_URL = "https://www.alphavantage.co"
 FIELDS = ("transaction_date", "ticker", "executive", "executive_title", "security_type",
@@ -64,13 +65,7 @@ class AlphaVantageInsider:
         return [{k: row.get(k) for k in FIELDS} for row in body["data"]]
 
     def _get(self, params: dict[str, str]) -> dict:
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(_retryable),
-            stop=tenacity.stop_after_attempt(self.tries),
-            wait=tenacity.wait_exponential_jitter(multiplier=self.backoff_s, max=30,
-                                                  jitter=self.backoff_s),
-            reraise=True,
-        )
+        retrying = retry_policy(self.tries, self.backoff_s, _retryable)
         try:
             return retrying(self._once, params)
         except (_Transient, requests.RequestException) as exc:

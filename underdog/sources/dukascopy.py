@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import requests
-import tenacity
 
 from underdog.instruments import Instrument, get_instrument
+from underdog.sources.retries import retry_policy
 
 DEFAULT_BASE_URL = "https://datafeed.dukascopy.com/datafeed"
 TICK_COLUMNS = ["time", "bid", "ask", "bid_volume", "ask_volume"]
@@ -278,13 +278,7 @@ class _Feed:
             return None
 
     def _download(self, url: str) -> bytes:
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(_retryable),
-            stop=tenacity.stop_after_attempt(self.tries),
-            wait=tenacity.wait_exponential_jitter(multiplier=self.backoff_s, max=30,
-                                                  jitter=self.backoff_s),
-            reraise=True,
-        )
+        retrying = retry_policy(self.tries, self.backoff_s, _retryable)
         try:
             return retrying(self._get, url)
         except (_Transient, requests.RequestException) as exc:

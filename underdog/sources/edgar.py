@@ -31,7 +31,8 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import requests
-import tenacity
+
+from underdog.sources.retries import retry_policy
 
 DEFAULT_BASE_URL = "https://data.sec.gov"
 DEFAULT_ARCHIVES_URL = "https://www.sec.gov"
@@ -171,13 +172,7 @@ class EdgarClient:
     # ------------------------------------------------------------ HTTP
 
     def _get(self, url: str) -> requests.Response:
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(_retryable),
-            stop=tenacity.stop_after_attempt(self.tries),
-            wait=tenacity.wait_exponential_jitter(multiplier=self.backoff_s, max=30,
-                                                  jitter=self.backoff_s),
-            reraise=True,
-        )
+        retrying = retry_policy(self.tries, self.backoff_s, _retryable)
         try:
             return retrying(self._once, url)
         except (_Transient, requests.RequestException) as exc:

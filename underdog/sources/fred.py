@@ -32,8 +32,9 @@ from typing import Protocol
 
 import pandas as pd
 import requests
-import tenacity
 from fredapi import Fred
+
+from underdog.sources.retries import retry_policy
 
 log = logging.getLogger(__name__)
 
@@ -167,13 +168,7 @@ class _Http:
     timeout_s: float
 
     def xml(self, url: str) -> ET.Element:
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(_retryable),
-            stop=tenacity.stop_after_attempt(self.tries),
-            wait=tenacity.wait_exponential_jitter(multiplier=self.backoff_s, max=30,
-                                                  jitter=self.backoff_s),
-            reraise=True,
-        )
+        retrying = retry_policy(self.tries, self.backoff_s, _retryable)
         try:
             return retrying(self._get, url)
         except (_Transient, requests.RequestException) as exc:
