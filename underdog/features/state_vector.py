@@ -81,16 +81,16 @@ def build(inputs: Inputs, start: datetime, end: datetime,
 
 
 def _bars_with_warmup(db: Database, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
-    """Bars of [start, end) plus at least WARMUP_BARS bars before start (if they exist)."""
-    back = timedelta(hours=12)  # 600 bars = 10 trading hours; doubled over weekends
-    while True:
-        bars = read_bars(db, symbol, start - back, end)
-        before = int((bars.index < start).sum())
-        if before >= WARMUP_BARS or back >= timedelta(days=32):
-            break
-        back *= 2
-    cut = max(0, before - WARMUP_BARS)
-    return bars.iloc[cut:].drop(columns="available_at")
+    """Bars of [start, end) plus the WARMUP_BARS bars before start (fewer if history is short),
+    in one read: an index walk back from `start` finds where the warm-up begins."""
+    with db.reader() as conn:
+        row = conn.execute(
+            "SELECT min(time) FROM (SELECT time FROM underdog.ohlcv WHERE symbol = %s"
+            " AND time < %s ORDER BY time DESC LIMIT %s) warmup",
+            (symbol, start, WARMUP_BARS), prepare=True,
+        ).fetchone()
+    first = row[0] if row and row[0] is not None else start
+    return read_bars(db, symbol, first, end).drop(columns="available_at")
 
 
 def _frames(db: Database, queries: list[tuple[str, list[str]]],
