@@ -185,13 +185,18 @@ def market_decode_bi5(
     sys.stdout.write(_ticks_csv(ticks, instrument.digits))
 
 
-def _hour(value: str) -> datetime:
-    """An hour like 2024-03-05T14 (UTC unless an offset is given)."""
+def _aware(value: str, expected: str) -> datetime:
+    """An ISO-8601 time, UTC unless it carries an offset; `expected` explains a bad one."""
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        _fail(f"--hour must look like 2024-03-05T14, got {value!r}")
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        _fail(f"{expected}, got {value!r}")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _hour(value: str) -> datetime:
+    """An hour like 2024-03-05T14, in UTC."""
+    return _aware(value, "--hour must look like 2024-03-05T14").astimezone(UTC)
 
 
 def _ticks_csv(ticks: pd.DataFrame, digits: int) -> str:
@@ -350,11 +355,7 @@ def macro_asof_value(
 
 def _moment(value: str) -> datetime:
     """A time like 2024-03-12T15:00 or 2024-03-12T15:00-05:00 or 2024-03-12 (UTC default)."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        _fail(f"TIME must look like 2024-03-12T15:00 or 2024-03-12, got {value!r}")
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return _aware(value, "TIME must look like 2024-03-12T15:00 or 2024-03-12")
 
 
 @insider_app.command("parse-form4")
@@ -372,12 +373,8 @@ def insider_parse_form4(
 
 
 def _window_bound(value: str) -> datetime:
-    """A day (2024-03-08) or a time (2024-03-08T14:30), UTC unless an offset is given."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        _fail(f"expected a day or a time like 2024-03-08T14:30, got {value!r}")
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    """A day (2024-03-08) or a time (2024-03-08T14:30), in UTC."""
+    return _aware(value, "expected a day or a time like 2024-03-08T14:30").astimezone(UTC)
 
 
 @sentiment_app.command("fetch")
