@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import redis
 
+from tests.helpers import delete_keys
 from underdog.store import migrate
 from underdog.store.admin import create_database, drop_database
 from underdog.store.db import Database
@@ -64,10 +64,7 @@ def db(database: Database) -> Database:
 def redis_prefix() -> Iterator[str]:
     prefix = f"underdog_test_{RUN}"
     yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
+    delete_keys(REDIS_URL, prefix)
 
 
 @pytest.fixture

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from http.server import ThreadingHTTPServer
 
 import pandas as pd
+import redis
 
 from underdog.store.db import Database
 
@@ -36,3 +42,31 @@ def dead_letters(db: Database) -> list[tuple[str, str, dict]]:
         return conn.execute(
             "SELECT target_table, reason, payload FROM underdog.dead_letters ORDER BY id"
         ).fetchall()
+
+
+def free_port() -> int:
+    """A local port nobody listens on now (connections to it are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def delete_keys(redis_url: str, prefix: str) -> None:
+    """Delete every Redis key under `prefix:`."""
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@contextmanager
+def serving(server: ThreadingHTTPServer) -> Iterator[ThreadingHTTPServer]:
+    """Run a local test HTTP server on a thread for the block's duration."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                              daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import quoteattr
 
+from tests.helpers import serving
+
 Answer = tuple[int, bytes] | tuple[int, bytes, float]  # status, body[, delay_s]
 
 
@@ -84,14 +86,8 @@ def serve(route: Callable[[Request], Answer]) -> Iterator[Stub]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.handle_error = lambda request, address: None  # a client that timed out hung up
     stub = Stub(f"http://127.0.0.1:{server.server_address[1]}", route)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                              daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield stub
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # ---------------------------------------------------------------- FRED

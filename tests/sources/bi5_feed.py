@@ -7,7 +7,6 @@ independently of the decoder under test.
 from __future__ import annotations
 
 import lzma
-import socket
 import struct
 import threading
 import time
@@ -18,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
 
+from tests.helpers import free_port, serving
 from underdog.instruments import get_instrument
 
 PREFIX = "/datafeed"
@@ -97,11 +97,7 @@ def _answer(answer: bytes | int | tuple[int, bytes, float]) -> tuple[int, bytes,
     return answer
 
 
-def closed_port() -> int:
-    """A local port that nobody listens on (connections are refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+closed_port = free_port  # a port nobody listens on: connections are refused
 
 
 @contextmanager
@@ -124,11 +120,5 @@ def serve_feed() -> Iterator[Feed]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.handle_error = lambda request, address: None  # a client that timed out hung up
     feed = Feed(server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever,
-                              kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield feed
-    finally:
-        server.shutdown()
-        server.server_close()

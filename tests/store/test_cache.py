@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ import pytest
 import redis
 
 from tests.conftest import REDIS_URL
-from tests.helpers import DAY, bar_frame
+from tests.helpers import DAY, bar_frame, free_port
 from underdog.store.cache import LatestCache
 from underdog.store.db import Database
 from underdog.store.readers import latest
@@ -76,19 +75,13 @@ def test_entries_expire(db: Database, redis_prefix: str) -> None:
     assert dict(cache.stats) == {"miss": 1}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def private_redis() -> Iterator[str]:
     """A Redis server of this test's own, so the test can stop it."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed (apt-get install redis-server)")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "no"], stdout=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,19 +20,13 @@ import pytest
 import redis
 
 from tests.conftest import REDIS_URL
-from underdog.store.db import Database
+from tests.helpers import delete_keys, free_port
 from underdog_streaming.config import StreamConfig
 from underdog_streaming.fake_bridge import BridgePorts, FakeBridge
 from underdog_streaming.streamer import Streamer
 
 SYMBOLS = ("EURUSD", "GBPUSD")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def free_ports() -> BridgePorts:
@@ -55,21 +48,10 @@ def count(dsn: str, query: str) -> int:
 
 
 @pytest.fixture
-def stream_db(db: Database) -> Database:
-    """The session database, emptied (the shared fixture does not know `quotes`)."""
-    with db.connection() as conn, conn.transaction():
-        conn.execute("TRUNCATE underdog.quotes")
-    return db
-
-
-@pytest.fixture
 def prefix(redis_prefix: str, request: pytest.FixtureRequest) -> Iterator[str]:
     name = f"{redis_prefix}:{request.node.name}"
     yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{name}:*", count=1000))
-    if keys:
-        client.delete(*keys)
+    delete_keys(REDIS_URL, name)
 
 
 def stream_config(dsn: str, prefix: str, ports: BridgePorts, spool: Path,

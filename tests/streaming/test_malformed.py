@@ -94,7 +94,7 @@ def run(bridge_and_streamer, dsn: str, protocol: str, junk: list[bytes],
 
 
 @pytest.mark.parametrize(("protocol", "n"), [("mql5", 7_000), ("dwx", 3_000)])
-def test_random_malformed_frames(protocol: str, n: int, stream_db: Database, dsn: str,
+def test_random_malformed_frames(protocol: str, n: int, db: Database, dsn: str,
                                  bridge_and_streamer) -> None:
     rng = np.random.default_rng(20240105 + n)
     now_ms = time.time_ns() // 1_000_000

@@ -60,7 +60,7 @@ def test_spool_replay_with_the_database_really_stopped_and_started(
     assert not list(Path(streamer.config.spool_dir).glob("*.spool"))
 
 
-def test_redis_down_the_database_keeps_receiving(private_redis: PrivateRedis, stream_db: Database,
+def test_redis_down_the_database_keeps_receiving(private_redis: PrivateRedis, db: Database,
                                                  dsn: str, prefix: str,
                                                  bridge_and_streamer) -> None:
     bridge, streamer = bridge_and_streamer(dsn, rate=300, seconds=5.0,

@@ -36,7 +36,7 @@ def frame(dsn: str, query: str) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("protocol", ["mql5", "dwx"])
-def test_both_protocols_end_to_end(protocol: str, stream_db: Database, dsn: str, prefix: str,
+def test_both_protocols_end_to_end(protocol: str, db: Database, dsn: str, prefix: str,
                                    bridge_and_streamer) -> None:
     offset = 2.0 if protocol == "mql5" else 0.0  # the broker's clock runs two hours ahead
     bridge, streamer = bridge_and_streamer(
@@ -89,7 +89,7 @@ def test_both_protocols_end_to_end(protocol: str, stream_db: Database, dsn: str,
     assert beat["last_tick_ts"] == ticks["time"].max()
 
 
-def test_on_bar_close_runs_after_its_bar_is_in_ohlcv(stream_db: Database, dsn: str,
+def test_on_bar_close_runs_after_its_bar_is_in_ohlcv(db: Database, dsn: str,
                                                      tmp_path: Path) -> None:
     seen: list[tuple[str, datetime, int]] = []
 
@@ -125,7 +125,7 @@ def test_on_bar_close_runs_after_its_bar_is_in_ohlcv(stream_db: Database, dsn: s
     assert metrics.hook_errors._value.get() == 2 and hooks.delivered == 5
 
 
-def test_run_demo(stream_db: Database, dsn: str, prefix: str) -> None:
+def test_run_demo(db: Database, dsn: str, prefix: str) -> None:
     settings = Settings(database_url=dsn, redis_url=REDIS_URL, redis_prefix=prefix)
     result = run_demo(1.5, settings=settings, rate=200)
     assert result["sent"] > 100 and result["lost"] == 0
@@ -158,7 +158,7 @@ def test_a_refused_batch_is_kept_aside_and_the_writer_goes_on(tmp_path: Path) ->
     assert json.loads(poisoned[0].read_bytes())["ticks"][0][0] == "EURUSD"
 
 
-def test_strict_writer_goes_through_writers_upsert(stream_db: Database, dsn: str,
+def test_strict_writer_goes_through_writers_upsert(db: Database, dsn: str,
                                                   bridge_and_streamer) -> None:
     bridge, streamer = bridge_and_streamer(dsn, rate=200, seconds=1.5, strict_writer=True)
     assert bridge.done.wait(15)
@@ -169,7 +169,7 @@ def test_strict_writer_goes_through_writers_upsert(stream_db: Database, dsn: str
     assert count(dsn, "SELECT count(*) FROM underdog.quotes WHERE depth IS NOT NULL") > 0
 
 
-def test_a_batch_written_twice_is_upserted_not_duplicated(stream_db: Database, dsn: str) -> None:
+def test_a_batch_written_twice_is_upserted_not_duplicated(db: Database, dsn: str) -> None:
     # The replay of a batch whose commit went through just before the connection died.
     sink = Sink(StreamDatabase(dsn), source="mql5", symbols=SYMBOLS)
     now_ns = time.time_ns()

@@ -15,7 +15,8 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import REDIS_URL
-from tests.streaming.conftest import SYMBOLS, count, free_port, free_ports, wait_until
+from tests.helpers import free_port
+from tests.streaming.conftest import SYMBOLS, count, free_ports, wait_until
 from underdog.store.db import Database
 from underdog_streaming.fake_bridge import FakeBridge
 
@@ -37,7 +38,7 @@ def scrape(port: int) -> dict[str, float]:
             for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
-def test_metrics_then_sigterm_flushes_and_exits_0(stream_db: Database, dsn: str, prefix: str,
+def test_metrics_then_sigterm_flushes_and_exits_0(db: Database, dsn: str, prefix: str,
                                                    tmp_path: Path) -> None:
     ports = free_ports()
     bridge = FakeBridge(ports=ports, rate=300, symbols=SYMBOLS).start()  # never stops sending
