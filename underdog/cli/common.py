@@ -1,0 +1,56 @@
+"""What every command group shares: the console, errors, times, the database and the cache."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+from rich.console import Console
+
+from underdog.config import get_settings
+
+if TYPE_CHECKING:
+    from underdog.store.cache import LatestCache
+    from underdog.store.db import Database
+
+console = Console()
+
+
+def fail(message: str) -> NoReturn:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+def day(value: str) -> datetime:
+    """A day, YYYY-MM-DD, as its 00:00 UTC."""
+    return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
+
+
+def aware(value: str, expected: str) -> datetime:
+    """An ISO-8601 time, UTC unless it carries an offset; `expected` explains a bad one."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{expected}, got {value!r}")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def database() -> Database:
+    from underdog.store.db import Database
+
+    settings = get_settings()
+    return Database(settings.dsn, reader_role=settings.reader_role,
+                    max_size=settings.pool_max_size)
+
+
+def cache(db: Database) -> LatestCache:
+    """The Redis latest-value cache, reading through to `db`."""
+    from underdog.store.cache import LatestCache
+    from underdog.store.readers import latest
+
+    settings = get_settings()
+    return LatestCache.from_url(
+        settings.redis_url.get_secret_value(), prefix=settings.redis_prefix,
+        ttl_s=settings.cache_ttl_s, loader=lambda k, s, src: latest(db, k, s, src),
+    )

@@ -1,0 +1,124 @@
+"""underdog market: backfill, decode-bi5, bars."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from underdog.cli.common import aware, console, database, day, fail
+from underdog.config import get_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from underdog.ingest import MarketBackfill, SourceOptions
+    from underdog.store.db import Database
+
+app = typer.Typer(no_args_is_help=True, help="Market data: backfill and read bars.")
+
+
+@app.command("backfill")
+def market_backfill(
+    start: str = typer.Option(..., help="first UTC day, YYYY-MM-DD"),
+    end: str = typer.Option(..., help="last UTC day (inclusive), YYYY-MM-DD"),
+    symbol: list[str] = typer.Option(None, help="symbols (default: UNDERDOG_SYMBOLS)"),  # noqa: B008
+    source: str | None = typer.Option(None, help="simulated | dukascopy | mt5 "
+                                                 "(default: UNDERDOG_MARKET_SOURCE)"),
+    mt5_host: str = typer.Option("127.0.0.1", help="mt5: the bridge's host"),
+    mt5_sys_port: int = typer.Option(15555, help="mt5: the bridge's system (REQ) port"),
+    mt5_data_port: int = typer.Option(15556, help="mt5: the bridge's data (PULL) port"),
+) -> None:
+    """Write ticks and M1 bars for whole UTC days, one day per transaction per table."""
+    from rich.progress import track
+
+    from underdog.ingest import SOURCES, SourceOptions
+
+    settings = get_settings()
+    source = source or settings.market_source
+    if source not in SOURCES:
+        fail(f"unknown source {source!r}; use one of {', '.join(SOURCES)}")
+    symbols = [s.upper() for s in symbol] if symbol else settings.symbols
+    options = SourceOptions(
+        seed=settings.simulator_seed, dukascopy_base_url=settings.dukascopy_base_url,
+        dukascopy_cache_dir=settings.dukascopy_cache_dir, mt5_host=mt5_host,
+        mt5_sys_port=mt5_sys_port, mt5_data_port=mt5_data_port,
+    )
+    first, last = day(start), day(end)
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    bars = ticks = rejected = 0
+    failed: list[str] = []
+    with database() as db:
+        for one_day in track(days, description=f"backfilling from {source}", console=console):
+            run = _backfill_day(db, symbols, one_day, source, options)
+            bars, ticks = bars + run.bars.written, ticks + run.ticks.written
+            rejected += run.bars.rejected + run.ticks.rejected
+            failed += [f.error for f in run.failed_hours]  # each names its symbol and hour
+    console.print(f"{bars:,} bars and {ticks:,} ticks written, {rejected:,} rejected to "
+                  f"dead_letters, {len(failed)} failed hours")
+    for line in failed:
+        console.print(f"  failed: {line}", markup=False)
+
+
+def _backfill_day(db: Database, symbols: list[str], day: datetime, source: str,
+                  options: SourceOptions) -> MarketBackfill:
+    """One day's backfill; a source that cannot be used ends the command with its reason."""
+    from underdog.ingest import SourceUnavailable, backfill
+    from underdog.sources.dukascopy import DukascopyUnavailable
+
+    try:
+        return backfill(db, symbols, day, day + timedelta(days=1), source=source,
+                        options=options)
+    except (SourceUnavailable, DukascopyUnavailable, ValueError) as exc:
+        fail(f"{day:%Y-%m-%d}: {exc}")
+
+
+@app.command("decode-bi5")
+def market_decode_bi5(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a Dukascopy .bi5 file"),  # noqa: B008
+    symbol: str = typer.Option(..., help="the file's instrument, e.g. EURUSD"),
+    hour: str = typer.Option(..., help="the file's UTC hour, YYYY-MM-DDTHH"),
+) -> None:
+    """Print one hour's Dukascopy ticks as CSV (UTC times to the millisecond)."""
+    from underdog.instruments import get_instrument
+    from underdog.sources.dukascopy import decode_bi5
+
+    try:
+        instrument = get_instrument(symbol.upper())
+        ticks = decode_bi5(file.read_bytes(), symbol=instrument.symbol, hour=_hour(hour))
+    except ValueError as exc:  # Bi5Error included: a corrupt file
+        fail(str(exc))
+    sys.stdout.write(_ticks_csv(ticks, instrument.digits))
+
+
+def _hour(value: str) -> datetime:
+    """An hour like 2024-03-05T14, in UTC."""
+    return aware(value, "--hour must look like 2024-03-05T14").astimezone(UTC)
+
+
+def _ticks_csv(ticks: pd.DataFrame, digits: int) -> str:
+    """CSV with times as 2024-03-05T14:00:00.123Z and prices at the instrument's decimals."""
+    price = f"{{:.{digits}f}}".format
+    frame = ticks.assign(
+        time=ticks["time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z",
+        bid=ticks["bid"].map(price), ask=ticks["ask"].map(price),
+    )
+    return frame.to_csv(index=False, lineterminator="\n")
+
+
+@app.command("bars")
+def market_bars(
+    symbol: str, start: str, end: str,
+    timeframe: str = typer.Option("1m", help="1m, 1h or 1d"),
+) -> None:
+    """Print bars of [start, end) as CSV."""
+    from underdog.store.readers import bars
+
+    with database() as db:
+        frame = bars(db, symbol.upper(), day(start), day(end), timeframe)
+    frame.to_csv(sys.stdout)
+
+
