@@ -52,6 +52,7 @@ ui: db
 bench: db  # each prints its figures, then one JSON line
 	$(PY) bench/ingest.py --rows 1000000
 	$(PY) bench/features.py
+	$(PY) bench/agent.py
 
 lint: install
 	$(VENV)/bin/ruff check underdog underdog_assets underdog_streaming tests bench

@@ -39,6 +39,9 @@ def print_demo(console: Console, runs) -> None:
                               f" close {bar['close']:.5f}")
         console.print(_state_vectors(db, cache, settings.symbols))
         console.print(f"cache: {dict(cache.stats)}")
+        agent_runs = [r.run_id for r in runs if r.job == "agent_train"]
+        if agent_runs:
+            console.print(_evaluation(db, agent_runs[-1]))
 
 
 def _daily_bars(db: Database, symbols: list[str]) -> Table:
@@ -66,4 +69,25 @@ def _state_vectors(db: Database, cache: LatestCache, symbols: list[str]) -> Tabl
         table.add_column(f"{symbol} @ {when}", justify="right")
     for name in FEATURE_NAMES:
         table.add_row(name, *(f"{s[name]:.6g}" if s else "-" for s in states.values()))
+    return table
+
+
+EVALUATION_METRICS = ("total_return", "sharpe", "max_drawdown", "trades", "win_rate")
+
+
+def _evaluation(db: Database, run_id: str) -> Table:
+    """The TD3 policies on their test windows against buy-and-hold and flat (`metrics`)."""
+    with db.reader() as conn:
+        rows = conn.execute("SELECT strategy, name, value FROM underdog.metrics"
+                            " WHERE run_id = %s ORDER BY strategy", (run_id,)).fetchall()
+    values: dict[str, dict[str, float]] = {}
+    for strategy, name, value in rows:
+        values.setdefault(strategy, {})[name] = value
+    table = Table(title="TD3 on its test window, after costs (td3_evaluation -> metrics)")
+    table.add_column("strategy")
+    for name in EVALUATION_METRICS:
+        table.add_column(name, justify="right")
+    for strategy, metrics in values.items():
+        table.add_row(strategy, *(f"{metrics.get(n, float('nan')):.4g}"
+                                  for n in EVALUATION_METRICS))
     return table

@@ -26,6 +26,8 @@ MACRO_RANGE = ("2024-01-01", "2024-03-15")
 SENTIMENT_RANGE = ("2024-03-08", "2024-03-12")
 # The summary is printed at the end; the step-by-step log is in the UI.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# TD3 on the feature days' vectors: a small budget (about a minute per symbol on 2 cores).
+AGENT_TIMESTEPS = 3_000
 
 
 @dataclass
@@ -38,8 +40,9 @@ class DemoRun:
 
 
 def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, label: str,
-         **kwargs: object) -> DemoRun:
-    result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET,
+         ops: dict | None = None, **kwargs: object) -> DemoRun:
+    config = {**QUIET, "ops": ops} if ops else QUIET
+    result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=config,
                                     **kwargs)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     return DemoRun(job.name, label, result.success, result.run_id, checks)
@@ -62,4 +65,6 @@ def run_demo() -> list[DemoRun]:
     for day in FEATURE_DAYS:
         runs.append(_run(market, instance, day, partition_key=day))
         runs.append(_run(features, instance, day, partition_key=day))
+    runs.append(_run(definitions.resolve_job_def("agent_train"), instance, "every vector",
+                     ops={"td3_policy": {"config": {"timesteps": AGENT_TIMESTEPS}}}))
     return runs

@@ -14,8 +14,9 @@ ASSETS = {"ticks", "ohlcv", "ohlcv_1h", "ohlcv_1d"}
 FEATURE_ASSETS = {"regime_model", "regime_predictions", "state_vectors"}
 MACRO_ASSETS = {"macro_indicators", "insider_transactions"}
 SENTIMENT_ASSETS = {"raw_news", "raw_posts", "sentiment_scores", "hourly_sentiment_summary"}
-GROUPS = {"market", "features", "macro", "sentiment"}
-EVERY_ASSET = ASSETS | FEATURE_ASSETS | MACRO_ASSETS | SENTIMENT_ASSETS
+AGENT_ASSETS = {"td3_policy", "td3_evaluation", "daily_trading_summary"}
+GROUPS = {"market", "features", "macro", "sentiment", "agent"}
+EVERY_ASSET = ASSETS | FEATURE_ASSETS | MACRO_ASSETS | SENTIMENT_ASSETS | AGENT_ASSETS
 CHECKS = {"no_gaps_in_trading_hours", "ohlc_consistent", "no_duplicate_keys"}
 
 
@@ -35,6 +36,8 @@ def test_definitions_load(dagster_env: None) -> None:
     state = graph.get(dg.AssetKey("state_vectors"))
     assert {k.to_user_string() for k in state.parent_keys} == {
         "ohlcv", "sentiment_scores", "macro_indicators", "regime_predictions"}
+    assert graph.get(dg.AssetKey("td3_policy")).parent_keys == {dg.AssetKey("state_vectors")}
+    assert graph.get(dg.AssetKey("td3_evaluation")).parent_keys == {dg.AssetKey("td3_policy")}
 
 
 def _materialize(partition: str) -> dg.ExecuteInProcessResult:

@@ -167,12 +167,14 @@ class Revisions:
     timescale: ModuleType
     aggregates: ModuleType
     reader: ModuleType
+    ledger: ModuleType
 
 
 @pytest.fixture(scope="module")
 def revisions() -> Revisions:
     return Revisions(*(load_migration(stem) for stem in
-                       ("0001_tables", "0002_timescale", "0003_aggregates", "0004_reader_role")))
+                       ("0001_tables", "0002_timescale", "0003_aggregates", "0004_reader_role",
+                        "0007_ledger_runs")))
 
 
 def migration_statements(rev: Revisions) -> list[str]:
@@ -183,6 +185,7 @@ def migration_statements(rev: Revisions) -> list[str]:
     for name, spec in rev.aggregates.AGGREGATES.items():
         out += rev.aggregates.continuous_aggregate(name, spec)  # one step each: no transaction
     out += run_upgrade(rev.reader, reader_role="underdog_reader")
+    out += run_upgrade(rev.ledger)  # ADD COLUMN on hypertables with the columnstore enabled
     return out
 
 
@@ -504,6 +507,7 @@ def test_statement_list_is_what_upgrade_runs_on_timescaledb(revisions: Revisions
     upgraded += run_upgrade(revisions.timescale, timescale="auto")
     upgraded += run_upgrade(revisions.aggregates)
     upgraded += run_upgrade(revisions.reader, reader_role="underdog_reader")
+    upgraded += run_upgrade(revisions.ledger)
     assert upgraded == migration_statements(revisions)
     assert any("create_hypertable" in s for s in upgraded)
     assert any("timescaledb.continuous" in s for s in upgraded)

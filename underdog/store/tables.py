@@ -100,33 +100,36 @@ STATE_VECTORS = Table(
     key=("symbol", "time", "feature_version"),
 )
 
+# The backtest ledger's rows name the run that wrote them (revision 0007).
+_RUN = _c("run_id", "text", nullable=True)
+
 TRADES = Table(
     "trades",
     (_TIME, _c("trade_id", "text"), _c("strategy", "text"), _SYMBOL, _c("side", "text"),
      _c("size", positive=True), _c("entry_time", "timestamptz"),
      _c("entry_price", positive=True), _c("exit_price", positive=True),
-     _c("commission", non_negative=True), _c("pnl"), _AVAILABLE),
+     _c("commission", non_negative=True), _c("pnl"), _AVAILABLE, _RUN),
     key=("time", "trade_id"),
 )
 
 POSITIONS = Table(
     "positions",
     (_TIME, _c("strategy", "text"), _SYMBOL, _c("size"), _c("avg_price", nullable=True),
-     _c("unrealized_pnl"), _AVAILABLE),
+     _c("unrealized_pnl"), _AVAILABLE, _RUN),
     key=("time", "strategy", "symbol"),
 )
 
 METRICS = Table(
     "metrics",
     (_TIME, _c("strategy", "text"), _c("name", "text"), _c("value", nullable=True),
-     _AVAILABLE),
+     _AVAILABLE, _RUN),
     key=("time", "strategy", "name"),
 )
 
 ACCOUNT_SNAPSHOTS = Table(
     "account_snapshots",
     (_TIME, _c("account", "text"), _c("balance"), _c("equity"),
-     _c("margin_used", non_negative=True), _AVAILABLE),
+     _c("margin_used", non_negative=True), _AVAILABLE, _RUN),
     key=("time", "account"),
 )
 

@@ -1,0 +1,49 @@
+"""The agent group in Dagster: td3_policy, td3_evaluation and the daily summary, in-process."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from underdog.features import materialize
+from underdog.ingest import backfill_bars
+from underdog.store.db import Database
+from underdog_assets.definitions import defs
+
+DAY = datetime(2024, 3, 5, tzinfo=UTC)
+SYMBOLS = ["EURUSD", "GBPUSD"]
+
+
+@pytest.fixture
+def vectors(db: Database) -> Database:
+    backfill_bars(db, SYMBOLS, DAY - timedelta(days=1), DAY + timedelta(days=2), seed=9)
+    materialize.state_vectors(db, SYMBOLS, DAY, DAY + timedelta(days=2))
+    return db
+
+
+def test_train_evaluate_and_summarize(dagster_env: None, vectors: Database) -> None:
+    job = defs().resolve_job_def("agent_train")
+    config = {"ops": {"td3_policy": {"config": {"timesteps": 300, "seed": 3}}}}
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), run_config=config)
+    assert result.success
+    events = {m.asset_key.to_user_string(): m.materialization.metadata
+              for m in result.get_asset_materialization_events()}
+    assert set(events) == {"td3_policy", "td3_evaluation", "daily_trading_summary"}
+    policy, evaluation = events["td3_policy"], events["td3_evaluation"]
+    assert set(policy["versions"].value) == set(SYMBOLS)
+    assert policy["timesteps"].value == 300 and "buy_and_hold" in policy[
+        "validation_EURUSD"].value
+    assert evaluation["equity_curve_GBPUSD"].value.startswith(
+        "![equity GBPUSD](data:image/png;base64,iVBORw0KGgo")
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["ledger_balances"].passed
+    flag = checks["beats_flat_on_validation"]
+    assert flag.severity == dg.AssetCheckSeverity.WARN  # a warning, never a fake pass
+    assert flag.passed == (not flag.metadata["not_deployable"].value)
+    with vectors.connection() as conn:
+        strategies = {r[0] for r in conn.execute(
+            "SELECT DISTINCT strategy FROM underdog.positions WHERE run_id = %s",
+            (result.run_id,))}
+    assert strategies == {f"td3:{policy['versions'].value[s]}" for s in SYMBOLS}

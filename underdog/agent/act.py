@@ -1,0 +1,54 @@
+"""Inference: a stored policy's action on the latest online state vector.
+
+The state comes from Redis (one round trip, database fallback), is scaled with the policy's
+training statistics, and the action is read as the environment reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from underdog.agent.env import observation
+from underdog.agent.policies import load_policy
+from underdog.features.online import latest_state
+from underdog.features.registry import FEATURE_NAMES, FEATURE_VERSION
+from underdog.store.cache import LatestCache
+from underdog.store.db import Database
+
+
+@dataclass(frozen=True)
+class Decision:
+    symbol: str
+    version: str
+    state_time: datetime
+    position: float  # the position the decision starts from
+    target: float  # the policy's target position, fraction of the maximum exposure
+    signal: float  # > 0: trade to the target; else hold
+    trade: bool
+
+    @property
+    def new_position(self) -> float:
+        return self.target if self.trade else self.position
+
+
+def act(db: Database, cache: LatestCache, symbol: str, *, position: float = 0.0,
+        version: str | None = None) -> Decision:
+    if not -1.0 <= position <= 1.0:
+        raise ValueError(f"position must be in [-1, 1] (a fraction of the maximum exposure), "
+                         f"got {position}")
+    policy = load_policy(db, symbol, version)
+    state = latest_state(cache, symbol)
+    if state is None:
+        raise LookupError(f"no online state vector for {symbol}: run `underdog features "
+                          "latest` or the streamer first")
+    if state.get("feature_version", FEATURE_VERSION) != policy.params["feature_version"]:
+        raise ValueError(f"the state is feature_version {state.get('feature_version')}, the "
+                         f"policy was trained on {policy.params['feature_version']}")
+    features = np.array([[float(state[name]) for name in FEATURE_NAMES]])
+    obs = observation(policy.scaler.transform(features, policy.config.env.obs_clip)[0], position)
+    target, signal = (float(v) for v in policy.model.predict(obs, deterministic=True)[0])
+    return Decision(symbol, policy.version, state["time"], position, target, signal,
+                    trade=signal > 0.0)

@@ -1,0 +1,97 @@
+"""The agent's market data: state vectors with their bar's spread, as arrays, split by time.
+
+Read once from the database; the environment then steps over plain arrays (no query per step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from underdog.features.registry import FEATURE_NAMES, FEATURE_VERSION
+from underdog.store.db import Database
+
+
+@dataclass(frozen=True)
+class MarketData:
+    symbol: str
+    times: np.ndarray  # bar start, datetime64[ns, UTC] as int64 ns, ascending
+    features: np.ndarray  # (n, 14) state vector, FEATURE_NAMES order
+    close: np.ndarray  # bid close of the bar: the price a decision at t trades at
+    spread: np.ndarray  # the bar's average spread, in price units
+
+    def __post_init__(self) -> None:
+        # Nanoseconds since the epoch: any time after 1973 is > 1e17 (pandas may hand out us).
+        if len(self.times) and int(self.times[0]) < 10**17:
+            raise ValueError("MarketData.times must be int64 nanoseconds since the epoch")
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def window(self, rows: slice) -> MarketData:
+        return MarketData(self.symbol, self.times[rows], self.features[rows], self.close[rows],
+                          self.spread[rows])
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(pd.to_datetime(self.times, utc=True))
+
+    def span(self) -> tuple[datetime, datetime]:
+        """[first bar, last bar's close) as aware datetimes."""
+        idx = self.index
+        return idx[0].to_pydatetime(), (idx[-1] + pd.Timedelta(minutes=1)).to_pydatetime()
+
+
+def load_market(db: Database, symbol: str, start: datetime | None = None,
+                end: datetime | None = None) -> MarketData:
+    """State vectors of `symbol` in [start, end) joined with their bars' spreads."""
+    columns = ", ".join(f"s.{name}" for name in FEATURE_NAMES)
+    query = (f"SELECT s.time, {columns}, o.spread FROM underdog.state_vectors s"
+             " JOIN underdog.ohlcv o ON o.symbol = s.symbol AND o.time = s.time"
+             " WHERE s.symbol = %s AND s.feature_version = %s"
+             " AND s.time >= coalesce(%s::timestamptz, '-infinity')"
+             " AND s.time < coalesce(%s::timestamptz, 'infinity')"
+             " ORDER BY s.time")
+    with db.reader() as conn:
+        rows = conn.execute(query, (symbol, FEATURE_VERSION, start, end)).fetchall()
+    if not rows:
+        raise LookupError(f"no state vectors for {symbol} in [{start}, {end}): materialize "
+                          "state_vectors first")
+    times = pd.DatetimeIndex([r[0] for r in rows]).tz_convert("UTC").as_unit("ns").asi8
+    values = np.array([r[1:] for r in rows], dtype="float64")
+    return MarketData(symbol, times, values[:, :-1].copy(), values[:, 0].copy(),
+                      values[:, -1].copy())
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row ranges of one walk-forward split: train < validation < test, purge gaps between."""
+
+    train: slice
+    validation: slice
+    test: slice
+
+    def as_dict(self, data: MarketData) -> dict[str, list[str]]:
+        out = {}
+        for name in ("train", "validation", "test"):
+            part = data.window(getattr(self, name))
+            first, end = part.span()
+            out[name] = [first.isoformat(), end.isoformat()]
+        return out
+
+
+def walk_forward(n: int, train: float, validation: float, purge: int) -> Split:
+    """Split n time-ordered rows; each window keeps at least 2 rows (a step needs two bars)."""
+    usable = n - 2 * purge
+    a = int(usable * train)
+    b = a + int(usable * validation)
+    split = Split(slice(0, a), slice(a + purge, b + purge), slice(b + 2 * purge, n))
+    for name in ("train", "validation", "test"):
+        part = getattr(split, name)
+        if part.stop - part.start < 2:
+            raise ValueError(f"{n} bars are too few for a {name} window (purge {purge} bars); "
+                             "use a longer data window or a shorter purge")
+    return split

@@ -1,0 +1,79 @@
+"""The backtest ledger: an evaluation's books into trades, positions, metrics, account_snapshots.
+
+Each table's rows for one strategy (`td3:<policy version>`) in the evaluated window are
+replaced in one transaction per table (the writers' replace_window), so rerunning an
+evaluation gives the same rows; `run_id` says which run wrote them. Then the
+`daily_trading_summary` buckets of the window are refreshed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from underdog.agent.backtest import Books
+from underdog.store import aggregates
+from underdog.store.db import Database
+from underdog.store.tables import ACCOUNT_SNAPSHOTS, METRICS, POSITIONS, TRADES
+from underdog.store.writers import replace_window
+
+
+@dataclass
+class LedgerRun:
+    strategy: str
+    run_id: str
+    start: datetime
+    end: datetime
+    written: dict[str, int]
+
+
+def write_ledger(db: Database, books: Books, metrics: dict[str, dict[str, float]], *,
+                 strategy: str, run_id: str, start: datetime, end: datetime) -> LedgerRun:
+    """Write `books` (the strategy's) and `metrics` (per compared strategy, at `end`)."""
+    # Rows are stamped at bar closes in (start, end]: the window reaches one bar past end.
+    window = (start, end + timedelta(minutes=1))
+    source = f"agent:{strategy}"
+    tables = {
+        TRADES: _tagged(books.frame("trades"), strategy=strategy, run_id=run_id,
+                        symbol=books.symbol),
+        POSITIONS: _tagged(books.frame("positions"), strategy=strategy, run_id=run_id),
+        ACCOUNT_SNAPSHOTS: _tagged(books.frame("snapshots"), account=strategy, run_id=run_id),
+        METRICS: _metric_rows(metrics, strategy, run_id, end),
+    }
+    if len(tables[TRADES]):
+        tables[TRADES]["trade_id"] = [f"{strategy}:{i}" for i in range(len(tables[TRADES]))]
+    written = {}
+    for table, rows in tables.items():
+        only_column = "account" if table is ACCOUNT_SNAPSHOTS else "strategy"
+        names = sorted(set(rows[only_column])) if len(rows) else [strategy]
+        result = replace_window(db, table, _with_columns(rows, table), start=window[0],
+                                end=window[1], source=source, only={only_column: names})
+        if result.rejected:
+            raise ValueError(f"{table.name}: {result.rejected} ledger rows rejected "
+                             f"({result.reasons}); see dead_letters")
+        written[table.name] = result.written
+    aggregates.refresh(db, "daily_trading_summary", *window)
+    return LedgerRun(strategy, run_id, start, end, written)
+
+
+def _tagged(frame: pd.DataFrame, **columns: object) -> pd.DataFrame:
+    return frame.assign(**columns) if len(frame) else frame
+
+
+def _metric_rows(metrics: dict[str, dict[str, float]], strategy: str, run_id: str,
+                 end: datetime) -> pd.DataFrame:
+    """One row per (compared strategy, metric); baselines named `<strategy>/<baseline>`."""
+    rows = [{"time": end, "strategy": strategy if name == "td3" else f"{strategy}/{name}",
+             "name": metric, "value": value, "available_at": end, "run_id": run_id}
+            for name, values in metrics.items() for metric, value in values.items()]
+    return pd.DataFrame(rows)
+
+
+def _with_columns(rows: pd.DataFrame, table) -> pd.DataFrame:
+    """An empty frame still needs the table's columns (a window with no trades)."""
+    if len(rows):
+        return rows
+    return pd.DataFrame({c: pd.Series(dtype="datetime64[us, UTC]" if c in (
+        "time", "entry_time", "available_at") else "object") for c in table.column_names})

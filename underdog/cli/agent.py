@@ -1,0 +1,96 @@
+"""underdog agent: train, evaluate, act."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import typer
+from rich.table import Table as RichTable
+
+from underdog.cli.common import cache, console, database, day, fail
+
+app = typer.Typer(no_args_is_help=True, help="The TD3 agent: train, evaluate, act.")
+
+
+def _metrics_table(title: str, metrics: dict[str, dict[str, float]]) -> RichTable:
+    table = RichTable(title=title)
+    names = list(next(iter(metrics.values())))
+    table.add_column("strategy")
+    for name in names:
+        table.add_column(name, justify="right")
+    for strategy, values in metrics.items():
+        table.add_row(strategy, *(f"{values[n]:.4g}" for n in names))
+    return table
+
+
+@app.command("train")
+def agent_train(
+    symbol: str = typer.Option(..., help="e.g. EURUSD"),
+    start: str | None = typer.Option(None, help="first UTC day (default: the first vector)"),
+    end: str | None = typer.Option(None, help="day after the last (default: the last vector)"),
+    timesteps: int = typer.Option(5_000, help="TD3 environment steps"),
+    seed: int = typer.Option(7, help="the seed: the same data, config and seed give the "
+                                     "same policy"),
+) -> None:
+    """Train TD3 on the stored state vectors (walk-forward), store the policy, show validation."""
+    from underdog.agent.config import AgentConfig, TrainConfig
+    from underdog.agent.runs import train_symbol
+
+    config = AgentConfig(train=TrainConfig(timesteps=timesteps, seed=seed))
+    with database() as db, console.status(f"training TD3 on {symbol.upper()}..."):
+        try:
+            run = train_symbol(db, symbol.upper(), config, start=day(start) if start else None,
+                               end=day(end) if end else None)
+        except (LookupError, ValueError) as exc:
+            fail(str(exc))
+    summary = run.summary()
+    console.print(f"policy [bold]{run.version}[/]: {summary['bars']:,} bars, "
+                  f"{summary['train_steps_per_s']} steps/s; windows {summary['windows']}")
+    console.print(_metrics_table("validation window", run.trained.validation))
+    if not run.trained.deployable:
+        console.print("[bold yellow]not deployable:[/] it does not beat flat after costs on "
+                      "the validation window")
+
+
+@app.command("evaluate")
+def agent_evaluate(
+    symbol: str = typer.Option(..., help="e.g. EURUSD"),
+    version: str | None = typer.Option(None, help="a policy version (default: the newest)"),
+    png: str | None = typer.Option(None, help="write the equity curve to this PNG file"),
+) -> None:
+    """Backtest a stored policy on its test window into the ledger tables; show the metrics."""
+    from underdog.agent.evaluate import evaluate
+
+    run_id = f"cli-{uuid.uuid4().hex[:12]}"
+    with database() as db:
+        try:
+            result = evaluate(db, symbol.upper(), version=version, run_id=run_id)
+        except LookupError as exc:
+            fail(str(exc))
+    console.print(_metrics_table(f"{result.strategy}, test window (run {run_id})",
+                                 result.metrics))
+    console.print(f"ledger rows: {result.ledger.written}")
+    if png:
+        Path(png).write_bytes(result.equity_png)
+        console.print(f"equity curve: {png}")
+
+
+@app.command("act")
+def agent_act(
+    symbol: str,
+    position: float = typer.Option(0.0, help="the current position, fraction of max exposure"),
+    version: str | None = typer.Option(None, help="a policy version (default: the newest)"),
+) -> None:
+    """The policy's action on the latest online state vector (Redis, else the database)."""
+    from underdog.agent.act import act
+
+    with database() as db:
+        try:
+            decision = act(db, cache(db), symbol.upper(), position=position, version=version)
+        except (LookupError, ValueError) as exc:
+            fail(str(exc))
+    verb = "trade to" if decision.trade else "hold at"
+    console.print(f"{decision.symbol} @ {decision.state_time:%Y-%m-%d %H:%M} UTC, policy "
+                  f"{decision.version}: {verb} {decision.new_position:+.3f} "
+                  f"(target {decision.target:+.3f}, signal {decision.signal:+.3f})")

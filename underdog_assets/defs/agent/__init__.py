@@ -1,0 +1,1 @@
+"""Agent: the TD3 policy trained on the state vectors, and its walk-forward evaluation."""
