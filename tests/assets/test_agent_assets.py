@@ -47,3 +47,13 @@ def test_train_evaluate_and_summarize(dagster_env: None, vectors: Database) -> N
             "SELECT DISTINCT strategy FROM underdog.positions WHERE run_id = %s",
             (result.run_id,))}
     assert strategies == {f"td3:{policy['versions'].value[s]}" for s in SYMBOLS}
+
+
+def test_evaluation_without_a_trained_policy_says_so(dagster_env: None, db: Database) -> None:
+    job = defs().resolve_job_def("agent_train")
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(),
+                                    asset_selection=[dg.AssetKey("td3_evaluation")],
+                                    raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "materialize td3_policy first" in str(failure.event_specific_data.error)

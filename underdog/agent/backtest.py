@@ -107,7 +107,7 @@ class _Bookkeeper:
         if self.open:
             self.open.cost += unit_cost * change
             self.open.size = max(self.open.size, abs(new))
-            self.open.gain += money * new * self.env._ret[t]
+            self.open.gain += money * info["gross_return"]
         equity_after_move = money * (1.0 + info["net_return"])
         if "shield" in info and self.open:  # the shield flattened at t+1's close
             self._close(t + 1, info["flatten_cost"] * equity_after_move)
@@ -138,7 +138,7 @@ class _Bookkeeper:
         money = self.env.equity * self.books.balance
         self.books.turnover += abs(self.env.position)
         cost = self.env.flatten()
-        self._close(self.env._t, cost * money)
+        self._close(self.env.bar, cost * money)
         self.books.equity[-1] = self.env.equity * self.books.balance
         self.books.snapshots[-1].update(balance=self.realized, equity=self.books.equity[-1],
                                         margin_used=0.0)

@@ -80,6 +80,11 @@ class FxTradingEnv(gym.Env):
         self.position = 0.0
         self.equity = self.peak = self.day_open = 1.0
 
+    @property
+    def bar(self) -> int:
+        """The bar the next decision is made at."""
+        return self._t
+
     def _observation(self) -> np.ndarray:
         return observation(self._obs[self._t], self.position)
 
@@ -101,7 +106,8 @@ class FxTradingEnv(gym.Env):
         target = min(max(float(action[0]), -1.0), 1.0)
         new = target if float(action[1]) > 0.0 else self.position
         cost = abs(new - self.position) * self._cost[t]
-        net = new * self._ret[t] - cost
+        gross = new * self._ret[t]
+        net = gross - cost
         before = self.equity
         self.equity = before * (1.0 + net)
         self.position = new
@@ -112,7 +118,8 @@ class FxTradingEnv(gym.Env):
         drawdown = 1.0 - self.equity / self.peak
         reward = self._dsr(net) - c.drawdown_penalty * max(0.0, drawdown - c.drawdown_threshold)
         breach = self._breach(drawdown)
-        info = {"t": t, "position": new, "cost": cost, "net_return": net, "flatten_cost": 0.0}
+        info = {"t": t, "position": new, "cost": cost, "gross_return": gross, "net_return": net,
+                "flatten_cost": 0.0}
         if breach:
             info["shield"] = breach
             info["flatten_cost"] = self.flatten()

@@ -14,14 +14,19 @@ app = typer.Typer(no_args_is_help=True, help="The TD3 agent: train, evaluate, ac
 
 
 def _metrics_table(title: str, metrics: dict[str, dict[str, float]]) -> RichTable:
+    """One row per metric, one column per strategy (fits a terminal)."""
     table = RichTable(title=title)
-    names = list(next(iter(metrics.values())))
-    table.add_column("strategy")
-    for name in names:
-        table.add_column(name, justify="right")
-    for strategy, values in metrics.items():
-        table.add_row(strategy, *(f"{values[n]:.4g}" for n in names))
+    table.add_column("metric")
+    for strategy in metrics:
+        table.add_column(strategy, justify="right")
+    for name in next(iter(metrics.values())):
+        table.add_row(name, *(f"{values[name]:.4g}" for values in metrics.values()))
     return table
+
+
+def _windows(windows: dict[str, list[str]]) -> str:
+    return "; ".join(f"{name} {first[:16]} .. {end[:16]}"
+                     for name, (first, end) in windows.items())
 
 
 @app.command("train")
@@ -46,7 +51,8 @@ def agent_train(
             fail(str(exc))
     summary = run.summary()
     console.print(f"policy [bold]{run.version}[/]: {summary['bars']:,} bars, "
-                  f"{summary['train_steps_per_s']} steps/s; windows {summary['windows']}")
+                  f"{summary['train_steps_per_s']} steps/s")
+    console.print(f"windows (UTC): {_windows(summary['windows'])}")
     console.print(_metrics_table("validation window", run.trained.validation))
     if not run.trained.deployable:
         console.print("[bold yellow]not deployable:[/] it does not beat flat after costs on "

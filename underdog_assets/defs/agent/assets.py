@@ -82,14 +82,15 @@ LEDGER_CHECK = dg.AssetCheckSpec(
 @dg.asset(
     deps=["td3_policy"], group_name="agent", kinds={"pytorch", "timescale"}, owners=OWNERS,
     check_specs=[LEDGER_CHECK], pool="timescale_write",
-    description="The newest policy per symbol on its own test window, against buy-and-hold "
-                "and flat after the same costs; the backtest's trades, positions, metrics and "
-                "account snapshots go to the ledger tables, summarized per day.",
+    description="The policies of td3_policy's latest materialization, each on its own test "
+                "window, against buy-and-hold and flat after the same costs; the backtest's "
+                "trades, positions, metrics and account snapshots go to the ledger tables.",
 )
-def td3_evaluation(context: dg.AssetExecutionContext, database: DatabaseResource,
-                   market: MarketResource) -> dg.MaterializeResult:
+def td3_evaluation(context: dg.AssetExecutionContext,
+                   database: DatabaseResource) -> dg.MaterializeResult:
     db = database.db
-    results = {s: evaluate(db, s, run_id=context.run.run_id) for s in market.symbols}
+    results = {s: evaluate(db, s, version=v, run_id=context.run.run_id)
+               for s, v in _trained_versions(context).items()}
     metadata: dict[str, object] = {"strategies": {s: e.strategy for s, e in results.items()}}
     for symbol, result in results.items():
         metadata[f"metrics_{symbol}"] = _table(result.metrics)
@@ -101,6 +102,16 @@ def td3_evaluation(context: dg.AssetExecutionContext, database: DatabaseResource
     return dg.MaterializeResult(metadata=metadata, check_results=[dg.AssetCheckResult(
         check_name="ledger_balances", passed=all(ok for ok, _ in balances.values()),
         metadata={s: detail for s, (ok, detail) in balances.items()})])
+
+
+def _trained_versions(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """symbol -> policy version, from td3_policy's latest materialization."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey("td3_policy"))
+    versions = event.asset_materialization.metadata.get("versions") if event else None
+    if versions is None or not versions.value:
+        raise dg.Failure("td3_policy has no materialization with policy versions: "
+                         "materialize td3_policy first")
+    return dict(versions.value)
 
 
 def _ledger_balance(db, result: Evaluation) -> tuple[bool, str]:

@@ -1,0 +1,52 @@
+"""`underdog agent train | evaluate | act` on the test database and Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import REDIS_URL
+from underdog.cli import app
+from underdog.config import get_settings
+from underdog.features import materialize
+from underdog.ingest import backfill_bars
+from underdog.store.db import Database
+
+DAY = datetime(2024, 3, 5, tzinfo=UTC)
+
+
+@pytest.fixture
+def cli_env(dsn: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("UNDERDOG_DATABASE_URL", dsn)
+    monkeypatch.setenv("UNDERDOG_REDIS_URL", REDIS_URL)
+    monkeypatch.setenv("UNDERDOG_REDIS_PREFIX", f"{redis_prefix}_agent_cli")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_train_evaluate_act(cli_env: None, db: Database, tmp_path: Path) -> None:
+    assert "no state vectors for EURUSD" in invoke("agent", "train", "--symbol", "eurusd").output
+    backfill_bars(db, ["EURUSD"], DAY - timedelta(days=1), DAY + timedelta(days=2), seed=2)
+    materialize.state_vectors(db, ["EURUSD"], DAY, DAY + timedelta(days=2))
+
+    trained = invoke("agent", "train", "--symbol", "eurusd", "--timesteps", "300")
+    assert trained.exit_code == 0, trained.output
+    assert "policy EURUSD-" in trained.output and "buy_and_hold" in trained.output
+    png = tmp_path / "equity.png"
+    evaluated = invoke("agent", "evaluate", "--symbol", "EURUSD", "--png", str(png))
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "ledger rows" in evaluated.output and png.read_bytes().startswith(b"\x89PNG")
+    acted = invoke("agent", "act", "EURUSD", "--position", "0.5")
+    assert acted.exit_code == 0, acted.output
+    assert "EURUSD @ 2024-03-06 23:59 UTC, policy EURUSD-" in acted.output
+    assert invoke("agent", "act", "EURUSD", "--position", "2").exit_code == 2
+    assert "no TD3 policy for GBPUSD" in invoke("agent", "act", "GBPUSD").output
