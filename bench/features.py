@@ -145,6 +145,9 @@ def run(dsn: str, redis_url: str, args: argparse.Namespace) -> dict:
                 began = time.perf_counter()
                 update_online(db, cache, SYMBOL, bar_time.to_pydatetime())
                 update_s.append(time.perf_counter() - began)
+            ms = np.array(update_s) * 1e3
+            log("online update: p50 {:.2f} p90 {:.2f} p99 {:.2f} max {:.2f} ms over {} bars"
+                .format(*np.percentile(ms, [50, 90, 99]), ms.max(), len(ms)))
             read_s, db_read_s = [], []
             for _ in range(args.reads):
                 began = time.perf_counter()
@@ -185,7 +188,8 @@ def run(dsn: str, redis_url: str, args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="offline builds (best is kept)")
-    parser.add_argument("--updates", type=int, default=300, help="online updates timed")
+    parser.add_argument("--updates", type=int, default=2000,
+                        help="online updates timed (one per bar, the last bars of the year)")
     parser.add_argument("--reads", type=int, default=2000, help="online reads timed")
     args = parser.parse_args()
     server = os.environ.get("UNDERDOG_DATABASE_URL",

@@ -1,14 +1,17 @@
-"""Bar indicators of the state vector: pure functions of an M1 bar frame, TA-Lib inside.
+"""Bar indicators of the state vector: pure functions of M1 bars, TA-Lib inside.
 
-Each takes bars indexed by bar start (UTC) with open/high/low/close/volume columns and
-returns one float per bar (a numpy array aligned with the rows); a value at bar t uses bars
-up to and including t only. EMA-based indicators (ATR, MACD, RSI) remember their whole
-history with weights that decay geometrically: after `WARMUP_BARS` (600) bars the start's
-influence is below 1e-18, so a value computed from the last 600 bars equals the
-full-history value to 1e-9.
+Each takes bars sorted by bar start (UTC) with open/high/low/close/volume columns (a frame
+offline; online, a mapping of column -> numpy array, since building a frame would cost more
+than the indicators) and returns one float per bar (a numpy array aligned with the rows); a
+value at bar t uses bars up to and including t only. EMA-based indicators (ATR, MACD, RSI)
+remember their whole history with weights that decay geometrically: after `WARMUP_BARS`
+(600) bars the start's influence is below 1e-18, so a value computed from the last 600 bars
+equals the full-history value to 1e-9.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -16,12 +19,19 @@ import talib
 
 WARMUP_BARS = 600
 
-
-def _close(bars: pd.DataFrame) -> np.ndarray:
-    return bars["close"].to_numpy(dtype="float64")
+Bars = pd.DataFrame | Mapping[str, np.ndarray]
 
 
-def log_return(bars: pd.DataFrame) -> np.ndarray:
+def column(bars: Bars, name: str) -> np.ndarray:
+    """One column as float64 values, from a frame or a mapping of arrays."""
+    return np.asarray(bars[name], dtype="float64")
+
+
+def _close(bars: Bars) -> np.ndarray:
+    return column(bars, "close")
+
+
+def log_return(bars: Bars) -> np.ndarray:
     """ln(close_t / close_t-1): across a weekend, Friday's last close to Sunday's first."""
     close = _close(bars)
     out = np.full(len(close), np.nan)
@@ -29,14 +39,14 @@ def log_return(bars: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def atr_pct(bars: pd.DataFrame, period: int = 14) -> np.ndarray:
+def atr_pct(bars: Bars, period: int = 14) -> np.ndarray:
     """ATR(14) / close: the typical bar range as a fraction of price."""
-    high, low = (bars[c].to_numpy(dtype="float64") for c in ("high", "low"))
+    high, low = column(bars, "high"), column(bars, "low")
     close = _close(bars)
     return talib.ATR(high, low, close, timeperiod=period) / close
 
 
-def macd_hist_pct(bars: pd.DataFrame, fast: int = 12, slow: int = 26,
+def macd_hist_pct(bars: Bars, fast: int = 12, slow: int = 26,
                   signal: int = 9) -> np.ndarray:
     """MACD(12, 26, 9) histogram / close."""
     close = _close(bars)
@@ -44,21 +54,21 @@ def macd_hist_pct(bars: pd.DataFrame, fast: int = 12, slow: int = 26,
     return hist / close
 
 
-def rsi(bars: pd.DataFrame, period: int = 14) -> np.ndarray:
+def rsi(bars: Bars, period: int = 14) -> np.ndarray:
     """RSI(14) / 100, in [0, 1]."""
     return talib.RSI(_close(bars), timeperiod=period) / 100.0
 
 
-def bb_width(bars: pd.DataFrame, period: int = 20, k: float = 2.0) -> np.ndarray:
+def bb_width(bars: Bars, period: int = 20, k: float = 2.0) -> np.ndarray:
     """Bollinger(20, 2) band width: (upper - lower) / middle."""
     upper, middle, lower = talib.BBANDS(_close(bars), timeperiod=period, nbdevup=k,
                                         nbdevdn=k, matype=talib.MA_Type.SMA)
     return (upper - lower) / middle
 
 
-def volume_ratio(bars: pd.DataFrame, window: int = 20) -> np.ndarray:
+def volume_ratio(bars: Bars, window: int = 20) -> np.ndarray:
     """Tick volume / mean tick volume of the previous 20 bars (not including this one)."""
-    volume = bars["volume"].to_numpy(dtype="float64")
+    volume = column(bars, "volume")
     out = np.full(len(volume), np.nan)
     if len(volume) > window:
         # Windowed sums from a running sum: a prefix of the bars gives a prefix of the sums.

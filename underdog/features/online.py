@@ -1,18 +1,18 @@
 """The online state vector: on each closed bar, the latest vector into Redis.
 
-It is the offline builder on a one-bar window: `load_inputs` brings the last 600 bars as
-warm-up and the facts known at the bar's close, `build` computes the same features, so the
-online vector equals the offline row (the parity check measures it).
+It is the offline builder on a one-bar window: the same statement loads the last 600 bars
+as warm-up and the facts known at the bar's close, and the same registry functions compute
+the features (on arrays: `state_vector.latest_values`), so the online vector equals the
+offline row (the parity check measures it). Per bar: one statement to PostgreSQL (after the
+reader pool's connection check), one Redis round trip.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-import pandas as pd
-
-from underdog.features.registry import FEATURE_VERSION
-from underdog.features.state_vector import BAR, build, load_inputs
+from underdog.features.registry import FEATURE_NAMES, FEATURE_VERSION
+from underdog.features.state_vector import BAR, latest_values
 from underdog.store.cache import LatestCache
 from underdog.store.db import Database
 
@@ -26,14 +26,13 @@ def last_bar_time(db: Database, symbol: str) -> datetime | None:
 
 def vector_at(db: Database, symbol: str, bar_time: datetime) -> dict | None:
     """The state vector of the bar starting at `bar_time`, from data known at its close."""
-    frame = build(load_inputs(db, symbol, bar_time, bar_time + BAR), bar_time, bar_time + BAR)
-    if frame.empty:
-        return None  # not enough history yet for every feature
-    row = frame.iloc[-1]
-    return {"symbol": symbol, "time": frame.index[-1].to_pydatetime(),
-            "feature_version": FEATURE_VERSION,
-            **{k: float(v) for k, v in row.drop("available_at").items()},
-            "available_at": pd.Timestamp(row["available_at"]).to_pydatetime()}
+    latest = latest_values(db, symbol, bar_time)
+    if latest is None:
+        return None  # no such bar, or not enough history yet for every feature
+    time, values = latest
+    return {"symbol": symbol, "time": time, "feature_version": FEATURE_VERSION,
+            **dict(zip(FEATURE_NAMES, values.tolist(), strict=True)),
+            "available_at": time + BAR}
 
 
 def update_online(db: Database, cache: LatestCache, symbol: str,

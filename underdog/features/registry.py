@@ -23,25 +23,45 @@ MACRO_SERIES = {"vix": "VIXCLS", "fed_funds": "DFF", "yield_curve": "T10Y2Y"}
 
 @dataclass
 class FeatureContext:
-    bars: pd.DataFrame  # index: bar start (UTC); open, high, low, close, volume, spread
-    at: np.ndarray  # decision time per bar: its close, int64 ns
-    scores: pd.DataFrame  # available_at (sorted), sentiment, confidence
-    macro: pd.DataFrame  # series_id, time, available_at, value
-    regimes: pd.DataFrame  # available_at (sorted), regime
+    """What features read: the bars and the point-in-time facts, as numpy arrays.
+
+    Times are int64 nanoseconds since the epoch (UTC). Build it with `FeatureContext.of`,
+    which orders the facts the way the joins of `pit` need; the offline builder (frames of
+    a whole window) and the online update (arrays of the last bars) both go through it.
+    """
+
+    bars: ind.Bars  # sorted by bar start: open, high, low, close, volume, spread
+    at: np.ndarray  # decision time per bar: its close
+    # (available_at, sentiment, confidence), by available_at
+    scores: tuple[np.ndarray, np.ndarray, np.ndarray]
+    # series -> (observation time, available_at, value; NaN = no value in that vintage)
+    macro: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    # (available_at, regime), by available_at then by the predicted time
+    regimes: tuple[np.ndarray, np.ndarray]
+
+    @classmethod
+    def of(cls, bars: ind.Bars, at: np.ndarray, *,
+           scores: tuple[np.ndarray, np.ndarray, np.ndarray],
+           macro: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+           regimes: tuple[np.ndarray, np.ndarray, np.ndarray]) -> FeatureContext:
+        """From facts in any order: scores (available_at, sentiment, confidence); macro
+        (series_id, time, available_at, value); regimes (time, available_at, regime)."""
+        score_at, sentiment, confidence = scores
+        order = np.argsort(score_at, kind="stable")
+        series, observed, available, value = macro
+        by_series = {}
+        for name in dict.fromkeys(series.tolist()):  # each series once, in order of arrival
+            rows = series == name
+            by_series[str(name)] = (observed[rows], available[rows], value[rows])
+        regime_time, regime_at, regime = regimes
+        by_arrival = np.lexsort((regime_time, regime_at))
+        return cls(bars=bars, at=at,
+                   scores=(score_at[order], sentiment[order], confidence[order]),
+                   macro=by_series, regimes=(regime_at[by_arrival], regime[by_arrival]))
 
     @cached_property
     def regime_one_hot(self) -> np.ndarray:
-        return pit.regime_one_hot(self.at, pit.as_ns(self.regimes["available_at"]),
-                                  self.regimes["regime"].to_numpy(dtype=object))
-
-    @cached_property
-    def macro_by_series(self) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """series -> (observation times, available_at, values), split once for all series."""
-        out = {}
-        for series, rows in self.macro.groupby("series_id", sort=False):
-            out[str(series)] = (pit.as_ns(rows["time"]), pit.as_ns(rows["available_at"]),
-                                rows["value"].to_numpy(dtype="float64", na_value=np.nan))
-        return out
+        return pit.regime_one_hot(self.at, *self.regimes)
 
 
 @dataclass(frozen=True)
@@ -52,16 +72,12 @@ class Feature:
     compute: Callable[[FeatureContext], np.ndarray | pd.Series]
 
 
-def _bar(fn: Callable[[pd.DataFrame], np.ndarray]) -> Callable[[FeatureContext], np.ndarray]:
+def _bar(fn: Callable[[ind.Bars], np.ndarray]) -> Callable[[FeatureContext], np.ndarray]:
     return lambda ctx: fn(ctx.bars)
 
 
 def _sentiment(ctx: FeatureContext) -> np.ndarray:
-    s = ctx.scores
-    return pit.decayed_sentiment(
-        ctx.at, pit.as_ns(s["available_at"]), s["sentiment"].to_numpy(dtype="float64"),
-        s["confidence"].to_numpy(dtype="float64"),
-    )
+    return pit.decayed_sentiment(ctx.at, *ctx.scores)
 
 
 def _regime(i: int) -> Callable[[FeatureContext], np.ndarray]:
@@ -71,8 +87,7 @@ def _regime(i: int) -> Callable[[FeatureContext], np.ndarray]:
 def _macro(series_id: str) -> Callable[[FeatureContext], np.ndarray]:
     def compute(ctx: FeatureContext) -> np.ndarray:
         empty = np.empty(0, dtype="int64")
-        observed, available, value = ctx.macro_by_series.get(
-            series_id, (empty, empty, np.empty(0)))
+        observed, available, value = ctx.macro.get(series_id, (empty, empty, np.empty(0)))
         return pit.latest_vintage(ctx.at, observed, available, value)
 
     return compute
@@ -81,7 +96,7 @@ def _macro(series_id: str) -> Callable[[FeatureContext], np.ndarray]:
 BARS = ("ohlcv",)
 FEATURES: tuple[Feature, ...] = (
     Feature("close", "bid close of the bar", BARS,
-            lambda ctx: ctx.bars["close"].to_numpy(dtype="float64")),
+            lambda ctx: ind.column(ctx.bars, "close")),
     Feature("log_return", "ln(close_t / close_t-1)", BARS, _bar(ind.log_return)),
     Feature("atr_pct", "ATR(14) / close", BARS, _bar(ind.atr_pct)),
     Feature("macd_hist_pct", "MACD(12, 26, 9) histogram / close", BARS, _bar(ind.macd_hist_pct)),

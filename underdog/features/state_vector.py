@@ -1,21 +1,30 @@
 """The StateVectorBuilder: 14 features per symbol and closed M1 bar, offline and online.
 
-Offline and online differ only in how much input they load: both call `build`, which
-computes every feature of the registry over the bars (with their warm-up) and the
-point-in-time inputs, for decision time t = the bar's close. `Inputs.truncated(c)` keeps
-only what was known at c: the lookahead audit rebuilds from it and compares.
+Offline and online differ only in how much input they load: both load it with one
+statement (`load_arrays`) and compute every feature of the registry (`compute`) over the
+bars (with their warm-up) and the point-in-time inputs, for decision time t = the bar's
+close. Offline, `build` works on frames (`Inputs`) that the audits can cut; online,
+`latest_values` works on the decoded arrays.
+`Inputs.truncated(c)` keeps only what was known at c: the lookahead audit rebuilds from it
+and compares.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
 from underdog.features.indicators import WARMUP_BARS
-from underdog.features.pit import MACRO_MAX_AGE_NS, REGIME_MAX_AGE_NS, SENTIMENT_LOOKBACK_NS
+from underdog.features.pit import (
+    MACRO_MAX_AGE_NS,
+    REGIME_MAX_AGE_NS,
+    REGIMES,
+    SENTIMENT_LOOKBACK_NS,
+    as_ns,
+)
 from underdog.features.registry import (
     FEATURE_VERSION,
     FEATURES,
@@ -23,9 +32,9 @@ from underdog.features.registry import (
     Feature,
     FeatureContext,
 )
+from underdog.store.copy_binary import PG_EPOCH_US, decode_array
 from underdog.store.db import Database
 from underdog.store.readers import UTC_US
-from underdog.store.readers import bars as read_bars
 
 BAR = timedelta(minutes=1)
 
@@ -50,6 +59,14 @@ class Inputs:
         )
 
 
+def compute(ctx: FeatureContext, features: tuple[Feature, ...] = FEATURES) -> np.ndarray:
+    """(bars, features) values: every feature of the registry, computed the one way."""
+    values = np.empty((len(ctx.at), len(features)))
+    for j, feature in enumerate(features):
+        values[:, j] = np.asarray(feature.compute(ctx), dtype="float64")
+    return values
+
+
 def build(inputs: Inputs, start: datetime, end: datetime,
           features: tuple[Feature, ...] = FEATURES, *, complete_only: bool = True) -> pd.DataFrame:
     """One row per bar with start <= time < end whose features are all defined.
@@ -60,17 +77,18 @@ def build(inputs: Inputs, start: datetime, end: datetime,
     """
     bars = inputs.bars.sort_index()
     closes = bars.index + BAR
-    ctx = FeatureContext(
-        bars=bars,
-        at=closes.as_unit("ns").asi8,
-        scores=inputs.scores.sort_values("available_at", kind="stable"),
-        macro=inputs.macro,
-        regimes=inputs.regimes.sort_values("available_at", kind="stable"),
+    scores, macro, regimes = inputs.scores, inputs.macro, inputs.regimes
+    ctx = FeatureContext.of(
+        bars, closes.as_unit("ns").asi8,
+        scores=(as_ns(scores["available_at"]), _floats(scores["sentiment"]),
+                _floats(scores["confidence"])),
+        macro=(macro["series_id"].to_numpy(dtype=object), as_ns(macro["time"]),
+               as_ns(macro["available_at"]), _floats(macro["value"])),
+        regimes=(as_ns(regimes["time"]), as_ns(regimes["available_at"]),
+                 regimes["regime"].to_numpy(dtype=object)),
     )
+    values = compute(ctx, features)
     names = [f.name for f in features]
-    values = np.empty((len(bars), len(features)))
-    for j, feature in enumerate(features):
-        values[:, j] = np.asarray(feature.compute(ctx), dtype="float64")
     starts = bars.index.as_unit("ns").asi8
     keep = (starts >= pd.Timestamp(start).value) & (starts < pd.Timestamp(end).value)
     if complete_only:
@@ -80,83 +98,155 @@ def build(inputs: Inputs, start: datetime, end: datetime,
     return frame
 
 
-def _bars_with_warmup(db: Database, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
-    """Bars of [start, end) plus the WARMUP_BARS bars before start (fewer if history is short),
-    in one read: an index walk back from `start` finds where the warm-up begins."""
+def _floats(values: pd.Series) -> np.ndarray:
+    return values.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _agg(*expressions: str) -> str:
+    return ", ".join(f"array_send(array_agg({e}))" for e in expressions)
+
+
+BAR_COLUMNS = ("open", "high", "low", "close", "volume", "spread")
+_BARS_OF = ("SELECT time, " + ", ".join(BAR_COLUMNS)
+            + " FROM underdog.ohlcv WHERE symbol = %(symbol)s")
+# Everything `build` needs for the bars of [start, end), in one statement returning one row
+# of binary arrays: one round trip, no Python object per value. Within a source, the
+# aggregates see the same rows in the same (unspecified) order; sorting happens after.
+# - bars: the WARMUP_BARS bars before `start` (fewer if history is short: one index walk
+#   back), then the bars of the window;
+# - the facts known by `end` that some bar of the window may use, each only as far back as
+#   its join looks (pit: sentiment lookback, macro and regime staleness); a vintage without
+#   a value (a withdrawal) comes as NaN; one regime prediction per time, from the newest
+#   model version that labelled it;
+# - series and regimes come as their position in %(series)s and %(regimes)s (1-based; 0 for
+#   a regime outside REGIMES, which the table's check forbids): no text array to decode.
+INPUTS_SQL = f"""
+SELECT * FROM
+  (SELECT {_agg("time", *BAR_COLUMNS)} FROM (
+     ({_BARS_OF} AND time < %(start)s ORDER BY time DESC LIMIT {WARMUP_BARS})
+     UNION ALL
+     ({_BARS_OF} AND time >= %(start)s AND time < %(end)s)) b) bars,
+  (SELECT {_agg("available_at", "sentiment", "confidence")}
+     FROM underdog.sentiment_scores WHERE symbol = %(symbol)s
+     AND available_at > %(scores_from)s AND available_at <= %(end)s) scores,
+  (SELECT {_agg("array_position(%(series)s::text[], series_id)", "time", "available_at",
+                "coalesce(value, 'NaN')")}
+     FROM underdog.macro_indicators WHERE series_id = ANY(%(series)s::text[])
+     AND available_at <= %(end)s AND time >= %(macro_from)s) macro,
+  (SELECT {_agg("time", "available_at",
+                "coalesce(array_position(%(regimes)s::text[], regime), 0)")} FROM (
+     SELECT DISTINCT ON (time) time, available_at, regime FROM underdog.regime_predictions
+      WHERE symbol = %(symbol)s AND available_at >= %(regimes_from)s
+      AND available_at <= %(end)s ORDER BY time, model_version DESC) r) regimes
+"""
+_INPUT_TYPES = (
+    "timestamptz", "float8", "float8", "float8", "float8", "int8", "float8",  # bars
+    "timestamptz", "float8", "float8",  # scores
+    "int4", "timestamptz", "timestamptz", "float8",  # macro
+    "timestamptz", "timestamptz", "int4",  # regimes
+)
+_SERIES_IDS = np.array(["", *MACRO_SERIES.values()], dtype=object)
+_REGIME_NAMES = np.array(["", *REGIMES], dtype=object)
+_US = timedelta(microseconds=1)
+BAR_US = BAR // _US
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class InputArrays:
+    """INPUTS_SQL's row, decoded. Times: int64 microseconds since the epoch (UTC). Bars are
+    sorted by time; facts come in no particular order (`FeatureContext.of` sorts them)."""
+
+    bar_time: np.ndarray
+    bars: dict[str, np.ndarray]  # BAR_COLUMNS: volume int64, the others float64
+    scores: tuple[np.ndarray, np.ndarray, np.ndarray]  # available_at, sentiment, confidence
+    macro: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # series, time, avail., value
+    regimes: tuple[np.ndarray, np.ndarray, np.ndarray]  # time, available_at, regime
+
+    def context(self) -> FeatureContext:
+        """The feature context of these bars, each decided at its close."""
+        score_at, sentiment, confidence = self.scores
+        series, observed, available, value = self.macro
+        regime_time, regime_at, regime = self.regimes
+        return FeatureContext.of(
+            self.bars, (self.bar_time + BAR_US) * 1000,  # ns, as FeatureContext wants
+            scores=(score_at * 1000, sentiment, confidence),
+            macro=(series, observed * 1000, available * 1000, value),
+            regimes=(regime_time * 1000, regime_at * 1000, regime),
+        )
+
+
+def load_arrays(db: Database, symbol: str, start: datetime, end: datetime) -> InputArrays:
+    """The inputs of the bars in [start, end) (INPUTS_SQL): one statement, one round trip."""
+    first_decision = start + BAR
+    params = {
+        "symbol": symbol, "start": start, "end": end,
+        "scores_from": first_decision - SENTIMENT_LOOKBACK_NS // 1000 * _US,
+        "regimes_from": first_decision - REGIME_MAX_AGE_NS // 1000 * _US,
+        # Older observations are stale for every bar of the window (pit.latest_vintage).
+        "macro_from": first_decision - MACRO_MAX_AGE_NS // 1000 * _US,
+        "series": list(MACRO_SERIES.values()), "regimes": list(REGIMES),
+    }
     with db.reader() as conn:
-        row = conn.execute(
-            "SELECT min(time) FROM (SELECT time FROM underdog.ohlcv WHERE symbol = %s"
-            " AND time < %s ORDER BY time DESC LIMIT %s) warmup",
-            (symbol, start, WARMUP_BARS), prepare=True,
-        ).fetchone()
-    first = row[0] if row and row[0] is not None else start
-    return read_bars(db, symbol, first, end).drop(columns="available_at")
+        row = conn.execute(INPUTS_SQL, params, binary=True, prepare=True).fetchone()
+    cols = []
+    for payload, pgtype in zip(row, _INPUT_TYPES, strict=True):
+        values = decode_array(payload, pgtype)
+        if pgtype == "timestamptz":
+            cols.append(values.astype("int64") + PG_EPOCH_US)
+        elif pgtype == "int8":
+            cols.append(values.astype("int64"))
+        elif pgtype == "int4":
+            cols.append(values.astype("intp"))
+        else:
+            cols.append(values.astype("float64"))
+    order = np.argsort(cols[0], kind="stable")
+    return InputArrays(
+        bar_time=cols[0][order],
+        bars={name: cols[1 + i][order] for i, name in enumerate(BAR_COLUMNS)},
+        scores=(cols[7], cols[8], cols[9]),
+        macro=(_SERIES_IDS[cols[10]], cols[11], cols[12], cols[13]),
+        regimes=(cols[14], cols[15], _REGIME_NAMES[cols[16]]),
+    )
 
 
-def _frames(db: Database, queries: list[tuple[str, list[str]]],
-            params: dict) -> list[pd.DataFrame]:
-    """Run small queries in one round trip (a pipeline); each result as a frame."""
-    with db.reader() as conn:
-        with conn.pipeline():
-            cursors = [conn.execute(sql, params) for sql, _ in queries]
-        results = [cur.fetchall() for cur in cursors]
-    frames = []
-    for rows, (_, columns) in zip(results, queries, strict=True):
-        values = list(zip(*rows, strict=True)) if rows else [[] for _ in columns]
-        data = {}
-        for column, column_values in zip(columns, values, strict=True):
-            if column in ("time", "available_at"):  # sent as epoch microseconds: no parsing
-                micros = np.asarray(column_values, dtype="int64")
-                data[column] = pd.DatetimeIndex(micros.view("M8[us]"), dtype=UTC_US)
-            elif column in ("series_id", "regime"):
-                data[column] = np.asarray(column_values, dtype=object)
-            else:  # numbers; a NULL value becomes NaN
-                data[column] = np.asarray(column_values, dtype="float64")
-        frames.append(pd.DataFrame(data))
-    return frames
-
-
-def _us(column: str) -> str:
-    """A timestamptz column as Unix epoch microseconds (int8), under its own name."""
-    return f"(extract(epoch FROM {column}) * 1000000)::int8 AS {column}"
-
-
-SCORES_SQL = (
-    f"SELECT {_us('available_at')}, sentiment, confidence FROM underdog.sentiment_scores"
-    " WHERE symbol = %(symbol)s AND available_at > %(scores_from)s"
-    " AND available_at <= %(end)s ORDER BY available_at"
-)
-MACRO_SQL = (
-    f"SELECT series_id, {_us('time')}, {_us('available_at')}, value"
-    " FROM underdog.macro_indicators"
-    " WHERE series_id = ANY(%(series)s) AND available_at <= %(end)s"
-    " AND time >= %(macro_from)s"
-)
-# One prediction per time: the newest model version that labelled it.
-REGIMES_SQL = (
-    f"SELECT DISTINCT ON (time) {_us('time')}, {_us('available_at')}, regime"
-    " FROM underdog.regime_predictions"
-    " WHERE symbol = %(symbol)s AND available_at >= %(regimes_from)s"
-    " AND available_at <= %(end)s ORDER BY time, model_version DESC"
-)
+def _times(us: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(us.view("M8[us]"), dtype=UTC_US)
 
 
 def load_inputs(db: Database, symbol: str, start: datetime, end: datetime) -> Inputs:
-    """Everything `build` needs for bars in [start, end): bars, then one round trip."""
-    first_decision = pd.Timestamp(start) + BAR
-    params = {"symbol": symbol, "end": pd.Timestamp(end),
-              "scores_from": first_decision - pd.Timedelta(SENTIMENT_LOOKBACK_NS, "ns"),
-              "regimes_from": first_decision - pd.Timedelta(REGIME_MAX_AGE_NS, "ns"),
-              # Older observations are stale for every bar of the window (pit.latest_vintage).
-              "macro_from": first_decision - pd.Timedelta(MACRO_MAX_AGE_NS, "ns"),
-              "series": list(MACRO_SERIES.values())}
-    scores, macro, regimes = _frames(db, [
-        (SCORES_SQL, ["available_at", "sentiment", "confidence"]),
-        (MACRO_SQL, ["series_id", "time", "available_at", "value"]),
-        (REGIMES_SQL, ["time", "available_at", "regime"]),
-    ], params)
-    bars = _bars_with_warmup(db, symbol, start, end)
+    """Everything `build` needs for bars in [start, end), as frames: one round trip."""
+    a = load_arrays(db, symbol, pd.Timestamp(start), pd.Timestamp(end))
+    bars = pd.DataFrame(a.bars, index=_times(a.bar_time).rename("time"), copy=False)
+    score_at, sentiment, confidence = a.scores
+    by_arrival = np.argsort(score_at, kind="stable")
+    scores = pd.DataFrame({"available_at": _times(score_at[by_arrival]),
+                           "sentiment": sentiment[by_arrival],
+                           "confidence": confidence[by_arrival]})
+    series, observed, available, value = a.macro
+    macro = pd.DataFrame({"series_id": series, "time": _times(observed),
+                          "available_at": _times(available), "value": value})
+    regime_time, regime_at, regime = a.regimes
+    by_time = np.argsort(regime_time, kind="stable")
+    regimes = pd.DataFrame({"time": _times(regime_time[by_time]),
+                            "available_at": _times(regime_at[by_time]),
+                            "regime": regime[by_time]})
     return Inputs(symbol, bars, scores, macro, regimes)
+
+
+def latest_values(db: Database, symbol: str,
+                  bar_time: datetime) -> tuple[datetime, np.ndarray] | None:
+    """(bar start in UTC, features in registry order) of the bar starting at `bar_time`,
+    from the WARMUP_BARS bars before it and the facts known at its close: the online path.
+    The same features as `build`, on arrays (one row is not worth a frame). None without
+    that bar, or without enough history for every feature."""
+    a = load_arrays(db, symbol, bar_time, bar_time + BAR)
+    if len(a.bar_time) == 0 or a.bar_time[-1] != pd.Timestamp(bar_time).value // 1000:
+        return None
+    values = compute(a.context())[-1]
+    if not np.isfinite(values).all():
+        return None
+    return EPOCH + int(a.bar_time[-1]) * _US, values
 
 
 def training_frame(db: Database, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
