@@ -106,6 +106,13 @@ class Settings(BaseSettings):
     finbert_model: str = "ProsusAI/finbert"  # a hub id or a local folder
     finbert_quantize: bool = False  # int8 dynamic quantization of the Linear layers
 
+    # Operations (underdog.ops): per-table overrides of the allowed lag, "ohlcv=10m,quotes=off"
+    # (defaults: underdog/ops/freshness.py); log lines on stderr, redacted: one JSON object
+    # each (services: docker/) or text for a terminal, both with the run and partition.
+    freshness_max_lag: str = ""
+    log_format: Literal["json", "text"] = "text"
+    log_level: str = "WARNING"
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: SecretStr) -> SecretStr:

@@ -22,6 +22,7 @@ from typing import Annotated
 import typer
 
 from underdog.config import ConfigError, get_settings
+from underdog.ops.logs import configure_logging
 from underdog_streaming.config import OFFSET_ENV, StreamConfig
 
 app = typer.Typer(no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
@@ -77,8 +78,7 @@ def run(
     """Stream ticks from an MT5 bridge into PostgreSQL (ticks, ohlcv, quotes) and Redis."""
     from underdog_streaming.streamer import Streamer
 
-    logging.basicConfig(level=log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(get_settings().log_format, log_level)  # structured, redacted
     if protocol not in ("mql5", "dwx"):
         raise typer.BadParameter("--protocol must be mql5 or dwx")
     config = StreamConfig.from_settings(

@@ -37,6 +37,9 @@ def test_train_evaluate_and_summarize(dagster_env: None, vectors: Database) -> N
         "validation_EURUSD"].value
     assert evaluation["equity_curve_GBPUSD"].value.startswith(
         "![equity GBPUSD](data:image/png;base64,iVBORw0KGgo")
+    rows = evaluation["agent_metrics"].value  # what the exporter reads for the dashboard
+    assert {r["policy_version"] for r in rows} == set(policy["versions"].value.values())
+    assert {r["window"] for r in rows} == {"test"} and all("sharpe" in r for r in rows)
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks["ledger_balances"].passed
     flag = checks["beats_flat_on_validation"]

@@ -10,19 +10,34 @@ import sys
 
 import typer
 
-from underdog.cli import agent, db, demo, features, insider, macro, market, sentiment
+from underdog.cli import (
+    agent,
+    db,
+    demo,
+    features,
+    health,
+    insider,
+    macro,
+    market,
+    metrics,
+    sentiment,
+)
 from underdog.cli.common import console
-from underdog.config import ConfigError
+from underdog.config import ConfigError, get_settings
+from underdog.ops.logs import configure_logging
 
 app = typer.Typer(no_args_is_help=True, help=__doc__.splitlines()[0],
                   pretty_exceptions_enable=False)
-for group in (db, market, features, macro, insider, sentiment, agent):
+for group in (db, market, features, macro, insider, sentiment, agent, metrics):
     app.add_typer(group.app, name=group.__name__.rsplit(".", 1)[-1])
 app.command()(demo.demo)
+app.command()(health.health)
 
 
 def main() -> None:
     try:
+        settings = get_settings()
+        configure_logging(settings.log_format, settings.log_level)  # redacted lines on stderr
         app()
     except ConfigError as exc:
         console.print(f"[bold red]configuration error:[/] {exc}")

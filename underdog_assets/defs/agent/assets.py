@@ -7,6 +7,7 @@ import pandas as pd
 from underdog.agent.config import AgentConfig, TrainConfig
 from underdog.agent.evaluate import Evaluation, evaluate
 from underdog.agent.runs import TrainRun, train_symbol
+from underdog.ops.metrics import agent_metrics
 from underdog.store import aggregates
 from underdog_assets.lib.resources import DatabaseResource, MarketResource
 
@@ -27,6 +28,11 @@ class TrainingConfig(dg.Config):
 
     def bound(self, day: str) -> datetime | None:
         return datetime.combine(date.fromisoformat(day), time(), tzinfo=UTC) if day else None
+
+
+def _gauges(version: str, window: str, metrics: dict[str, float], **extra: float) -> dict:
+    return agent_metrics(version, window, total_return=metrics["total_return"],
+                         sharpe=metrics["sharpe"], max_drawdown=metrics["max_drawdown"], **extra)
 
 
 def _table(rows: dict[str, dict[str, float]]) -> dg.MetadataValue:
@@ -64,6 +70,10 @@ def td3_policy(context: dg.AssetExecutionContext, config: TrainingConfig,
         "timesteps": config.timesteps, "seed": config.seed,
         "train_steps_per_s": {s: round(r.trained.steps_per_s, 1) for s, r in runs.items()},
         **{f"validation_{s}": _table(r.trained.validation) for s, r in runs.items()},
+        # The exporter reads these back for the agent dashboard (a run's gauges die with it).
+        "agent_metrics": [_gauges(r.version, "validation", r.trained.validation["td3"],
+                                  train_steps_per_second=r.trained.steps_per_s)
+                          for r in runs.values()],
     }
     return dg.MaterializeResult(metadata=metadata, check_results=[dg.AssetCheckResult(
         check_name="beats_flat_on_validation", passed=not not_deployable,
@@ -98,6 +108,8 @@ def td3_evaluation(context: dg.AssetExecutionContext,
             f"![equity {symbol}](data:image/png;base64,"
             f"{base64.b64encode(result.equity_png).decode()})")
         metadata[f"ledger_rows_{symbol}"] = result.ledger.written
+    metadata["agent_metrics"] = [_gauges(e.version, "test", e.metrics["td3"])
+                                 for e in results.values()]
     balances = {s: _ledger_balance(db, e) for s, e in results.items()}
     return dg.MaterializeResult(metadata=metadata, check_results=[dg.AssetCheckResult(
         check_name="ledger_balances", passed=all(ok for ok, _ in balances.values()),

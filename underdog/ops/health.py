@@ -1,0 +1,270 @@
+"""What `underdog health` shows and the exporter serves: one report, read at the moment.
+
+Everything comes from PostgreSQL and Redis when asked (nothing is kept in a process), so a
+report is right whichever processes are alive: feeds (freshness.py), dead letters of the last
+24 h, storage and compression, Redis memory and hit ratio, the streamer's heartbeat, the online
+state vectors' age. Dagster's side (last materialization and failed runs per asset) is filled
+in by the caller when it can reach the Dagster instance (the core never imports Dagster).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import redis
+
+from underdog.config import Settings
+from underdog.ops.freshness import FeedStatus, evaluate_all
+from underdog.ops.logs import redact
+from underdog.store.cache import LatestCache
+from underdog.store.db import connect
+from underdog.store.tables import FACT_TABLES
+
+DAY = timedelta(hours=24)
+# A heartbeat is written every second; a running streamer silent this long is hung or dead.
+HEARTBEAT_MAX_AGE_S = 60.0
+
+
+@dataclass
+class RedisStatus:
+    up: bool
+    error: str = ""
+    used_memory: int = 0
+    maxmemory: int = 0
+    policy: str = ""
+    hits: int = 0  # keyspace hits/misses since the server started (INFO stats)
+    misses: int = 0
+    evicted: int = 0
+
+    @property
+    def hit_ratio(self) -> float | None:
+        total = self.hits + self.misses
+        return self.hits / total if total else None
+
+
+@dataclass
+class TableStorage:
+    table: str
+    size_bytes: int
+    chunks: int | None = None  # TimescaleDB hypertables only
+    compressed_chunks: int | None = None
+    before_bytes: int | None = None  # of the compressed chunks
+    after_bytes: int | None = None
+
+    @property
+    def compression_ratio(self) -> float | None:
+        if self.before_bytes and self.after_bytes:
+            return self.before_bytes / self.after_bytes
+        return None
+
+
+@dataclass
+class StreamStatus:
+    """The streamer's last heartbeat (Redis), if one is still there (1 h TTL)."""
+
+    seen: bool
+    time: datetime | None = None
+    age_s: float | None = None
+    running: bool = False
+    lag_s: float | None = None
+    msgs_per_s: float | None = None
+    protocol: str = ""
+    db_up: bool | None = None
+    spool_records: int = 0
+    ticks_rejected: int = 0
+
+    @property
+    def stale(self) -> bool:
+        """It said it was running, and has been silent too long since."""
+        return self.seen and self.running and (self.age_s or 0.0) > HEARTBEAT_MAX_AGE_S
+
+
+@dataclass
+class AssetRuns:
+    """Dagster's view of one asset: last materialization, failed runs in the last 24 h."""
+
+    asset: str
+    last_materialized: datetime | None = None
+    failures_24h: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class HealthReport:
+    now: datetime
+    backend: str  # "TimescaleDB" | "PostgreSQL"
+    feeds: list[FeedStatus]
+    dead_letters: dict[tuple[str, str], int]  # (source, target table) -> rows in 24 h
+    storage: list[TableStorage]
+    redis: RedisStatus
+    stream: StreamStatus
+    online: dict[str, datetime | None]  # symbol -> available_at of the Redis state vector
+    runs: dict[str, AssetRuns] = field(default_factory=dict)
+    runs_error: str = ""  # why Dagster's side is missing, if it is
+
+    def dead_letters_for(self, table: str) -> int:
+        return sum(n for (_, t), n in self.dead_letters.items() if t == table)
+
+    def problems(self) -> list[str]:
+        """Everything that makes `underdog health` exit non-zero."""
+        out = [f"{f.table}: stale ({f.detail})" for f in self.feeds if f.stale]
+        if not self.redis.up:
+            out.append(f"redis: unreachable ({self.redis.error})")
+        if self.stream.stale:
+            out.append(f"streamer: no heartbeat for {self.stream.age_s:.0f} s")
+        return out
+
+
+def open_connection(settings: Settings) -> psycopg.Connection:
+    """A read-only autocommit connection (ConfigError, without the password, if unreachable)."""
+    conn = connect(settings.dsn, autocommit=True)
+    conn.execute("SET default_transaction_read_only = on")
+    return conn
+
+
+def is_timescale(conn: psycopg.Connection) -> bool:
+    row = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+    return bool(row and row[0])
+
+
+def dead_letters(conn: psycopg.Connection, now: datetime) -> dict[tuple[str, str], int]:
+    rows = conn.execute(
+        "SELECT source, target_table, count(*) FROM underdog.dead_letters"
+        " WHERE created_at >= %s GROUP BY 1, 2", (now - DAY,)).fetchall()
+    return {(s, t): int(n) for s, t, n in rows}
+
+
+HYPERTABLES = ("SELECT hypertable_name FROM timescaledb_information.hypertables"
+               " WHERE hypertable_schema = 'underdog'")
+
+
+def compression_query(table: str) -> str:
+    """Size, chunks and columnstore bytes of one hypertable (catalog reads only). `table` is
+    a name from FACT_TABLES (a constant), written into the text so PGlite runs it as is."""
+    name = f"'underdog.{table}'::regclass"
+    return (f"SELECT hypertable_size({name}), s.total_chunks, s.number_compressed_chunks,"
+            " s.before_compression_total_bytes, s.after_compression_total_bytes"
+            f" FROM hypertable_compression_stats({name}) s")
+
+
+def storage(conn: psycopg.Connection, timescale: bool) -> list[TableStorage]:
+    """Size per fact table; chunks and compression of its hypertable on TimescaleDB."""
+    hypertables = {r[0] for r in conn.execute(HYPERTABLES)} if timescale else set()
+    out = []
+    for table in FACT_TABLES:
+        row = conn.execute(compression_query(table)).fetchone() if table in hypertables else None
+        if row is None:
+            size = conn.execute("SELECT pg_total_relation_size(%s::regclass)",
+                                (f"underdog.{table}",)).fetchone()
+            out.append(TableStorage(table, int(size[0] or 0)))
+            continue
+        out.append(TableStorage(table, int(row[0] or 0), *(
+            int(v) if v is not None else None for v in row[1:])))
+    return out
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(settings.redis_url.get_secret_value(), decode_responses=True,
+                                socket_timeout=max(settings.redis_timeout_s, 1.0),
+                                socket_connect_timeout=max(settings.redis_timeout_s, 1.0))
+
+
+def redis_status(client: redis.Redis) -> RedisStatus:
+    try:
+        memory, stats = client.info("memory"), client.info("stats")
+    except redis.RedisError as exc:
+        return RedisStatus(False, redact(str(exc)))
+    return RedisStatus(
+        True, used_memory=int(memory.get("used_memory", 0)),
+        maxmemory=int(memory.get("maxmemory", 0)),
+        policy=str(memory.get("maxmemory_policy", "")),
+        hits=int(stats.get("keyspace_hits", 0)), misses=int(stats.get("keyspace_misses", 0)),
+        evicted=int(stats.get("evicted_keys", 0)))
+
+
+def stream_status(cache: LatestCache, now: datetime) -> StreamStatus:
+    try:
+        row = cache.get("stream", "heartbeat")
+    except redis.RedisError:
+        row = None
+    if not row or not isinstance(row.get("time"), datetime):
+        return StreamStatus(False)
+    beat = row["time"]
+    return StreamStatus(
+        True, time=beat, age_s=max((now - beat).total_seconds(), 0.0),
+        running=bool(row.get("running")), lag_s=row.get("lag_s"),
+        msgs_per_s=row.get("msgs_per_s"), protocol=str(row.get("protocol") or ""),
+        db_up=row.get("db_up"), spool_records=int(row.get("spool_records") or 0),
+        ticks_rejected=int(row.get("ticks_rejected") or 0))
+
+
+def online_state(cache: LatestCache, symbols: list[str]) -> dict[str, datetime | None]:
+    """When each symbol's online state vector (Redis) became known; None if there is none."""
+    out: dict[str, datetime | None] = {}
+    for symbol in symbols:
+        row = cache.get("state", symbol) or {}  # no loader: Redis only, never the database
+        known = row.get("available_at")
+        out[symbol] = known if isinstance(known, datetime) else None
+    return out
+
+
+def collect(settings: Settings, *, now: datetime | None = None) -> HealthReport:
+    """The report at `now`. Raises ConfigError if PostgreSQL is unreachable."""
+    now = now or datetime.now(UTC)
+    with open_connection(settings) as conn:
+        timescale = is_timescale(conn)
+        feeds = evaluate_all(conn, settings, now=now)
+        letters = dead_letters(conn, now)
+        tables = storage(conn, timescale)
+    client = redis_client(settings)
+    try:
+        cache = LatestCache(client, prefix=settings.redis_prefix)
+        report = HealthReport(
+            now=now, backend="TimescaleDB" if timescale else "PostgreSQL", feeds=feeds,
+            dead_letters=letters, storage=tables, redis=redis_status(client),
+            stream=stream_status(cache, now),
+            online=online_state(cache, list(settings.symbols)))
+    finally:
+        client.close()
+    return report
+
+
+def _when(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment else None
+
+
+def as_dict(report: HealthReport) -> dict[str, object]:
+    """The report as plain JSON values (`underdog health --json`)."""
+    return {
+        "time": _when(report.now), "backend": report.backend,
+        "problems": report.problems(),
+        "feeds": [{
+            "table": f.table, "writer": f.feed.writer, "schedule": f.feed.schedule,
+            "status": f.status, "detail": f.detail, "last_update": _when(f.newest),
+            "lag_s": f.lag_s, "max_lag_s": f.threshold.max_lag.total_seconds()
+            if f.threshold.max_lag else None, "rows_today": f.rows_today,
+            "dead_letters_24h": report.dead_letters_for(f.table),
+            "errors_24h": report.runs[f.table].failures_24h if f.table in report.runs else None,
+            "last_materialized": _when(report.runs[f.table].last_materialized)
+            if f.table in report.runs else None,
+            "keys": {k.key: {"last_update": _when(k.newest), "lag_s": k.lag_s,
+                             "rows_today": k.rows_today} for k in f.keys},
+        } for f in report.feeds],
+        "dead_letters_24h": [{"source": s, "table": t, "rows": n}
+                             for (s, t), n in sorted(report.dead_letters.items())],
+        "storage": [{"table": s.table, "size_bytes": s.size_bytes, "chunks": s.chunks,
+                     "compressed_chunks": s.compressed_chunks,
+                     "compression_ratio": s.compression_ratio} for s in report.storage],
+        "redis": {"up": report.redis.up, "error": report.redis.error,
+                  "used_memory": report.redis.used_memory, "maxmemory": report.redis.maxmemory,
+                  "policy": report.redis.policy, "hit_ratio": report.redis.hit_ratio,
+                  "hits": report.redis.hits, "misses": report.redis.misses,
+                  "evicted": report.redis.evicted},
+        "stream": {"seen": report.stream.seen, "time": _when(report.stream.time),
+                   "age_s": report.stream.age_s, "running": report.stream.running,
+                   "lag_s": report.stream.lag_s, "stale": report.stream.stale},
+        "online_state": {s: _when(t) for s, t in report.online.items()},
+        "dagster": report.runs_error or "ok",
+    }
