@@ -72,7 +72,8 @@ def _state_vectors(db: Database, cache: LatestCache, symbols: list[str]) -> Tabl
     return table
 
 
-EVALUATION_METRICS = ("total_return", "sharpe", "max_drawdown", "trades", "win_rate")
+EVALUATION_METRICS = {"total_return": "return", "sharpe": "Sharpe", "max_drawdown": "max DD",
+                      "trades": "trades", "win_rate": "win rate"}
 
 
 def _evaluation(db: Database, run_id: str) -> Table:
@@ -83,11 +84,16 @@ def _evaluation(db: Database, run_id: str) -> Table:
     values: dict[str, dict[str, float]] = {}
     for strategy, name, value in rows:
         values.setdefault(strategy, {})[name] = value
-    table = Table(title="TD3 on its test window, after costs (td3_evaluation -> metrics)")
-    table.add_column("strategy")
-    for name in EVALUATION_METRICS:
-        table.add_column(name, justify="right")
+    # Strategies are td3:<version> and td3:<version>/<baseline>; a version starts with the symbol.
+    versions = sorted({s.split("/")[0].removeprefix("td3:") for s in values})
+    table = Table(title="TD3 on its test window, after costs (td3_evaluation -> metrics)",
+                  caption=f"policies: {', '.join(versions)}")
+    table.add_column("symbol, strategy")
+    for label in EVALUATION_METRICS.values():
+        table.add_column(label, justify="right")
     for strategy, metrics in values.items():
-        table.add_row(strategy, *(f"{metrics.get(n, float('nan')):.4g}"
-                                  for n in EVALUATION_METRICS))
+        policy, _, baseline = strategy.partition("/")
+        symbol = policy.removeprefix("td3:").split("-")[0]
+        table.add_row(f"{symbol} {baseline or 'td3'}", *(
+            f"{metrics.get(n, float('nan')):.4g}" for n in EVALUATION_METRICS))
     return table

@@ -4,16 +4,42 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
 from underdog.cli.common import console
 from underdog.cli.db import db_create, db_status, db_upgrade
+from underdog.config import get_settings
+
+
+def dagster_url(dsn: str) -> str | None:
+    """Dagster's storage beside the feature store: same server, database `<name>_dagster`,
+    through psycopg2 (SQLAlchemy's default driver here is psycopg 3, which dagster-postgres
+    does not speak). None for a key=value DSN: then DAGSTER_PG_URL must be set."""
+    url = urlsplit(dsn)
+    if url.scheme not in ("postgresql", "postgres"):
+        return None
+    name = url.path.lstrip("/") or "postgres"
+    return urlunsplit(("postgresql+psycopg2", url.netloc, f"/{name}_dagster", url.query, ""))
+
+
+def _environment() -> None:
+    """What the Dagster resources and dagster.yaml read (EnvVar), from the settings'
+    defaults when unset: `underdog demo` works outside `make demo` too."""
+    settings = get_settings()
+    os.environ.setdefault("DAGSTER_HOME", str(Path.cwd()))
+    os.environ.setdefault("UNDERDOG_DATABASE_URL", settings.dsn)
+    os.environ.setdefault("UNDERDOG_REDIS_URL", settings.redis_url.get_secret_value())
+    os.environ.setdefault("UNDERDOG_REDIS_PREFIX", settings.redis_prefix)
+    storage = dagster_url(settings.dsn)
+    if storage:
+        os.environ.setdefault("DAGSTER_PG_URL", storage)
 
 
 def demo() -> None:
     """Migrate, materialize the asset graph for a few days x 2 symbols, print a summary."""
-    os.environ.setdefault("DAGSTER_HOME", str(Path.cwd()))
+    _environment()
     db_create()
     db_upgrade()
     # The demo drives Dagster; the core library itself never imports it.
