@@ -44,6 +44,9 @@ def test_both_protocols_end_to_end(protocol: str, db: Database, dsn: str, prefix
         bridge_options={"server_utc_offset_hours": offset}, bridge_bars=True)
     assert bridge.done.wait(15)
     assert wait_until(lambda: streamer.stats.ticks_received >= bridge.sent)
+    # The bid/ask poll runs each second: on a loaded machine 2.5 s may not see both symbols.
+    assert wait_until(lambda: count(dsn, "SELECT count(DISTINCT symbol) FROM underdog.quotes")
+                      == len(SYMBOLS))
     summary = streamer.stop()
     sent = bridge.sent
     assert sent > 500 and summary["rejected"] == 0
