@@ -51,7 +51,8 @@ def equity_png(curves: dict[str, Books], title: str) -> bytes:
     fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
     for name, books in curves.items():
         times = pd.to_datetime(np.asarray(books.equity_ns), utc=True)
-        ax.plot(times, books.equity, label=name, linewidth=1.2)
+        label = f"{name} (shield: {books.shield})" if books.shield else name
+        ax.plot(times, books.equity, label=label, linewidth=1.2)
     ax.set_title(title)
     ax.set_ylabel("equity")
     ax.grid(alpha=0.3)
