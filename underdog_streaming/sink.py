@@ -11,8 +11,8 @@ is written again with its ticks staged and upserted. What all of it leaves out i
 (`checks.TickChecker`, held to `underdog.store.validation` by a test), bars come from
 `bars_from_ticks` over those ticks and quotes from those ticks, and `validate()` with its
 frames costs 5-13 ms a call whatever the batch size (2-core machine, idle to loaded): a
-tenth of a 100 ms budget spent 40 times a second, for checks already made. Staged rows carry times as integer
-microseconds and SQL turns them into timestamps exactly.
+tenth of a 100 ms budget spent 40 times a second, for checks already made. Staged rows carry
+times as integer microseconds and SQL turns them into timestamps exactly.
 
 `strict=True` writes every part through `writers.upsert` instead (validated, rejects to
 `dead_letters`), in its own transactions. A batch the fast path cannot write for another

@@ -110,7 +110,8 @@ def test_evaluation_writes_the_ledger_once_per_window(world: Database,
     assert summary[0] == len(books.trades)
     assert summary[1] == pytest.approx(sum(t["pnl"] for t in books.trades), abs=1e-6)
 
-    again = evaluate(world, "EURUSD", version=trained.version, run_id="run-2")  # same policy, same window: replaced
+    # The same policy on the same window: its rows are replaced, not added.
+    again = evaluate(world, "EURUSD", version=trained.version, run_id="run-2")
     assert again.metrics == first.metrics
     assert _count(world, "SELECT count(*), min(run_id), max(run_id) FROM underdog.metrics"
                   " WHERE strategy LIKE %s", strategy + "%") == (27, "run-2", "run-2")

@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import quoteattr
 
-from tests.helpers import serving
+from tests.helpers import QuietHandler, serving
 
 Answer = tuple[int, bytes] | tuple[int, bytes, float]  # status, body[, delay_s]
 
@@ -68,20 +68,14 @@ def serve(route: Callable[[Request], Answer]) -> Iterator[Stub]:
     """A threaded HTTP server on 127.0.0.1 and a random port, for the test's duration."""
     stub: Stub
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 (the http.server API)
             parts = urlsplit(self.path)
             request = Request(parts.path, dict(parse_qsl(parts.query)), dict(self.headers),
                               time.monotonic())
             status, body, delay = stub.answer(request)
             time.sleep(delay)
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            pass
+            self.reply(status, body)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.handle_error = lambda request, address: None  # a client that timed out hung up

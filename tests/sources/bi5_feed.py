@@ -13,11 +13,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pandas as pd
 
-from tests.helpers import free_port, serving
+from tests.helpers import QuietHandler, free_port, serving
 from underdog.instruments import get_instrument
 
 PREFIX = "/datafeed"
@@ -105,17 +105,11 @@ def serve_feed() -> Iterator[Feed]:
     """A threaded HTTP server on 127.0.0.1 and a random port, for the test's duration."""
     feed: Feed
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 (the http.server API)
             status, body, delay = feed.answer(self.path)
             time.sleep(delay)
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            pass  # quiet: pytest shows failures, not access logs
+            self.reply(status, body)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.handle_error = lambda request, address: None  # a client that timed out hung up

@@ -13,10 +13,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from tests.helpers import serving
+from tests.helpers import QuietHandler, serving
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class Api:
 def serve_api() -> Iterator[Api]:
     api: Api
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def _handle(self, method: str) -> None:
@@ -83,22 +83,14 @@ def serve_api() -> Iterator[Api]:
             answer = api.answer(request)
             body = answer.body if isinstance(answer.body, bytes) else json.dumps(
                 answer.body).encode()
-            self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(answer.status, body, {"Content-Type": "application/json; charset=UTF-8",
+                                             **answer.headers})
 
         def do_GET(self) -> None:  # noqa: N802 (the http.server API)
             self._handle("GET")
 
         def do_POST(self) -> None:  # noqa: N802
             self._handle("POST")
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
