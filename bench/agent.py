@@ -32,7 +32,7 @@ from underdog.agent.config import AgentConfig, EnvConfig, TrainConfig  # noqa: E
 from underdog.agent.data import MarketData  # noqa: E402
 from underdog.agent.env import FxTradingEnv  # noqa: E402
 from underdog.agent.scaler import Scaler  # noqa: E402
-from underdog.agent.train import make_model, train  # noqa: E402
+from underdog.agent.train import make_model, torch_threads, train  # noqa: E402
 from underdog.sources.simulated import simulate_bars  # noqa: E402
 
 START, END = datetime(2024, 3, 4, tzinfo=UTC), datetime(2024, 3, 16, tzinfo=UTC)
@@ -97,14 +97,11 @@ def td3_speed(data: MarketData, config: AgentConfig, steps: int, *, defaults: bo
     if defaults:  # stable-baselines3's own TD3 network size and torch's thread count
         config = replace(config, train=replace(config.train, net_arch=(400, 300)))
     model = make_model(env, config)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(threads if defaults else config.train.threads)
-    try:
+    threads = torch.get_num_threads() if defaults else config.train.threads
+    with torch_threads(threads):
         started = time.perf_counter()
         model.learn(total_timesteps=steps)
         return steps / (time.perf_counter() - started)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def main() -> None:

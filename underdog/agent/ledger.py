@@ -17,7 +17,7 @@ from underdog.agent.backtest import Books
 from underdog.store import aggregates
 from underdog.store.db import Database
 from underdog.store.tables import ACCOUNT_SNAPSHOTS, METRICS, POSITIONS, TRADES
-from underdog.store.writers import replace_window
+from underdog.store.writers import no_rows, replace_window
 
 
 @dataclass
@@ -48,7 +48,7 @@ def write_ledger(db: Database, books: Books, metrics: dict[str, dict[str, float]
     for table, rows in tables.items():
         only_column = "account" if table is ACCOUNT_SNAPSHOTS else "strategy"
         names = sorted(set(rows[only_column])) if len(rows) else [strategy]
-        result = replace_window(db, table, _with_columns(rows, table), start=window[0],
+        result = replace_window(db, table, rows if len(rows) else no_rows(table), start=window[0],
                                 end=window[1], source=source, only={only_column: names})
         if result.rejected:
             raise ValueError(f"{table.name}: {result.rejected} ledger rows rejected "
@@ -69,11 +69,3 @@ def _metric_rows(metrics: dict[str, dict[str, float]], strategy: str, run_id: st
              "name": metric, "value": value, "available_at": end, "run_id": run_id}
             for name, values in metrics.items() for metric, value in values.items()]
     return pd.DataFrame(rows)
-
-
-def _with_columns(rows: pd.DataFrame, table) -> pd.DataFrame:
-    """An empty frame still needs the table's columns (a window with no trades)."""
-    if len(rows):
-        return rows
-    return pd.DataFrame({c: pd.Series(dtype="datetime64[us, UTC]" if c in (
-        "time", "entry_time", "available_at") else "object") for c in table.column_names})

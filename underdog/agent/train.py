@@ -8,6 +8,8 @@ data, config and seed give the same weights and the same metrics (tested).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +45,17 @@ def policy_of(model: TD3) -> Policy:
     return lambda obs: model.predict(obs, deterministic=True)[0]
 
 
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's thread count is per process: set it for the block, then put it back."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def make_model(env: FxTradingEnv, config: AgentConfig) -> TD3:
     t = config.train
     noise = NormalActionNoise(np.zeros(2), t.action_noise * np.ones(2))
@@ -61,14 +74,10 @@ def train(data: MarketData, config: AgentConfig | None = None) -> Trained:
     scaler = Scaler.fit(training.features)
     env = FxTradingEnv(training, scaler, config.env, episode_bars=config.train.episode_bars)
     model = make_model(env, config)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.train.threads)
-    try:
+    with torch_threads(config.train.threads):
         started = time.perf_counter()
         model.learn(total_timesteps=config.train.timesteps)
         steps_per_s = config.train.timesteps / (time.perf_counter() - started)
-    finally:
-        torch.set_num_threads(threads)
     validation = compare(data.window(split.validation), scaler, config.env, policy_of(model))
     return Trained(model, scaler, config, data, split,
                    {name: performance(books) for name, books in validation.items()},

@@ -17,7 +17,7 @@ from underdog.store.db import Database
 from underdog.store.models import load_model, save_model
 from underdog.store.readers import bars
 from underdog.store.tables import REGIME_PREDICTIONS, STATE_VECTORS
-from underdog.store.writers import WriteResult, replace_window
+from underdog.store.writers import WriteResult, no_rows, replace_window
 
 DAY = timedelta(days=1)
 # Bars before a bucket that its features need: 32 buckets of volatility, across a weekend.
@@ -80,7 +80,7 @@ def regime_predictions(db: Database, symbols: list[str], start: datetime,
                 missing.append(f"{symbol} {day.date()}")
                 continue
             frames.append(label_regimes(db, symbol, day, model))
-    rows = pd.concat(frames, ignore_index=True) if frames else _empty(REGIME_PREDICTIONS)
+    rows = pd.concat(frames, ignore_index=True) if frames else no_rows(REGIME_PREDICTIONS)
     result = replace_window(db, REGIME_PREDICTIONS, rows, start=start, end=end,
                             source="regime_hmm", only={"symbol": symbols}, symbols=symbols)
     return RegimeRun(len(frames), result, missing)
@@ -90,11 +90,8 @@ def state_vectors(db: Database, symbols: list[str], start: datetime,
                   end: datetime) -> WriteResult:
     """Build and store feature_version 1 vectors of [start, end) for `symbols`."""
     frames = [as_rows(training_frame(db, s, start, end), s) for s in symbols]
-    rows = pd.concat(frames, ignore_index=True) if frames else _empty(STATE_VECTORS)
+    rows = pd.concat(frames, ignore_index=True) if frames else no_rows(STATE_VECTORS)
     return replace_window(db, STATE_VECTORS, rows, start=start, end=end,
                           source="state_vector_builder", only={"symbol": symbols},
                           symbols=symbols)
 
-
-def _empty(table) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="object") for c in table.column_names})

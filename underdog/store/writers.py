@@ -35,6 +35,11 @@ class WriteResult:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
+def no_rows(table: Table) -> pd.DataFrame:
+    """The table's columns and no rows: `replace_window` with it empties the window."""
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in table.column_names})
+
+
 def _copy(cur: psycopg.Cursor, target: sql.Composable, table: Table, rows: pd.DataFrame) -> None:
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         target, sql.SQL(", ").join(map(sql.Identifier, table.column_names))
