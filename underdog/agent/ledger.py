@@ -28,12 +28,18 @@ class LedgerRun:
     end: datetime
     written: dict[str, int]
 
+    @property
+    def window(self) -> tuple[datetime, datetime]:
+        """What the ledger rows of [start, end] span: stamped at bar closes in (start, end],
+        so the window reaches one bar past end."""
+        return self.start, self.end + timedelta(minutes=1)
+
 
 def write_ledger(db: Database, books: Books, metrics: dict[str, dict[str, float]], *,
                  strategy: str, run_id: str, start: datetime, end: datetime) -> LedgerRun:
     """Write `books` (the strategy's) and `metrics` (per compared strategy, at `end`)."""
-    # Rows are stamped at bar closes in (start, end]: the window reaches one bar past end.
-    window = (start, end + timedelta(minutes=1))
+    run = LedgerRun(strategy, run_id, start, end, written={})
+    window = run.window
     source = f"agent:{strategy}"
     tables = {
         TRADES: _tagged(books.frame("trades"), strategy=strategy, run_id=run_id,
@@ -44,7 +50,6 @@ def write_ledger(db: Database, books: Books, metrics: dict[str, dict[str, float]
     }
     if len(tables[TRADES]):
         tables[TRADES]["trade_id"] = [f"{strategy}:{i}" for i in range(len(tables[TRADES]))]
-    written = {}
     for table, rows in tables.items():
         only_column = "account" if table is ACCOUNT_SNAPSHOTS else "strategy"
         names = sorted(set(rows[only_column])) if len(rows) else [strategy]
@@ -53,9 +58,9 @@ def write_ledger(db: Database, books: Books, metrics: dict[str, dict[str, float]
         if result.rejected:
             raise ValueError(f"{table.name}: {result.rejected} ledger rows rejected "
                              f"({result.reasons}); see dead_letters")
-        written[table.name] = result.written
+        run.written[table.name] = result.written
     aggregates.refresh(db, "daily_trading_summary", *window)
-    return LedgerRun(strategy, run_id, start, end, written)
+    return run
 
 
 def _tagged(frame: pd.DataFrame, **columns: object) -> pd.DataFrame:

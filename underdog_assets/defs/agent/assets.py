@@ -129,11 +129,11 @@ def _trained_versions(context: dg.AssetExecutionContext) -> dict[str, str]:
 def _ledger_balance(db, result: Evaluation) -> tuple[bool, str]:
     """Read back: the stored trades' PnL vs the equity change, and the daily summary."""
     books = result.books["td3"]
-    start, end = result.ledger.start, result.ledger.end
+    start, end = result.ledger.window
     with db.reader() as conn:
         trades, pnl = conn.execute(
             "SELECT count(*), coalesce(sum(pnl), 0) FROM underdog.trades"
-            " WHERE strategy = %s AND time >= %s AND time <= %s + interval '1 minute'",
+            " WHERE strategy = %s AND time >= %s AND time < %s",
             (result.strategy, start, end)).fetchone()
         summary_trades, summary_pnl = conn.execute(
             "SELECT coalesce(sum(trades), 0), coalesce(sum(pnl), 0)"
