@@ -11,7 +11,10 @@ for an earlier run's dirty pages):
   psql \\copy   the same rows as CSV, timing only the psql process
   seed style   executemany of INSERT .. ON CONFLICT DO NOTHING, 10,000 rows and a commit per batch
 Then, with the rows loaded by our writer and VACUUM ANALYZE run (autovacuum may be off):
-  query_day    readers.bars for one symbol and one day vs a text-protocol SELECT + fetchall
+  query_day    BarPacks.bars for one symbol and one day (whole days from Redis, each checked
+               against the table's fingerprint of that day first; every day read once before
+               timing), readers.bars straight from the table, and a text-protocol SELECT +
+               fetchall (the seed's read)
   latest       LatestCache.get hits on Redis vs readers.latest straight from PostgreSQL
 
 Progress goes to stdout; the last line of stdout is one JSON object. Exit code 0 even when a
@@ -47,6 +50,7 @@ from underdog.config import Settings, load_settings
 from underdog.instruments import INSTRUMENTS
 from underdog.store import migrate, readers
 from underdog.store.admin import create_database, drop_database
+from underdog.store.bar_packs import BarPacks
 from underdog.store.cache import LatestCache
 from underdog.store.db import Database
 from underdog.store.tables import OHLCV
@@ -241,6 +245,7 @@ def measure_loads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame, 
 @dataclass
 class Reads:
     query: list[float]
+    uncached: list[float]
     baseline: list[float]
     hits: list[float]
     direct: list[float]
@@ -274,6 +279,19 @@ def random_days(frame: pd.DataFrame, count: int) -> Iterator[tuple[str, datetime
 
 def query_bars(db: Database, window: tuple[str, datetime, datetime]) -> pd.DataFrame:
     return readers.bars(db, *window)
+
+
+def warm_packs(db: Database, packs: BarPacks, frame: pd.DataFrame) -> float:
+    """Read every (symbol, day) once through the packs: seconds taken (reads + stores)."""
+    symbols = sorted(frame["symbol"].unique())
+    days = int(frame["symbol"].value_counts().min()) // 1440
+    started = time.perf_counter()
+    for symbol in symbols:
+        for d in range(days):
+            packs.bars(db, symbol, START + timedelta(days=d), START + timedelta(days=d + 1))
+    if packs.stats["miss"] != days * len(symbols):
+        raise RuntimeError(f"warm-up should miss every day once, got {dict(packs.stats)}")
+    return time.perf_counter() - started
 
 
 def query_baseline(db: Database, window: tuple[str, datetime, datetime]) -> pd.DataFrame:
@@ -315,6 +333,7 @@ def measure_cache(db: Database, cache: LatestCache,
 def summary(rows: int, backend_name: str, loads: Loads, reads: Reads) -> dict:
     ours, psql, seed = (statistics.median(x) for x in (loads.ours, loads.psql, loads.seed))
     q50, q99 = percentiles(reads.query)
+    u50, u99 = percentiles(reads.uncached)
     b50, b99 = percentiles(reads.baseline)
     c50, c99 = percentiles(reads.hits)
     d50, d99 = percentiles(reads.direct)
@@ -328,6 +347,8 @@ def summary(rows: int, backend_name: str, loads: Loads, reads: Reads) -> dict:
         "ours_vs_seed": round(ours / seed, 3),
         "query_day_p50_ms": round(q50, 3),
         "query_day_p99_ms": round(q99, 3),
+        "query_day_uncached_p50_ms": round(u50, 3),
+        "query_day_uncached_p99_ms": round(u99, 3),
         "query_day_baseline_p50_ms": round(b50, 3),
         "query_day_baseline_p99_ms": round(b99, 3),
         "cached_latest_p50_ms": round(c50, 3),
@@ -356,18 +377,25 @@ def measure_reads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame,
     admin.execute("VACUUM ANALYZE underdog.ohlcv")
     say(f"reads: {QUERY_ITERATIONS} one-day queries after {QUERY_WARMUP} warm-up,"
         f" {CACHE_ITERATIONS} latest-bar gets")
-    query = measure_query(db, frame, query_bars)
-    baseline = measure_query(db, frame, query_baseline)
+    prefix = f"underdog_bench_{os.getpid()}"
+    packs = BarPacks.from_url(redis_url, prefix=prefix)
     cache = LatestCache.from_url(
-        redis_url, prefix=f"underdog_bench_{os.getpid()}",
+        redis_url, prefix=prefix,
         loader=lambda kind, symbol, source: readers.latest(db, kind, symbol, source),
     )
     try:
+        say(f"  packs: every day read and stored once in {warm_packs(db, packs, frame):.1f} s")
+        query = measure_query(db, frame, lambda db, window: packs.bars(db, *window))
+        if packs.stats["hit"] != QUERY_WARMUP + QUERY_ITERATIONS:
+            raise RuntimeError(f"every timed read should hit its pack: {dict(packs.stats)}")
+        uncached = measure_query(db, frame, query_bars)
+        baseline = measure_query(db, frame, query_baseline)
         hits, direct = measure_cache(db, cache, SYMBOLS[0])
     finally:
         cache.clear()
         cache.client.close()
-    return Reads(query, baseline, hits, direct)
+        packs.client.close()
+    return Reads(query, uncached, baseline, hits, direct)
 
 
 def run(rows: int, repeat: int, settings: Settings, workdir: Path) -> dict:
@@ -399,7 +427,8 @@ def report(result: dict) -> None:
     say(f"seed style  {result['seed_style_rows_per_s']:>12,} rows/s"
         f"  (ours x{result['ours_vs_seed']})")
     say(f"query day   p50 {result['query_day_p50_ms']} ms  p99 {result['query_day_p99_ms']} ms"
-        f"  (text SELECT p50 {result['query_day_baseline_p50_ms']} ms)")
+        f" (checked packs); table p50 {result['query_day_uncached_p50_ms']} ms;"
+        f" text SELECT p50 {result['query_day_baseline_p50_ms']} ms")
     say(f"latest bar  Redis p50 {result['cached_latest_p50_ms']} ms"
         f" p99 {result['cached_latest_p99_ms']} ms;"
         f" PostgreSQL p99 {result['latest_db_p99_ms']} ms")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -109,3 +110,18 @@ def test_the_reader_role_cannot_write(db: Database) -> None:
                 conn.execute("DELETE FROM underdog.ohlcv")
         finally:
             conn.execute("SET default_transaction_read_only = on")
+
+
+def test_a_reader_connection_the_server_dropped_is_replaced(dsn: str) -> None:
+    """The reader pool checks out without a round trip, yet never hands over a dead one."""
+    with Database(dsn, max_size=1) as db:
+        with db.reader() as conn:
+            pid = conn.info.backend_pid
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            while admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s",
+                                (pid,)).fetchone()[0]:
+                time.sleep(0.01)
+        with db.reader() as conn:  # the dead one is replaced at checkout, not handed over
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+            assert conn.info.backend_pid != pid

@@ -21,6 +21,7 @@ import random
 import shutil
 import subprocess
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -375,6 +376,13 @@ def refresh_windows(names: list[str]) -> dict[str, tuple[datetime, datetime]]:
     return {name: align(*WINDOW, BUCKETS[name]) for name in names}
 
 
+def packs_check() -> str:
+    """BarPacks' fingerprint query over the whole window of EURUSD, with literal values."""
+    from underdog.store.bar_packs import CHECK_SQL
+
+    return CHECK_SQL % (literal("EURUSD"), ts(WINDOW[0]), ts(WINDOW[1]))
+
+
 def summary_query(name: str) -> str:
     return f"SELECT * FROM underdog.{name} ORDER BY {SUMMARY_KEYS[name]}"
 
@@ -398,6 +406,7 @@ def pglite(revisions: Revisions, data: DataSet) -> Run:
     for name in SUMMARY_KEYS:
         plan.add(f"summary:{name}", summary_query(name), fetch=True)
     plan.add("raw", RAW_OHLCV, fetch=True)
+    plan.add("packs:rowstore", packs_check(), fetch=True)
     # Chunks in the columnstore, as in production after 30 days: the second pass re-applies
     # the columnstore settings to a hypertable that has compressed chunks.
     plan.add("compress", "SELECT count(compress_chunk(c)) AS chunks"
@@ -410,6 +419,7 @@ def pglite(revisions: Revisions, data: DataSet) -> Run:
     plan.add("reader:cagg", "SELECT count(*) AS n FROM underdog.ohlcv_1d", fetch=True)
     plan.add("reader:table", "SELECT count(*) AS n FROM underdog.ohlcv", fetch=True)
     plan.add("reader:reset", "RESET ROLE")
+    plan.add("packs:columnstore", packs_check())  # expected to fail: it must be the last step
     run = run_pglite(plan)
     print(f"\nPGlite: {len(plan.steps)} steps in {run.seconds:.1f} s")
     return run
@@ -604,6 +614,19 @@ def test_migrations_run_twice_on_timescaledb(pglite: Run) -> None:
 def test_reader_role_reads_hypertables_and_aggregates(pglite: Run, data: DataSet) -> None:
     assert pglite.rows("reader:cagg") == [{"n": 2 * 3}]
     assert pglite.rows("reader:table") == [{"n": len(data.bars)}]
+
+
+def test_bar_pack_fingerprints_need_the_rowstore(pglite: Run, data: DataSet) -> None:
+    """Row versions carry xmin until their chunk moves to the columnstore; then the query
+    fails with the SQLSTATE that BarPacks catches to read such days from the table."""
+    days = pglite.rows("packs:rowstore")
+    counts = sorted(int(row["fingerprint"].split(":")[0]) for row in days)
+    per_day = Counter(b["time"].date() for b in data.bars if b["symbol"] == "EURUSD")
+    assert counts == sorted(per_day.values())
+    failed = pglite.results[-1]
+    assert pglite.plan.names[failed["step"]] == "packs:columnstore" and not failed["ok"]
+    sqlstate = psycopg.errors.InvalidColumnReference.sqlstate
+    assert f"SQLSTATE {sqlstate}" in failed["error"], failed["error"]
 
 
 def test_pglite_run_is_quick(pglite: Run) -> None:

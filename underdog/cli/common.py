@@ -11,6 +11,7 @@ from rich.console import Console
 from underdog.config import get_settings
 
 if TYPE_CHECKING:
+    from underdog.store.bar_packs import BarPacks
     from underdog.store.cache import LatestCache
     from underdog.store.db import Database
 
@@ -54,3 +55,12 @@ def cache(db: Database) -> LatestCache:
         settings.redis_url.get_secret_value(), prefix=settings.redis_prefix,
         ttl_s=settings.cache_ttl_s, loader=lambda k, s, src: latest(db, k, s, src),
     )
+
+
+def bar_packs() -> BarPacks:
+    """Whole days of M1 bars through Redis, each checked against the table on read."""
+    from underdog.store.bar_packs import BarPacks
+
+    settings = get_settings()
+    return BarPacks.from_url(settings.redis_url.get_secret_value(), prefix=settings.redis_prefix,
+                             ttl_s=settings.cache_ttl_s, timeout_s=settings.redis_timeout_s)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from underdog.cli.common import aware, console, database, day, fail
+from underdog.cli.common import aware, bar_packs, console, database, day, fail
 from underdog.config import get_settings
 
 if TYPE_CHECKING:
@@ -114,11 +114,14 @@ def market_bars(
     symbol: str, start: str, end: str,
     timeframe: str = typer.Option("1m", help="1m, 1h or 1d"),
 ) -> None:
-    """Print bars of [start, end) as CSV."""
+    """Print bars of [start, end) as CSV (whole M1 days through the Redis bar packs)."""
     from underdog.store.readers import bars
 
     with database() as db:
-        frame = bars(db, symbol.upper(), day(start), day(end), timeframe)
+        if timeframe == "1m":
+            frame = bar_packs().bars(db, symbol.upper(), day(start), day(end))
+        else:
+            frame = bars(db, symbol.upper(), day(start), day(end), timeframe)
     frame.to_csv(sys.stdout)
 
 

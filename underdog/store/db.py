@@ -7,6 +7,7 @@ is one statement, with no BEGIN/ROLLBACK round trips around it.
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -40,6 +41,20 @@ def check_database(dsn: str, *, variable: str = "UNDERDOG_DATABASE_URL") -> str:
         return str(conn.execute("SHOW server_version").fetchone()[0])
 
 
+def check_idle(conn: psycopg.Connection) -> None:
+    """The reader pool's check on checkout, without a round trip in the usual case.
+
+    An idle connection has nothing to read unless the server closed it or sent something
+    (a restart's FATAL message, then EOF): only then ask the server, which raises on a dead
+    connection so the pool replaces it. Serving reads keep ~0.1 ms this way.
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("connection is closed")
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        ConnectionPool.check_connection(conn)
+
+
 class Database:
     """Pools for one database. Open it once per process; use as a context manager."""
 
@@ -53,7 +68,7 @@ class Database:
         )
         self._reader = ConnectionPool(
             dsn, min_size=1, max_size=max_size, open=False, kwargs={"autocommit": True},
-            check=ConnectionPool.check_connection, configure=self._configure_reader,
+            check=check_idle, configure=self._configure_reader,
             name="underdog-reader",
         )
 

@@ -7,6 +7,7 @@ binary COPY out, whose rows psycopg hands over one by one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -50,25 +51,45 @@ def bars(db: Database, symbol: str, start: datetime, end: datetime,
          timeframe: str = "1m") -> pd.DataFrame:
     """Bars of one symbol with `start <= time < end`, indexed by bar start (UTC).
 
-    `available_at` is when each bar was known: its close.
+    `available_at` is when each bar was known: its close. `BarPacks.bars` serves whole M1
+    days of the same frame from Redis.
     """
     if timeframe not in TIMEFRAMES:
         raise ValueError(f"timeframe must be one of {sorted(TIMEFRAMES)}, got {timeframe!r}")
     relation, length = TIMEFRAMES[timeframe]
-    # Unordered aggregates (one pass, no sort): every column comes in the same row order,
-    # and the rows are sorted by time here.
-    columns = ("time", *BAR_FIELDS[:-1], "coalesce(spread, 'NaN')")
-    query = "SELECT " + ", ".join(f"array_send(array_agg({c}))" for c in columns) + (
-        f" FROM {relation} WHERE symbol = %s AND time >= %s AND time < %s"
-    )
     with db.reader() as conn:
-        row = conn.execute(query, (symbol, start, end), binary=True, prepare=True).fetchone()
-    arrays = [decode_array(payload, t) for payload, t in zip(row, _BAR_TYPES, strict=True)]
+        row = conn.execute(bars_query(relation), (symbol, start, end), binary=True,
+                           prepare=True).fetchone()
+    return bar_frame(bar_arrays(row), length)
+
+
+def bars_query(relation: str, *leading: str) -> str:
+    """One row: the `leading` expressions, then every bar column as one binary array.
+
+    Unordered aggregates (one pass, no sort): every array holds the rows in the same order,
+    and `bar_arrays` sorts them by time.
+    """
+    columns = ("time", *BAR_FIELDS[:-1], "coalesce(spread, 'NaN')")
+    arrays = (f"array_send(array_agg({c}))" for c in columns)
+    return (f"SELECT {', '.join([*leading, *arrays])} FROM {relation}"
+            " WHERE symbol = %s AND time >= %s AND time < %s")
+
+
+def bar_arrays(payloads: Sequence[bytes | None]) -> dict[str, np.ndarray]:
+    """The arrays of `bars_query`, sorted by time: `time` in Unix microseconds (int64),
+    `volume` int64, prices and spread float64, all native-endian."""
+    arrays = [decode_array(payload, t) for payload, t in zip(payloads, _BAR_TYPES, strict=True)]
     order = np.argsort(arrays[0], kind="stable")
-    # Native arrays straight into the frame: no string parsing, no column inserted later.
-    us = (arrays[0][order].astype("int64") + PG_EPOCH_US).view("M8[us]")
-    data = {name: arrays[i + 1][order].astype("int64" if name == "volume" else "float64")
-            for i, name in enumerate(BAR_FIELDS)}
+    out = {"time": arrays[0][order].astype("int64") + PG_EPOCH_US}
+    for name, array in zip(BAR_FIELDS, arrays[1:], strict=True):
+        out[name] = array[order].astype("int64" if name == "volume" else "float64")
+    return out
+
+
+def bar_frame(arrays: Mapping[str, np.ndarray], length: timedelta) -> pd.DataFrame:
+    """The frame `bars` returns, from `bar_arrays`-shaped arrays (no copy of the prices)."""
+    us = arrays["time"].view("M8[us]")
+    data = {name: arrays[name] for name in BAR_FIELDS}
     data["available_at"] = pd.DatetimeIndex(us + np.timedelta64(length), dtype=UTC_US)
     return pd.DataFrame(data, index=pd.DatetimeIndex(us, dtype=UTC_US, name="time"), copy=False)
 

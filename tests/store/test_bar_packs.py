@@ -1,0 +1,207 @@
+"""Bar packs: the same frame as the table, and never a day the table no longer holds.
+
+Every way a day can change after its pack was stored is made here by a real writer or by
+hand in SQL, then read back through the packs: the read must show the change.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import psycopg
+import pytest
+import redis
+from typer.testing import CliRunner
+
+from tests.conftest import REDIS_URL
+from tests.helpers import DAY, bar_frame, free_port
+from underdog.cli import app
+from underdog.config import get_settings
+from underdog.store import bar_packs
+from underdog.store.bar_packs import BarPacks
+from underdog.store.db import Database
+from underdog.store.readers import bars
+from underdog.store.tables import OHLCV
+from underdog.store.writers import replace_window, upsert
+
+NEXT = DAY + timedelta(days=1)
+
+
+@pytest.fixture
+def packs(db: Database, redis_prefix: str, request: pytest.FixtureRequest) -> Iterator[BarPacks]:
+    packs = BarPacks.from_url(REDIS_URL, prefix=f"{redis_prefix}:{request.node.name}")
+    yield packs
+    keys = list(packs.client.scan_iter(match=f"{packs.prefix}:*"))
+    if keys:
+        packs.client.delete(*keys)
+    packs.client.close()
+
+
+@pytest.fixture
+def two_days(db: Database) -> Database:
+    upsert(db, OHLCV, bar_frame(1440, close=1.1), source="test")
+    upsert(db, OHLCV, bar_frame(1000, start=NEXT, close=1.2), source="test")
+    return db
+
+
+def execute(db: Database, statement: str, *params: object) -> None:
+    with db.connection() as conn, conn.transaction():
+        conn.execute(statement, params)
+
+
+def test_a_pack_is_the_frame_the_table_gives(two_days: Database, packs: BarPacks) -> None:
+    first = packs.bars(two_days, "EURUSD", DAY, NEXT)
+    second = packs.bars(two_days, "EURUSD", DAY, NEXT)
+    assert dict(packs.stats) == {"miss": 1, "hit": 1}
+    expected = bars(two_days, "EURUSD", DAY, NEXT)
+    pd.testing.assert_frame_equal(first, expected)
+    pd.testing.assert_frame_equal(second, expected)
+    assert 3590 < packs.client.ttl(packs.key("EURUSD", 19787)) <= 3600
+    assert packs.key("EURUSD", 19787).endswith(":v1:bars1m:EURUSD:2024-03-05")
+    second.loc[second.index[0], "close"] = 2.0  # a caller may modify what it was given
+    assert packs.bars(two_days, "EURUSD", DAY, NEXT)["close"].iloc[0] == 1.1
+
+
+def test_several_days_and_empty_ones(two_days: Database, packs: BarPacks) -> None:
+    start, end = DAY - timedelta(days=1), NEXT + timedelta(days=2)
+    for _ in range(2):
+        pd.testing.assert_frame_equal(packs.bars(two_days, "EURUSD", start, end),
+                                      bars(two_days, "EURUSD", start, end))
+    assert dict(packs.stats) == {"miss": 2, "hit": 2}  # days without rows need no pack
+    empty = packs.bars(two_days, "GBPUSD", DAY, NEXT)
+    pd.testing.assert_frame_equal(empty, bars(two_days, "GBPUSD", DAY, NEXT))
+    assert empty.empty
+
+
+def test_windows_that_are_not_whole_days_read_the_table(two_days: Database,
+                                                        packs: BarPacks) -> None:
+    for start in (DAY + timedelta(hours=6), DAY + timedelta(microseconds=1)):
+        frame = packs.bars(two_days, "EURUSD", start, NEXT)
+        pd.testing.assert_frame_equal(frame, bars(two_days, "EURUSD", start, NEXT))
+    long = packs.bars(two_days, "EURUSD", DAY - timedelta(days=40), NEXT)
+    assert len(long) == 1440
+    assert not packs.stats and not list(packs.client.scan_iter(match=f"{packs.prefix}:*"))
+
+
+@pytest.mark.parametrize("change", [
+    "UPDATE underdog.ohlcv SET close = 1.105, high = 1.2 WHERE time = %s",
+    "DELETE FROM underdog.ohlcv WHERE time = %s",
+    "UPDATE underdog.ohlcv SET volume = volume WHERE time = %s",  # a new row version only
+])
+def test_a_change_made_by_hand_is_read(two_days: Database, packs: BarPacks, change: str) -> None:
+    packs.bars(two_days, "EURUSD", DAY, NEXT)
+    execute(two_days, change, DAY + timedelta(hours=3))
+    frame = packs.bars(two_days, "EURUSD", DAY, NEXT)
+    pd.testing.assert_frame_equal(frame, bars(two_days, "EURUSD", DAY, NEXT))
+    assert packs.stats["stale"] == 1
+    assert packs.bars(two_days, "EURUSD", DAY, NEXT).equals(frame)  # stored again: a hit
+    assert packs.stats["hit"] == 1
+
+
+def test_writers_rewrites_and_inserts_are_read(two_days: Database, packs: BarPacks) -> None:
+    packs.bars(two_days, "EURUSD", NEXT, NEXT + timedelta(days=1))
+    upsert(two_days, OHLCV, bar_frame(5, start=NEXT + timedelta(minutes=1000), close=1.3),
+           source="test")  # into the day's gap: more rows
+    assert len(packs.bars(two_days, "EURUSD", NEXT, NEXT + timedelta(days=1))) == 1005
+    # The same count of rows with other values, as a backfill of the window rewrites them.
+    replace_window(two_days, OHLCV, bar_frame(1005, start=NEXT, close=1.4), start=NEXT,
+                   end=NEXT + timedelta(days=1), source="test")
+    frame = packs.bars(two_days, "EURUSD", NEXT, NEXT + timedelta(days=1))
+    assert len(frame) == 1005 and (frame["close"] == 1.4).all()
+    assert packs.stats["stale"] == 2
+
+
+def test_a_transaction_with_an_older_xid_that_commits_later_is_read(
+        two_days: Database, packs: BarPacks) -> None:
+    """A row written by a transaction that began (and got its xid) before the pack was read
+    but committed after: its xmin is older than rows the pack saw, and still counts."""
+    with psycopg.connect(two_days.dsn) as early:
+        early.execute("SELECT pg_current_xact_id()")  # the older xid, taken now
+        execute(two_days, "UPDATE underdog.ohlcv SET close = 1.11 WHERE time = %s", DAY)
+        assert packs.bars(two_days, "EURUSD", DAY, NEXT)["close"].iloc[0] == 1.11
+        early.execute("UPDATE underdog.ohlcv SET close = 1.09 WHERE time = %s",
+                      (DAY + timedelta(minutes=1),))
+        early.commit()
+    frame = packs.bars(two_days, "EURUSD", DAY, NEXT)
+    assert frame["close"].iloc[:2].tolist() == [1.11, 1.09]
+    assert packs.stats["stale"] == 1
+
+
+def test_a_change_during_the_read_is_never_mixed_into_a_pack(two_days: Database,
+                                                            packs: BarPacks) -> None:
+    """Packs are read with their fingerprint in one statement: whatever a concurrent writer
+    commits, the stored pack equals the table as of some moment (checked by rereading)."""
+    stop = threading.Event()
+
+    def writer() -> None:
+        price = 1.1
+        while not stop.is_set():
+            price += 0.0001
+            execute(two_days, "UPDATE underdog.ohlcv SET close = %s, high = %s + 0.01"
+                    " WHERE symbol = 'EURUSD' AND time >= %s AND time < %s",
+                    price, price, DAY, NEXT)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for _ in range(30):
+            frame = packs.bars(two_days, "EURUSD", DAY, NEXT)
+            assert frame["close"].nunique() == 1  # one committed state, never two
+    finally:
+        stop.set()
+        thread.join()
+    pd.testing.assert_frame_equal(packs.bars(two_days, "EURUSD", DAY, NEXT),
+                                  bars(two_days, "EURUSD", DAY, NEXT))
+
+
+def test_a_day_still_open_is_not_stored(db: Database, packs: BarPacks) -> None:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    upsert(db, OHLCV, bar_frame(3, start=today), source="test")
+    assert len(packs.bars(db, "EURUSD", today, today + timedelta(days=1))) == 3
+    assert not packs.client.exists(packs.key("EURUSD", int(today.timestamp()) // 86400))
+
+
+def test_a_damaged_pack_is_read_again(two_days: Database, packs: BarPacks) -> None:
+    packs.bars(two_days, "EURUSD", DAY, NEXT)
+    key = packs.key("EURUSD", 19787)
+    for damaged in (b"garbage", packs.client.get(key)[:-8], b"\0" * 64):
+        packs.client.set(key, damaged)
+        pd.testing.assert_frame_equal(packs.bars(two_days, "EURUSD", DAY, NEXT),
+                                      bars(two_days, "EURUSD", DAY, NEXT))
+    assert packs.stats["stale"] == 3
+
+
+def test_redis_down_reads_the_table(two_days: Database) -> None:
+    packs = BarPacks.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    frame = packs.bars(two_days, "EURUSD", DAY, NEXT + timedelta(days=1))
+    pd.testing.assert_frame_equal(frame, bars(two_days, "EURUSD", DAY, NEXT + timedelta(days=1)))
+    assert dict(packs.stats) == {"fallback": 2}
+
+
+def test_pack_encoding_round_trips() -> None:
+    arrays = {c: (pd.Series(range(4)) * 1.5).to_numpy() for c in bar_packs.COLUMNS}
+    arrays["time"] = arrays["time"].astype("int64")
+    arrays["volume"] = arrays["volume"].astype("int64")
+    fingerprint, decoded = bar_packs.decode(bar_packs.encode("4:123", arrays))
+    assert fingerprint == "4:123"
+    for column, values in arrays.items():
+        assert decoded[column].tolist() == values.tolist()
+        assert decoded[column].dtype.kind == values.dtype.kind
+    assert bar_packs.decode(None) is None
+
+
+def test_the_cli_prints_the_tables_bars_through_the_packs(
+        two_days: Database, dagster_env: None, redis_prefix: str) -> None:
+    get_settings.cache_clear()
+    try:
+        outputs = [CliRunner().invoke(app, ["market", "bars", "eurusd", "2024-03-05",
+                                            "2024-03-06"]) for _ in range(2)]
+    finally:
+        get_settings.cache_clear()
+    expected = bars(two_days, "EURUSD", DAY, NEXT).to_csv()
+    assert [o.exit_code for o in outputs] == [0, 0]
+    assert outputs[0].output == outputs[1].output == expected
+    assert redis.Redis.from_url(REDIS_URL).exists(f"{redis_prefix}:v1:bars1m:EURUSD:2024-03-05")

@@ -1,0 +1,190 @@
+"""Whole UTC days of M1 bars kept in Redis, checked against `ohlcv` on every read.
+
+A pack is one symbol's bars of one UTC day as the native arrays `readers.bars` builds its
+frame from, stored with the fingerprint of the rows it was read from: their count and the
+sum of a 64-bit hash of each row version's `xmin` (the transaction that wrote it). A read
+asks PostgreSQL for the fingerprint of each requested day (one indexed statement, no bar
+values sent), then takes from Redis only the packs whose fingerprint still matches; any
+other day is read from the table, in one statement with its fingerprint, and stored.
+
+Why a match means "unchanged": a row version visible now but not when the pack was read
+was written by a transaction that committed after that read, so its xid differs from the
+xids of every row version the pack saw. Any insert, update, delete or rewrite of the day,
+by our writers or by hand in psql, changes the multiset of xmins and so the fingerprint
+(a 64-bit hash sum: a collision is a 2^-64 event). No trigger and no write path has to
+remember to invalidate anything. The argument needs xids not to wrap around within a pack's
+life (2^31 transactions in `ttl_s`, one hour).
+
+Not cached: windows that are not whole UTC days or span more than `max_days`, and days
+still open (the streamer rewrites them every minute). TimescaleDB columnstore chunks expose
+no `xmin`: such windows are read straight from the table (and counted `uncheckable`).
+Redis down or slow: the table is read, counted as `fallback`; nothing raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+import redis
+
+from underdog.store import readers
+from underdog.store.cache import CACHE_REQUESTS
+from underdog.store.db import Database
+
+log = logging.getLogger(__name__)
+
+KIND = "bars1m"
+DAY = timedelta(days=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+COLUMNS = ("time", *readers.BAR_FIELDS)
+_DTYPES = {"time": "<i8", "volume": "<i8"}  # the rest float64
+_MAGIC = b"UDBP1"
+_HEADER = struct.Struct("<5sI")  # magic, row count
+
+FINGERPRINT = ("count(*)::text || ':' || "
+               "coalesce(sum(hashint8extended(xmin::text::bigint, 0)), 0)::text")
+DAY_OF = "(time AT TIME ZONE 'UTC')::date - DATE '1970-01-01'"  # days since the epoch
+CHECK_SQL = (f"SELECT {DAY_OF} AS day, {FINGERPRINT} AS fingerprint FROM underdog.ohlcv"
+             " WHERE symbol = %s AND time >= %s AND time < %s GROUP BY 1")
+READ_SQL = readers.bars_query("underdog.ohlcv", FINGERPRINT)
+
+
+def encode(fingerprint: str, arrays: dict[str, np.ndarray]) -> bytes:
+    """Fingerprint, NUL, header, then each column's values (little-endian)."""
+    n = len(arrays["time"])
+    body = b"".join(arrays[c].astype(_DTYPES.get(c, "<f8"), copy=False).tobytes()
+                    for c in COLUMNS)
+    return fingerprint.encode() + b"\0" + _HEADER.pack(_MAGIC, n) + body
+
+
+def decode(raw: bytes | None) -> tuple[str, dict[str, np.ndarray]] | None:
+    """(fingerprint, arrays) of a stored pack; None for a missing or malformed value."""
+    if not raw or b"\0" not in raw:
+        return None
+    head, _, rest = raw.partition(b"\0")
+    if len(rest) < _HEADER.size:
+        return None
+    magic, n = _HEADER.unpack_from(rest)
+    if magic != _MAGIC or len(rest) != _HEADER.size + 8 * n * len(COLUMNS):
+        return None
+    # A writable copy: callers may modify the frame, as they may the one `readers.bars` gives.
+    values = np.frombuffer(bytearray(rest[_HEADER.size:]), dtype="<f8").reshape(len(COLUMNS), n)
+    arrays = {c: values[i].view(_DTYPES.get(c, "<f8")) for i, c in enumerate(COLUMNS)}
+    return head.decode("ascii", "replace"), arrays
+
+
+def whole_days(start: datetime, end: datetime) -> list[int] | None:
+    """Day numbers (days since 1970-01-01 UTC) of [start, end), or None if not whole days."""
+    if start.tzinfo is None or end.tzinfo is None or end <= start:
+        return None
+    first, last = start - EPOCH, end - EPOCH
+    if first % DAY or last % DAY:  # exact to the microsecond
+        return None
+    return list(range(first // DAY, last // DAY))
+
+
+def day_start(day: int) -> datetime:
+    return EPOCH + day * DAY
+
+
+class BarPacks:
+    """Read whole days of M1 bars through Redis; `readers.bars` for anything else."""
+
+    def __init__(self, client: redis.Redis, *, prefix: str = "underdog", ttl_s: int = 3600,
+                 max_days: int = 31):
+        self.client = client
+        self.prefix = prefix
+        self.ttl_s = ttl_s
+        self.max_days = max_days
+        self.stats: Counter[str] = Counter()
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout_s: float = 0.25, **kwargs: Any) -> BarPacks:
+        client = redis.Redis.from_url(url, socket_timeout=timeout_s,
+                                      socket_connect_timeout=timeout_s, health_check_interval=30)
+        return cls(client, **kwargs)
+
+    def key(self, symbol: str, day: int) -> str:
+        return f"{self.prefix}:v1:{KIND}:{symbol}:{day_start(day).date().isoformat()}"
+
+    def _count(self, result: str, n: int = 1) -> None:
+        self.stats[result] += n
+        CACHE_REQUESTS.labels(KIND, result).inc(n)
+
+    def bars(self, db: Database, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
+        """The frame `readers.bars(db, symbol, start, end)` returns, whole days from Redis."""
+        days = whole_days(start, end)
+        if days is None or len(days) > self.max_days:
+            return readers.bars(db, symbol, start, end)
+        try:
+            arrays = self._days(db, symbol, start, end)
+        except psycopg.errors.InvalidColumnReference:  # TimescaleDB columnstore: no xmin
+            self._count("uncheckable")
+            return readers.bars(db, symbol, start, end)
+        return readers.bar_frame(arrays, MINUTE)
+
+    def _days(self, db: Database, symbol: str, start: datetime,
+              end: datetime) -> dict[str, np.ndarray]:
+        with db.reader() as conn:
+            current = dict(conn.execute(CHECK_SQL, (symbol, start, end), prepare=True).fetchall())
+            days = sorted(current)  # days without rows are absent: nothing to read
+            stored = self._stored(symbol, days)
+            parts = []
+            for day in days:
+                pack = decode(stored.get(day)) if stored is not None else None
+                if pack is not None and pack[0] == current[day]:
+                    self._count("hit")
+                    parts.append(pack[1])
+                    continue
+                if stored is not None:
+                    self._count("stale" if stored.get(day) else "miss")
+                parts.append(self._read(conn, symbol, day, cache=stored is not None))
+        return _concat(parts)
+
+    def _stored(self, symbol: str, days: list[int]) -> dict[int, bytes | None] | None:
+        """The stored packs of `days`; None when Redis cannot be read."""
+        if not days:
+            return {}
+        try:
+            values = self.client.mget([self.key(symbol, d) for d in days])
+        except redis.RedisError as exc:
+            self._count("fallback", len(days))
+            log.warning("bar packs unavailable (%s); reading %s from the database", exc, symbol)
+            return None
+        return dict(zip(days, values, strict=True))
+
+    def _read(self, conn: psycopg.Connection, symbol: str, day: int, *,
+              cache: bool) -> dict[str, np.ndarray]:
+        """One day from the table with the fingerprint of exactly those rows (one statement,
+        one snapshot), stored as its pack once the day has closed."""
+        start = day_start(day)
+        row = conn.execute(READ_SQL, (symbol, start, start + DAY), binary=True,
+                           prepare=True).fetchone()
+        arrays = readers.bar_arrays(row[1:])
+        if cache and start + DAY <= datetime.now(UTC):
+            self._put(symbol, day, encode(row[0], arrays))
+        return arrays
+
+    def _put(self, symbol: str, day: int, value: bytes) -> None:
+        try:
+            self.client.set(self.key(symbol, day), value, ex=self.ttl_s)
+        except redis.RedisError as exc:
+            self._count("error")
+            log.warning("bar pack put failed for %s: %s", symbol, exc)
+
+
+def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Days in order, so their concatenation is sorted by time."""
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return readers.bar_arrays([None] * len(COLUMNS))
+    return {c: np.concatenate([p[c] for p in parts]) for c in COLUMNS}
