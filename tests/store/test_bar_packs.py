@@ -13,14 +13,14 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import psycopg
 import pytest
-import redis
 from typer.testing import CliRunner
 
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, fresh_dsn
 from tests.helpers import DAY, bar_frame, free_port
 from underdog.cli import app
 from underdog.config import get_settings
 from underdog.store import bar_packs
+from underdog.store.admin import drop_database
 from underdog.store.bar_packs import BarPacks
 from underdog.store.db import Database
 from underdog.store.readers import bars
@@ -59,8 +59,9 @@ def test_a_pack_is_the_frame_the_table_gives(two_days: Database, packs: BarPacks
     expected = bars(two_days, "EURUSD", DAY, NEXT)
     pd.testing.assert_frame_equal(first, expected)
     pd.testing.assert_frame_equal(second, expected)
-    assert 3590 < packs.client.ttl(packs.key("EURUSD", 19787)) <= 3600
-    assert packs.key("EURUSD", 19787).endswith(":v1:bars1m:EURUSD:2024-03-05")
+    key = packs.key(packs.origin(two_days), "EURUSD", 19787)
+    assert 3590 < packs.client.ttl(key) <= 3600
+    assert key == f"{packs.prefix}:v1:bars1m:{packs.origin(two_days)}:EURUSD:2024-03-05"
     second.loc[second.index[0], "close"] = 2.0  # a caller may modify what it was given
     assert packs.bars(two_days, "EURUSD", DAY, NEXT)["close"].iloc[0] == 1.1
 
@@ -161,12 +162,13 @@ def test_a_day_still_open_is_not_stored(db: Database, packs: BarPacks) -> None:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     upsert(db, OHLCV, bar_frame(3, start=today), source="test")
     assert len(packs.bars(db, "EURUSD", today, today + timedelta(days=1))) == 3
-    assert not packs.client.exists(packs.key("EURUSD", int(today.timestamp()) // 86400))
+    day = int(today.timestamp()) // 86400
+    assert not packs.client.exists(packs.key(packs.origin(db), "EURUSD", day))
 
 
 def test_a_damaged_pack_is_read_again(two_days: Database, packs: BarPacks) -> None:
     packs.bars(two_days, "EURUSD", DAY, NEXT)
-    key = packs.key("EURUSD", 19787)
+    key = packs.key(packs.origin(two_days), "EURUSD", 19787)
     for damaged in (b"garbage", packs.client.get(key)[:-8], b"\0" * 64):
         packs.client.set(key, damaged)
         pd.testing.assert_frame_equal(packs.bars(two_days, "EURUSD", DAY, NEXT),
@@ -204,4 +206,17 @@ def test_the_cli_prints_the_tables_bars_through_the_packs(
     expected = bars(two_days, "EURUSD", DAY, NEXT).to_csv()
     assert [o.exit_code for o in outputs] == [0, 0]
     assert outputs[0].output == outputs[1].output == expected
-    assert redis.Redis.from_url(REDIS_URL).exists(f"{redis_prefix}:v1:bars1m:EURUSD:2024-03-05")
+    cli_packs = BarPacks.from_url(REDIS_URL, prefix=redis_prefix)
+    assert cli_packs.client.exists(cli_packs.key(cli_packs.origin(two_days), "EURUSD", 19787))
+
+
+def test_packs_of_another_database_are_kept_apart(db: Database, packs: BarPacks) -> None:
+    """Fingerprints are only compared within one database: its cluster and oid are in the key."""
+    other = fresh_dsn("packs")
+    try:
+        with Database(other) as second:
+            mine, theirs = packs.origin(db), packs.origin(second)
+    finally:
+        drop_database(other)
+    assert mine != theirs and mine.split(".")[0] == theirs.split(".")[0]  # one cluster here
+    assert packs.key(mine, "EURUSD", 19787) != packs.key(theirs, "EURUSD", 19787)

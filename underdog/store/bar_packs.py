@@ -13,7 +13,8 @@ xids of every row version the pack saw. Any insert, update, delete or rewrite of
 by our writers or by hand in psql, changes the multiset of xmins and so the fingerprint
 (a 64-bit hash sum: a collision is a 2^-64 event). No trigger and no write path has to
 remember to invalidate anything. The argument needs xids not to wrap around within a pack's
-life (2^31 transactions in `ttl_s`, one hour).
+life (2^31 transactions in `ttl_s`, one hour), and xids are only comparable within one
+cluster: keys name the cluster (its system identifier) and the database (its oid).
 
 Not cached: windows that are not whole UTC days or span more than `max_days`, and days
 still open (the streamer rewrites them every minute). TimescaleDB columnstore chunks expose
@@ -55,6 +56,8 @@ DAY_OF = "(time AT TIME ZONE 'UTC')::date - DATE '1970-01-01'"  # days since the
 CHECK_SQL = (f"SELECT {DAY_OF} AS day, {FINGERPRINT} AS fingerprint FROM underdog.ohlcv"
              " WHERE symbol = %s AND time >= %s AND time < %s GROUP BY 1")
 READ_SQL = readers.bars_query("underdog.ohlcv", FINGERPRINT)
+ORIGIN_SQL = ("SELECT c.system_identifier::text || '.' || d.oid::text"
+              " FROM pg_control_system() c, pg_database d WHERE d.datname = current_database()")
 
 
 def encode(fingerprint: str, arrays: dict[str, np.ndarray]) -> bytes:
@@ -105,6 +108,7 @@ class BarPacks:
         self.ttl_s = ttl_s
         self.max_days = max_days
         self.stats: Counter[str] = Counter()
+        self._origins: dict[str, str] = {}
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = 0.25, **kwargs: Any) -> BarPacks:
@@ -112,8 +116,16 @@ class BarPacks:
                                       socket_connect_timeout=timeout_s, health_check_interval=30)
         return cls(client, **kwargs)
 
-    def key(self, symbol: str, day: int) -> str:
-        return f"{self.prefix}:v1:{KIND}:{symbol}:{day_start(day).date().isoformat()}"
+    def key(self, origin: str, symbol: str, day: int) -> str:
+        return f"{self.prefix}:v1:{KIND}:{origin}:{symbol}:{day_start(day).date().isoformat()}"
+
+    def origin(self, db: Database) -> str:
+        """Which database packs come from: the cluster's system identifier and the database's
+        oid, so that two clusters behind one Redis and prefix never compare fingerprints."""
+        if db.dsn not in self._origins:
+            with db.reader() as conn:
+                self._origins[db.dsn] = conn.execute(ORIGIN_SQL).fetchone()[0]
+        return self._origins[db.dsn]
 
     def _count(self, result: str, n: int = 1) -> None:
         self.stats[result] += n
@@ -133,10 +145,11 @@ class BarPacks:
 
     def _days(self, db: Database, symbol: str, start: datetime,
               end: datetime) -> dict[str, np.ndarray]:
+        origin = self.origin(db)
         with db.reader() as conn:
             current = dict(conn.execute(CHECK_SQL, (symbol, start, end), prepare=True).fetchall())
             days = sorted(current)  # days without rows are absent: nothing to read
-            stored = self._stored(symbol, days)
+            stored = self._stored(origin, symbol, days)
             parts = []
             for day in days:
                 pack = decode(stored.get(day)) if stored is not None else None
@@ -146,39 +159,41 @@ class BarPacks:
                     continue
                 if stored is not None:
                     self._count("stale" if stored.get(day) else "miss")
-                parts.append(self._read(conn, symbol, day, cache=stored is not None))
+                key = self.key(origin, symbol, day) if stored is not None else None
+                parts.append(self._read(conn, symbol, day, key))
         return _concat(parts)
 
-    def _stored(self, symbol: str, days: list[int]) -> dict[int, bytes | None] | None:
+    def _stored(self, origin: str, symbol: str,
+                days: list[int]) -> dict[int, bytes | None] | None:
         """The stored packs of `days`; None when Redis cannot be read."""
         if not days:
             return {}
         try:
-            values = self.client.mget([self.key(symbol, d) for d in days])
+            values = self.client.mget([self.key(origin, symbol, d) for d in days])
         except redis.RedisError as exc:
             self._count("fallback", len(days))
             log.warning("bar packs unavailable (%s); reading %s from the database", exc, symbol)
             return None
         return dict(zip(days, values, strict=True))
 
-    def _read(self, conn: psycopg.Connection, symbol: str, day: int, *,
-              cache: bool) -> dict[str, np.ndarray]:
+    def _read(self, conn: psycopg.Connection, symbol: str, day: int,
+              key: str | None) -> dict[str, np.ndarray]:
         """One day from the table with the fingerprint of exactly those rows (one statement,
-        one snapshot), stored as its pack once the day has closed."""
+        one snapshot), stored under `key` (unless None) once the day has closed."""
         start = day_start(day)
         row = conn.execute(READ_SQL, (symbol, start, start + DAY), binary=True,
                            prepare=True).fetchone()
         arrays = readers.bar_arrays(row[1:])
-        if cache and start + DAY <= datetime.now(UTC):
-            self._put(symbol, day, encode(row[0], arrays))
+        if key is not None and start + DAY <= datetime.now(UTC):
+            self._put(key, encode(row[0], arrays))
         return arrays
 
-    def _put(self, symbol: str, day: int, value: bytes) -> None:
+    def _put(self, key: str, value: bytes) -> None:
         try:
-            self.client.set(self.key(symbol, day), value, ex=self.ttl_s)
+            self.client.set(key, value, ex=self.ttl_s)
         except redis.RedisError as exc:
             self._count("error")
-            log.warning("bar pack put failed for %s: %s", symbol, exc)
+            log.warning("bar pack put failed for %s: %s", key, exc)
 
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
