@@ -12,7 +12,7 @@ export UNDERDOG_REDIS_PREFIX ?= underdog
 export DAGSTER_PG_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/underdog_dagster
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: demo test ui bench install services db lint clean
+.PHONY: demo test test-tools ui bench install services db lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,11 @@ $(NODE_DEPS): tests/timescale/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix tests/timescale --no-audit --no-fund; \
 	else echo "npm not found: the TimescaleDB (PGlite) tests will be skipped"; fi
 
-test: services $(NODE_DEPS)
+# chromium, promtool, docker-compose: apt-get installs them when missing and run as root.
+test-tools:
+	@scripts/test_tools.sh
+
+test: services $(NODE_DEPS) test-tools
 	$(PY) -m pytest -q
 
 ui: db
