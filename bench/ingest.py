@@ -14,7 +14,7 @@ Then, with the rows loaded by our writer and VACUUM ANALYZE run (autovacuum may 
   query_day    BarPacks.bars for one symbol and one day (whole days from Redis, each checked
                against the table's fingerprint of that day first; every day read once before
                timing), readers.bars straight from the table, and a text-protocol SELECT +
-               fetchall (the seed's read)
+               fetchall (the seed's read); then 30-day windows through the packs and the table
   latest       LatestCache.get hits on Redis vs readers.latest straight from PostgreSQL
 
 Progress goes to stdout; the last line of stdout is one JSON object. Exit code 0 even when a
@@ -62,6 +62,7 @@ SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "USDCHF", "USDCAD", "NZDUSD",
 START = datetime(2026, 1, 5, tzinfo=UTC)
 SEED_BATCH = 10_000
 QUERY_WARMUP, QUERY_ITERATIONS = 20, 500
+MONTH_DAYS, MONTH_ITERATIONS = 30, 100
 CACHE_ITERATIONS = 2_000
 COLUMNS = OHLCV.column_names
 INSERT_SEED = (
@@ -249,6 +250,8 @@ class Reads:
     baseline: list[float]
     hits: list[float]
     direct: list[float]
+    month: list[float]
+    month_uncached: list[float]
 
 
 def percentiles(samples_ms: list[float]) -> tuple[float, float]:
@@ -266,15 +269,16 @@ def latencies(run: Callable[[], object], warmup: int, iterations: int) -> list[f
     return samples
 
 
-def random_days(frame: pd.DataFrame, count: int) -> Iterator[tuple[str, datetime, datetime]]:
-    """(symbol, day start, day end) over the days every symbol fully covers."""
+def random_days(frame: pd.DataFrame, count: int,
+                length: int = 1) -> Iterator[tuple[str, datetime, datetime]]:
+    """(symbol, start, start + `length` days) over the days every symbol fully covers."""
     per_symbol = int(frame["symbol"].value_counts().min())
-    days = max(1, per_symbol // 1440)
+    days = max(1, per_symbol // 1440 - length + 1)
     symbols = sorted(frame["symbol"].unique())
-    rng = np.random.default_rng(SEED + 1)
+    rng = np.random.default_rng(SEED + length)
     for _ in range(count):
         day = START + timedelta(days=int(rng.integers(days)))
-        yield str(symbols[rng.integers(len(symbols))]), day, day + timedelta(days=1)
+        yield str(symbols[rng.integers(len(symbols))]), day, day + timedelta(days=length)
 
 
 def query_bars(db: Database, window: tuple[str, datetime, datetime]) -> pd.DataFrame:
@@ -304,15 +308,17 @@ def query_baseline(db: Database, window: tuple[str, datetime, datetime]) -> pd.D
 
 
 def measure_query(db: Database, frame: pd.DataFrame,
-                  query: Callable[[Database, tuple], pd.DataFrame]) -> list[float]:
-    windows = random_days(frame, QUERY_WARMUP + QUERY_ITERATIONS)
-    expected = min(1440, int(frame["symbol"].value_counts().min()))
+                  query: Callable[[Database, tuple], pd.DataFrame], length: int = 1,
+                  iterations: int = QUERY_ITERATIONS) -> list[float]:
+    """Latencies of reading random windows of `length` whole days."""
+    windows = random_days(frame, QUERY_WARMUP + iterations, length)
+    expected = min(1440 * length, int(frame["symbol"].value_counts().min()))
 
     def one() -> None:
         if len(query(db, next(windows))) != expected:
-            raise RuntimeError(f"{query.__name__}: expected {expected} rows per day")
+            raise RuntimeError(f"{query.__name__}: expected {expected} rows per window")
 
-    return latencies(one, QUERY_WARMUP, QUERY_ITERATIONS)
+    return latencies(one, QUERY_WARMUP, iterations)
 
 
 def measure_cache(db: Database, cache: LatestCache,
@@ -349,6 +355,8 @@ def summary(rows: int, backend_name: str, loads: Loads, reads: Reads) -> dict:
         "query_day_p99_ms": round(q99, 3),
         "query_day_uncached_p50_ms": round(u50, 3),
         "query_day_uncached_p99_ms": round(u99, 3),
+        "query_30d_p50_ms": round(percentiles(reads.month)[0], 3),
+        "query_30d_uncached_p50_ms": round(percentiles(reads.month_uncached)[0], 3),
         "query_day_baseline_p50_ms": round(b50, 3),
         "query_day_baseline_p99_ms": round(b99, 3),
         "cached_latest_p50_ms": round(c50, 3),
@@ -389,13 +397,16 @@ def measure_reads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame,
         if packs.stats["hit"] != QUERY_WARMUP + QUERY_ITERATIONS:
             raise RuntimeError(f"every timed read should hit its pack: {dict(packs.stats)}")
         uncached = measure_query(db, frame, query_bars)
+        month = measure_query(db, frame, lambda db, window: packs.bars(db, *window),
+                              MONTH_DAYS, MONTH_ITERATIONS)
+        month_uncached = measure_query(db, frame, query_bars, MONTH_DAYS, MONTH_ITERATIONS)
         baseline = measure_query(db, frame, query_baseline)
         hits, direct = measure_cache(db, cache, SYMBOLS[0])
     finally:
         cache.clear()
         cache.client.close()
         packs.client.close()
-    return Reads(query, uncached, baseline, hits, direct)
+    return Reads(query, uncached, baseline, hits, direct, month, month_uncached)
 
 
 def run(rows: int, repeat: int, settings: Settings, workdir: Path) -> dict:
@@ -429,6 +440,8 @@ def report(result: dict) -> None:
     say(f"query day   p50 {result['query_day_p50_ms']} ms  p99 {result['query_day_p99_ms']} ms"
         f" (checked packs); table p50 {result['query_day_uncached_p50_ms']} ms;"
         f" text SELECT p50 {result['query_day_baseline_p50_ms']} ms")
+    say(f"query 30 d  p50 {result['query_30d_p50_ms']} ms (checked packs);"
+        f" table p50 {result['query_30d_uncached_p50_ms']} ms")
     say(f"latest bar  Redis p50 {result['cached_latest_p50_ms']} ms"
         f" p99 {result['cached_latest_p99_ms']} ms;"
         f" PostgreSQL p99 {result['latest_db_p99_ms']} ms")
