@@ -158,6 +158,31 @@ def test_a_change_during_the_read_is_never_mixed_into_a_pack(two_days: Database,
                                   bars(two_days, "EURUSD", DAY, NEXT))
 
 
+def test_days_read_together_come_from_one_moment(two_days: Database, packs: BarPacks) -> None:
+    """A writer rewrites both days in each of its transactions; a two-day read, whatever
+    mix of packs and table reads it makes, never shows one day before and one after."""
+    stop = threading.Event()
+
+    def writer() -> None:
+        version = 0
+        while not stop.is_set():
+            version += 1
+            execute(two_days, "UPDATE underdog.ohlcv SET volume = %s"
+                    " WHERE symbol = 'EURUSD' AND time >= %s AND time < %s",
+                    version, DAY, NEXT + timedelta(days=1))
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for _ in range(60):
+            frame = packs.bars(two_days, "EURUSD", DAY, NEXT + timedelta(days=1))
+            assert frame["volume"].nunique() == 1, frame["volume"].unique()
+    finally:
+        stop.set()
+        thread.join()
+    assert packs.stats["stale"] + packs.stats["miss"] > 0 and packs.stats["hit"] > 0
+
+
 def test_a_day_still_open_is_not_stored(db: Database, packs: BarPacks) -> None:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     upsert(db, OHLCV, bar_frame(3, start=today), source="test")

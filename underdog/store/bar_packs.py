@@ -27,6 +27,8 @@ from __future__ import annotations
 import logging
 import struct
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,6 +58,9 @@ DAY_OF = "(time AT TIME ZONE 'UTC')::date - DATE '1970-01-01'"  # days since the
 CHECK_SQL = (f"SELECT {DAY_OF} AS day, {FINGERPRINT} AS fingerprint FROM underdog.ohlcv"
              " WHERE symbol = %s AND time >= %s AND time < %s GROUP BY 1")
 READ_SQL = readers.bars_query("underdog.ohlcv", FINGERPRINT)
+
+Pack = tuple[str, dict[str, np.ndarray]]  # (fingerprint, arrays)
+DAMAGED: Pack = ("", {})  # matches no fingerprint ("count:sum")
 ORIGIN_SQL = ("SELECT c.system_identifier::text || '.' || d.oid::text"
               " FROM pg_control_system() c, pg_database d WHERE d.datname = current_database()")
 
@@ -68,7 +73,7 @@ def encode(fingerprint: str, arrays: dict[str, np.ndarray]) -> bytes:
     return fingerprint.encode() + b"\0" + _HEADER.pack(_MAGIC, n) + body
 
 
-def decode(raw: bytes | None) -> tuple[str, dict[str, np.ndarray]] | None:
+def decode(raw: bytes | None) -> Pack | None:
     """(fingerprint, arrays) of a stored pack; None for a missing or malformed value."""
     if not raw or b"\0" not in raw:
         return None
@@ -147,25 +152,32 @@ class BarPacks:
               end: datetime) -> dict[str, np.ndarray]:
         origin = self.origin(db)
         with db.reader() as conn:
-            current = dict(conn.execute(CHECK_SQL, (symbol, start, end), prepare=True).fetchall())
-            days = sorted(current)  # days without rows are absent: nothing to read
-            stored = self._stored(origin, symbol, days)
-            parts = []
-            for day in days:
-                pack = decode(stored.get(day)) if stored is not None else None
-                if pack is not None and pack[0] == current[day]:
-                    self._count("hit")
-                    parts.append(pack[1])
-                    continue
-                if stored is not None:
-                    self._count("stale" if stored.get(day) else "miss")
-                key = self.key(origin, symbol, day) if stored is not None else None
-                parts.append(self._read(conn, symbol, day, key))
+            current = _fingerprints(conn, symbol, start, end)  # days with rows only
+            packs = self._stored(origin, symbol, sorted(current))
+            if packs is not None and all(packs.get(d, ("",))[0] == current[d] for d in current):
+                self._count("hit", len(current))
+                return _concat([packs[d][1] for d in sorted(current)])
+            # Some day comes from the table. Check again and read in one snapshot, so that the
+            # days returned together were all current at one moment (a backfill rewriting
+            # two days at once is never returned half old, half new).
+            with _snapshot(conn):
+                parts = []
+                for day, fingerprint in sorted(_fingerprints(conn, symbol, start, end).items()):
+                    pack = packs.get(day) if packs is not None else None
+                    if pack is not None and pack[0] == fingerprint:
+                        self._count("hit")
+                        parts.append(pack[1])
+                        continue
+                    if packs is not None:
+                        self._count("miss" if pack is None else "stale")
+                    key = self.key(origin, symbol, day) if packs is not None else None
+                    parts.append(self._read(conn, symbol, day, key))
         return _concat(parts)
 
     def _stored(self, origin: str, symbol: str,
-                days: list[int]) -> dict[int, bytes | None] | None:
-        """The stored packs of `days`; None when Redis cannot be read."""
+                days: list[int]) -> dict[int, Pack] | None:
+        """The stored packs of `days` (a damaged one never matches a fingerprint); None when
+        Redis cannot be read."""
         if not days:
             return {}
         try:
@@ -174,7 +186,7 @@ class BarPacks:
             self._count("fallback", len(days))
             log.warning("bar packs unavailable (%s); reading %s from the database", exc, symbol)
             return None
-        return dict(zip(days, values, strict=True))
+        return {d: decode(v) or DAMAGED for d, v in zip(days, values, strict=True) if v}
 
     def _read(self, conn: psycopg.Connection, symbol: str, day: int,
               key: str | None) -> dict[str, np.ndarray]:
@@ -203,3 +215,19 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     if not parts:
         return readers.bar_arrays([None] * len(COLUMNS))
     return {c: np.concatenate([p[c] for p in parts]) for c in COLUMNS}
+
+
+def _fingerprints(conn: psycopg.Connection, symbol: str, start: datetime,
+                  end: datetime) -> dict[int, str]:
+    return dict(conn.execute(CHECK_SQL, (symbol, start, end), prepare=True).fetchall())
+
+
+@contextmanager
+def _snapshot(conn: psycopg.Connection) -> Iterator[None]:
+    """One REPEATABLE READ transaction on an autocommit connection: one snapshot throughout."""
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    try:
+        with conn.transaction():
+            yield
+    finally:
+        conn.isolation_level = None
