@@ -5,7 +5,9 @@ frame from, stored with the fingerprint of the rows it was read from: their coun
 sum of a 64-bit hash of each row version's `xmin` (the transaction that wrote it). A read
 asks PostgreSQL for the fingerprint of each requested day (one indexed statement, no bar
 values sent), then takes from Redis only the packs whose fingerprint still matches; any
-other day is read from the table, in one statement with its fingerprint, and stored.
+other day is read from the table, in one statement with its fingerprint, and stored. When
+any day needs the table, every day is checked again and read in one REPEATABLE READ
+snapshot: the days of one read were all current at one moment.
 
 Why a match means "unchanged": a row version visible now but not when the pack was read
 was written by a transaction that committed after that read, so its xid differs from the
