@@ -245,3 +245,15 @@ def test_packs_of_another_database_are_kept_apart(db: Database, packs: BarPacks)
         drop_database(other)
     assert mine != theirs and mine.split(".")[0] == theirs.split(".")[0]  # one cluster here
     assert packs.key(mine, "EURUSD", 19787) != packs.key(theirs, "EURUSD", 19787)
+
+
+def test_a_server_that_hides_its_identity_gets_table_reads(two_days: Database,
+                                                          packs: BarPacks) -> None:
+    """Some managed servers revoke pg_control_system(): no origin, so no packs at all."""
+    execute(two_days, "REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC")
+    try:
+        frame = packs.bars(two_days, "EURUSD", DAY, NEXT)
+    finally:
+        execute(two_days, "GRANT EXECUTE ON FUNCTION pg_control_system() TO PUBLIC")
+    pd.testing.assert_frame_equal(frame, bars(two_days, "EURUSD", DAY, NEXT))
+    assert not packs.stats and not list(packs.client.scan_iter(match=f"{packs.prefix}:*"))

@@ -39,6 +39,7 @@ import pandas as pd
 import psycopg
 import redis
 
+from underdog.config import redact
 from underdog.store import readers
 from underdog.store.cache import CACHE_REQUESTS
 from underdog.store.db import Database
@@ -115,7 +116,7 @@ class BarPacks:
         self.ttl_s = ttl_s
         self.max_days = max_days
         self.stats: Counter[str] = Counter()
-        self._origins: dict[str, str] = {}
+        self._origins: dict[str, str | None] = {}
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = 0.25, **kwargs: Any) -> BarPacks:
@@ -126,12 +127,17 @@ class BarPacks:
     def key(self, origin: str, symbol: str, day: int) -> str:
         return f"{self.prefix}:v1:{KIND}:{origin}:{symbol}:{day_start(day).date().isoformat()}"
 
-    def origin(self, db: Database) -> str:
+    def origin(self, db: Database) -> str | None:
         """Which database packs come from: the cluster's system identifier and the database's
-        oid, so that two clusters behind one Redis and prefix never compare fingerprints."""
+        oid, so that two clusters behind one Redis and prefix never compare fingerprints.
+        None (packs unused) when the server hides its identity from the reader role."""
         if db.dsn not in self._origins:
-            with db.reader() as conn:
-                self._origins[db.dsn] = conn.execute(ORIGIN_SQL).fetchone()[0]
+            try:
+                with db.reader() as conn:
+                    self._origins[db.dsn] = conn.execute(ORIGIN_SQL).fetchone()[0]
+            except psycopg.errors.InsufficientPrivilege as exc:
+                log.warning("bar packs unused on %s: %s", redact(db.dsn), str(exc).strip())
+                self._origins[db.dsn] = None
         return self._origins[db.dsn]
 
     def _count(self, result: str, n: int = 1) -> None:
@@ -141,7 +147,7 @@ class BarPacks:
     def bars(self, db: Database, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
         """The frame `readers.bars(db, symbol, start, end)` returns, whole days from Redis."""
         days = whole_days(start, end)
-        if days is None or len(days) > self.max_days:
+        if days is None or len(days) > self.max_days or self.origin(db) is None:
             return readers.bars(db, symbol, start, end)
         try:
             arrays = self._days(db, symbol, start, end)
