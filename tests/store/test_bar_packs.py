@@ -6,13 +6,16 @@ hand in SQL, then read back through the packs: the read must show the change.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import psycopg
 import pytest
+import redis
 from typer.testing import CliRunner
 
 from tests.conftest import REDIS_URL, fresh_dsn
@@ -62,6 +65,10 @@ def test_a_pack_is_the_frame_the_table_gives(two_days: Database, packs: BarPacks
     key = packs.key(packs.origin(two_days), "EURUSD", 19787)
     assert 3590 < packs.client.ttl(key) <= 3600
     assert key == f"{packs.prefix}:v1:bars1m:{packs.origin(two_days)}:EURUSD:2024-03-05"
+    with two_days.connection() as conn:  # a restore or failover starts a new timeline
+        timeline = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()[0][:8]
+    fingerprint = bar_packs.decode(packs.client.get(key))[0]
+    assert fingerprint.startswith(f"{timeline}/") and fingerprint.split("/")[2].startswith("1440:")
     second.loc[second.index[0], "close"] = 2.0  # a caller may modify what it was given
     assert packs.bars(two_days, "EURUSD", DAY, NEXT)["close"].iloc[0] == 1.1
 
@@ -257,3 +264,49 @@ def test_a_server_that_hides_its_identity_gets_table_reads(two_days: Database,
         execute(two_days, "GRANT EXECUTE ON FUNCTION pg_control_system() TO PUBLIC")
     pd.testing.assert_frame_equal(frame, bars(two_days, "EURUSD", DAY, NEXT))
     assert not packs.stats and not list(packs.client.scan_iter(match=f"{packs.prefix}:*"))
+
+
+def test_a_failed_store_is_not_retried_for_every_day(two_days: Database,
+                                                     redis_prefix: str) -> None:
+    """A Redis user that may read but not SET: the first failed store ends storing for the
+    read (each failure could cost a timeout), and every day still comes from the table."""
+    admin, user = redis.Redis.from_url(REDIS_URL), f"{redis_prefix}_no_set"
+    admin.acl_setuser(user, enabled=True, passwords=["+pw"], keys=["*"],
+                      commands=["+@all", "-set"])
+    try:
+        client = redis.Redis.from_url(REDIS_URL.replace("redis://", f"redis://{user}:pw@"))
+        packs = BarPacks(client, prefix=f"{redis_prefix}:no_set")
+        end = NEXT + timedelta(days=1)
+        frame = packs.bars(two_days, "EURUSD", DAY, end)
+    finally:
+        admin.acl_deluser(user)
+    pd.testing.assert_frame_equal(frame, bars(two_days, "EURUSD", DAY, end))
+    assert dict(packs.stats) == {"miss": 2, "error": 1}
+
+
+def test_a_column_change_without_new_row_versions_is_read(two_days: Database,
+                                                          packs: BarPacks) -> None:
+    """Renaming columns keeps every row's xmin and ctid: the column hash tells."""
+    packs.bars(two_days, "EURUSD", DAY, NEXT)
+    swap = ("ALTER TABLE underdog.ohlcv RENAME high TO swap_tmp;"
+            " ALTER TABLE underdog.ohlcv RENAME low TO high;"
+            " ALTER TABLE underdog.ohlcv RENAME swap_tmp TO low")
+    execute(two_days, swap)
+    try:
+        swapped = packs.bars(two_days, "EURUSD", DAY, NEXT)
+        expected = bars(two_days, "EURUSD", DAY, NEXT)
+    finally:
+        execute(two_days, swap)
+    pd.testing.assert_frame_equal(swapped, expected)
+    assert (swapped["high"] < swapped["low"]).all() and packs.stats["stale"] == 1
+
+
+def test_another_layout_of_columns_reads_as_damaged() -> None:
+    arrays = {c: np.arange(3, dtype="int64" if c in ("time", "volume") else "float64")
+              for c in bar_packs.COLUMNS}
+    value = bar_packs.encode("f", arrays)
+    assert bar_packs.decode(value) is not None
+    other = hashlib.blake2b(b"time:<i8,close:<f8", digest_size=8).digest()
+    assert bar_packs.decode(value.replace(bar_packs._MAGIC, other)) is None
+    with pytest.raises(ValueError, match="decode_responses"):
+        BarPacks(redis.Redis.from_url(REDIS_URL, decode_responses=True))

@@ -620,7 +620,7 @@ def test_bar_pack_fingerprints_need_the_rowstore(pglite: Run, data: DataSet) -> 
     """Row versions carry xmin until their chunk moves to the columnstore; then the query
     fails with the SQLSTATE that BarPacks catches to read such days from the table."""
     days = pglite.rows("packs:rowstore")
-    counts = sorted(int(row["fingerprint"].split(":")[0]) for row in days)
+    counts = sorted(int(row["fingerprint"].rsplit("/", 1)[1].split(":")[0]) for row in days)
     per_day = Counter(b["time"].date() for b in data.bars if b["symbol"] == "EURUSD")
     assert counts == sorted(per_day.values())
     failed = pglite.results[-1]

@@ -2,7 +2,8 @@
 
 A pack is one symbol's bars of one UTC day as the native arrays `readers.bars` builds its
 frame from, stored with the fingerprint of the rows it was read from: their count and the
-sum of a 64-bit hash of each row version's `xmin` (the transaction that wrote it). A read
+sum of a 64-bit hash of each row version's `xmin` (the transaction that wrote it) and `ctid`
+(where it lies), prefixed by the server's WAL timeline and a hash of the table's columns. A read
 asks PostgreSQL for the fingerprint of each requested day (one indexed statement, no bar
 values sent), then takes from Redis only the packs whose fingerprint still matches; any
 other day is read from the table, in one statement with its fingerprint, and stored. When
@@ -11,12 +12,16 @@ snapshot: the days of one read were all current at one moment.
 
 Why a match means "unchanged": a row version visible now but not when the pack was read
 was written by a transaction that committed after that read, so its xid differs from the
-xids of every row version the pack saw. Any insert, update, delete or rewrite of the day,
-by our writers or by hand in psql, changes the multiset of xmins and so the fingerprint
-(a 64-bit hash sum: a collision is a 2^-64 event). No trigger and no write path has to
-remember to invalidate anything. The argument needs xids not to wrap around within a pack's
-life (2^31 transactions in `ttl_s`, one hour), and xids are only comparable within one
-cluster: keys name the cluster (its system identifier) and the database (its oid).
+xids of every row version the pack saw; and xids only repeat after 2^32 of them, when the
+new version still cannot lie where the version it replaces lies (that one is only vacuumed
+away after the writer commits), so its (xmin, ctid) is new. Any insert, update, delete or
+rewrite of the day, by our writers or by hand in psql, changes the multiset of (xmin, ctid)
+and so the fingerprint (a 64-bit hash sum: a collision is a 2^-64 event). No trigger and no
+write path has to remember to invalidate anything. What changes data without new row
+versions is in the fingerprint too: a column dropped, added or renamed (the column hash), a
+restore to an earlier point or a failover, after which xids are handed out again (a new
+timeline). xids are only comparable within one cluster: keys name the cluster (its system
+identifier) and the database (its oid).
 
 Not cached: windows that are not whole UTC days or span more than `max_days`, and days
 still open (the streamer rewrites them every minute). TimescaleDB columnstore chunks expose
@@ -26,6 +31,7 @@ Redis down or slow: the table is read, counted as `fallback`; nothing raises.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import struct
 from collections import Counter
@@ -52,11 +58,20 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 COLUMNS = ("time", *readers.BAR_FIELDS)
 _DTYPES = {"time": "<i8", "volume": "<i8"}  # the rest float64
-_MAGIC = b"UDBP1"
-_HEADER = struct.Struct("<5sI")  # magic, row count
+# The layout's own hash opens each pack: code that lays columns out otherwise (a rolling
+# deploy sharing Redis) reads another's packs as damaged, never as its own columns.
+_LAYOUT = ",".join(f"{c}:{_DTYPES.get(c, '<f8')}" for c in COLUMNS)
+_MAGIC = hashlib.blake2b(_LAYOUT.encode(), digest_size=8).digest()
+_HEADER = struct.Struct("<8sI")  # magic, row count
 
-FINGERPRINT = ("count(*)::text || ':' || "
-               "coalesce(sum(hashint8extended(xmin::text::bigint, 0)), 0)::text")
+TIMELINE = ("(CASE WHEN pg_is_in_recovery()"
+            " THEN (SELECT timeline_id FROM pg_control_checkpoint())::text"
+            " ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END)")
+COLUMNS_HASH = ("(SELECT md5(string_agg(concat_ws(' ', attnum, attname, atttypid, attisdropped),"
+                " ',' ORDER BY attnum)) FROM pg_attribute"
+                " WHERE attrelid = 'underdog.ohlcv'::regclass AND attnum > 0)")
+FINGERPRINT = (f"{TIMELINE} || '/' || {COLUMNS_HASH} || '/' || count(*)::text || ':' || "
+               "coalesce(sum(hashtextextended(xmin::text || ctid::text, 0)), 0)::text")
 DAY_OF = "(time AT TIME ZONE 'UTC')::date - DATE '1970-01-01'"  # days since the epoch
 CHECK_SQL = (f"SELECT {DAY_OF} AS day, {FINGERPRINT} AS fingerprint FROM underdog.ohlcv"
              " WHERE symbol = %s AND time >= %s AND time < %s GROUP BY 1")
@@ -92,14 +107,14 @@ def decode(raw: bytes | None) -> Pack | None:
     return head.decode("ascii", "replace"), arrays
 
 
-def whole_days(start: datetime, end: datetime) -> list[int] | None:
+def whole_days(start: datetime, end: datetime) -> range | None:
     """Day numbers (days since 1970-01-01 UTC) of [start, end), or None if not whole days."""
     if start.tzinfo is None or end.tzinfo is None or end <= start:
         return None
     first, last = start - EPOCH, end - EPOCH
     if first % DAY or last % DAY:  # exact to the microsecond
         return None
-    return list(range(first // DAY, last // DAY))
+    return range(first // DAY, last // DAY)
 
 
 def day_start(day: int) -> datetime:
@@ -111,6 +126,8 @@ class BarPacks:
 
     def __init__(self, client: redis.Redis, *, prefix: str = "underdog", ttl_s: int = 3600,
                  max_days: int = 31):
+        if client.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ValueError("BarPacks stores bytes: its Redis client needs decode_responses off")
         self.client = client
         self.prefix = prefix
         self.ttl_s = ttl_s
@@ -154,6 +171,10 @@ class BarPacks:
         except psycopg.errors.InvalidColumnReference:  # TimescaleDB columnstore: no xmin
             self._count("uncheckable")
             return readers.bars(db, symbol, start, end)
+        except psycopg.errors.InsufficientPrivilege as exc:  # a managed server's revocations
+            self._count("uncheckable")
+            log.warning("bar packs cannot check %s: %s", symbol, str(exc).strip())
+            return readers.bars(db, symbol, start, end)
         return readers.bar_frame(arrays, MINUTE)
 
     def _days(self, db: Database, symbol: str, start: datetime,
@@ -169,7 +190,7 @@ class BarPacks:
             # days returned together were all current at one moment (a backfill rewriting
             # two days at once is never returned half old, half new).
             with _snapshot(conn):
-                parts = []
+                parts, storing = [], packs is not None
                 for day, fingerprint in sorted(_fingerprints(conn, symbol, start, end).items()):
                     pack = packs.get(day) if packs is not None else None
                     if pack is not None and pack[0] == fingerprint:
@@ -178,8 +199,9 @@ class BarPacks:
                         continue
                     if packs is not None:
                         self._count("miss" if pack is None else "stale")
-                    key = self.key(origin, symbol, day) if packs is not None else None
-                    parts.append(self._read(conn, symbol, day, key))
+                    key = self.key(origin, symbol, day) if storing else None
+                    arrays, storing = self._read(conn, symbol, day, key)  # False: Redis failed
+                    parts.append(arrays)
         return _concat(parts)
 
     def _stored(self, origin: str, symbol: str,
@@ -197,23 +219,26 @@ class BarPacks:
         return {d: decode(v) or DAMAGED for d, v in zip(days, values, strict=True) if v}
 
     def _read(self, conn: psycopg.Connection, symbol: str, day: int,
-              key: str | None) -> dict[str, np.ndarray]:
+              key: str | None) -> tuple[dict[str, np.ndarray], bool]:
         """One day from the table with the fingerprint of exactly those rows (one statement,
-        one snapshot), stored under `key` (unless None) once the day has closed."""
+        one snapshot), stored under `key` (unless None) once the day has closed; and whether
+        Redis may still be asked (False after a failed store: no more timeouts to wait)."""
         start = day_start(day)
         row = conn.execute(READ_SQL, (symbol, start, start + DAY), binary=True,
                            prepare=True).fetchone()
         arrays = readers.bar_arrays(row[1:])
-        if key is not None and start + DAY <= datetime.now(UTC):
-            self._put(key, encode(row[0], arrays))
-        return arrays
+        if key is None or start + DAY > datetime.now(UTC):
+            return arrays, key is not None
+        return arrays, self._put(key, encode(row[0], arrays))
 
-    def _put(self, key: str, value: bytes) -> None:
+    def _put(self, key: str, value: bytes) -> bool:
         try:
             self.client.set(key, value, ex=self.ttl_s)
         except redis.RedisError as exc:
             self._count("error")
             log.warning("bar pack put failed for %s: %s", key, exc)
+            return False
+        return True
 
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -233,9 +258,10 @@ def _fingerprints(conn: psycopg.Connection, symbol: str, start: datetime,
 @contextmanager
 def _snapshot(conn: psycopg.Connection) -> Iterator[None]:
     """One REPEATABLE READ transaction on an autocommit connection: one snapshot throughout."""
+    before = conn.isolation_level
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     try:
         with conn.transaction():
             yield
     finally:
-        conn.isolation_level = None
+        conn.isolation_level = before
