@@ -12,9 +12,10 @@ snapshot: the days of one read were all current at one moment.
 
 Why a match means "unchanged": a row version visible now but not when the pack was read
 was written by a transaction that committed after that read, so its xid differs from the
-xids of every row version the pack saw; and xids only repeat after 2^32 of them, when the
-new version still cannot lie where the version it replaces lies (that one is only vacuumed
-away after the writer commits), so its (xmin, ctid) is new. Any insert, update, delete or
+xids of every row version the pack saw. 32-bit xids do repeat after 2^32 of them, hence the
+ctid: a version cannot lie where the one it replaces lies (vacuum frees that slot only after
+the writer commits), so a repeat needs a second transaction whose xid matches the old row's
+mod 2^32 to refill its freed slot within the pack's life (`ttl_s`). Any insert, update, delete or
 rewrite of the day, by our writers or by hand in psql, changes the multiset of (xmin, ctid)
 and so the fingerprint (a 64-bit hash sum: a collision is a 2^-64 event). No trigger and no
 write path has to remember to invalidate anything. What changes data without new row
