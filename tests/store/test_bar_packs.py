@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -138,29 +139,36 @@ def test_a_transaction_with_an_older_xid_that_commits_later_is_read(
     assert packs.stats["stale"] == 1
 
 
-def test_a_change_during_the_read_is_never_mixed_into_a_pack(two_days: Database,
-                                                            packs: BarPacks) -> None:
-    """Packs are read with their fingerprint in one statement: whatever a concurrent writer
-    commits, the stored pack equals the table as of some moment (checked by rereading)."""
+@contextmanager
+def rewriting(db: Database, column: str, end: datetime) -> Iterator[None]:
+    """A writer setting `column` of EURUSD's [DAY, end) to 1, 2, 3, ... one transaction each,
+    for as long as the block runs."""
     stop = threading.Event()
 
     def writer() -> None:
-        price = 1.1
+        version = 0
         while not stop.is_set():
-            price += 0.0001
-            execute(two_days, "UPDATE underdog.ohlcv SET close = %s, high = %s + 0.01"
-                    " WHERE symbol = 'EURUSD' AND time >= %s AND time < %s",
-                    price, price, DAY, NEXT)
+            version += 1
+            execute(db, f"UPDATE underdog.ohlcv SET {column} = %s"
+                    " WHERE symbol = 'EURUSD' AND time >= %s AND time < %s", version, DAY, end)
 
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        for _ in range(30):
-            frame = packs.bars(two_days, "EURUSD", DAY, NEXT)
-            assert frame["close"].nunique() == 1  # one committed state, never two
+        yield
     finally:
         stop.set()
         thread.join()
+
+
+def test_a_change_during_the_read_is_never_mixed_into_a_pack(two_days: Database,
+                                                            packs: BarPacks) -> None:
+    """Packs are read with their fingerprint in one statement: whatever a concurrent writer
+    commits, the stored pack equals the table as of some moment (checked by rereading)."""
+    with rewriting(two_days, "volume", NEXT):
+        for _ in range(30):
+            frame = packs.bars(two_days, "EURUSD", DAY, NEXT)
+            assert frame["volume"].nunique() == 1  # one committed state, never two
     pd.testing.assert_frame_equal(packs.bars(two_days, "EURUSD", DAY, NEXT),
                                   bars(two_days, "EURUSD", DAY, NEXT))
 
@@ -168,25 +176,11 @@ def test_a_change_during_the_read_is_never_mixed_into_a_pack(two_days: Database,
 def test_days_read_together_come_from_one_moment(two_days: Database, packs: BarPacks) -> None:
     """A writer rewrites both days in each of its transactions; a two-day read, whatever
     mix of packs and table reads it makes, never shows one day before and one after."""
-    stop = threading.Event()
-
-    def writer() -> None:
-        version = 0
-        while not stop.is_set():
-            version += 1
-            execute(two_days, "UPDATE underdog.ohlcv SET volume = %s"
-                    " WHERE symbol = 'EURUSD' AND time >= %s AND time < %s",
-                    version, DAY, NEXT + timedelta(days=1))
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
+    end = NEXT + timedelta(days=1)
+    with rewriting(two_days, "volume", end):
         for _ in range(60):
-            frame = packs.bars(two_days, "EURUSD", DAY, NEXT + timedelta(days=1))
+            frame = packs.bars(two_days, "EURUSD", DAY, end)
             assert frame["volume"].nunique() == 1, frame["volume"].unique()
-    finally:
-        stop.set()
-        thread.join()
     assert packs.stats["stale"] + packs.stats["miss"] > 0 and packs.stats["hit"] > 0
 
 
