@@ -20,7 +20,7 @@ import redis
 from typer.testing import CliRunner
 
 from tests.conftest import REDIS_URL, fresh_dsn
-from tests.helpers import DAY, bar_frame, free_port
+from tests.helpers import DAY, bar_frame, delete_keys, free_port
 from underdog.cli import app
 from underdog.config import get_settings
 from underdog.store import bar_packs
@@ -38,9 +38,7 @@ NEXT = DAY + timedelta(days=1)
 def packs(db: Database, redis_prefix: str, request: pytest.FixtureRequest) -> Iterator[BarPacks]:
     packs = BarPacks.from_url(REDIS_URL, prefix=f"{redis_prefix}:{request.node.name}")
     yield packs
-    keys = list(packs.client.scan_iter(match=f"{packs.prefix}:*"))
-    if keys:
-        packs.client.delete(*keys)
+    delete_keys(REDIS_URL, packs.prefix)
     packs.client.close()
 
 

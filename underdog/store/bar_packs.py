@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 KIND = "bars1m"
 DAY = timedelta(days=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MINUTE = timedelta(minutes=1)
+TABLE, MINUTE = readers.TIMEFRAMES["1m"]  # underdog.ohlcv, one-minute bars
 COLUMNS = ("time", *readers.BAR_FIELDS)
 _DTYPES = {"time": "<i8", "volume": "<i8"}  # the rest float64
 # The layout's own hash opens each pack: code that lays columns out otherwise (a rolling
@@ -70,13 +70,13 @@ TIMELINE = ("(CASE WHEN pg_is_in_recovery()"
             " ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END)")
 COLUMNS_HASH = ("(SELECT md5(string_agg(concat_ws(' ', attnum, attname, atttypid, attisdropped),"
                 " ',' ORDER BY attnum)) FROM pg_attribute"
-                " WHERE attrelid = 'underdog.ohlcv'::regclass AND attnum > 0)")
+                f" WHERE attrelid = '{TABLE}'::regclass AND attnum > 0)")
 FINGERPRINT = (f"{TIMELINE} || '/' || {COLUMNS_HASH} || '/' || count(*)::text || ':' || "
                "coalesce(sum(hashtextextended(xmin::text || ctid::text, 0)), 0)::text")
 DAY_OF = "(time AT TIME ZONE 'UTC')::date - DATE '1970-01-01'"  # days since the epoch
-CHECK_SQL = (f"SELECT {DAY_OF} AS day, {FINGERPRINT} AS fingerprint FROM underdog.ohlcv"
+CHECK_SQL = (f"SELECT {DAY_OF} AS day, {FINGERPRINT} AS fingerprint FROM {TABLE}"
              " WHERE symbol = %s AND time >= %s AND time < %s GROUP BY 1")
-READ_SQL = readers.bars_query("underdog.ohlcv", FINGERPRINT)
+READ_SQL = readers.bars_query(TABLE, FINGERPRINT)
 
 Pack = tuple[str, dict[str, np.ndarray]]  # (fingerprint, arrays)
 DAMAGED: Pack = ("", {})  # matches no fingerprint ("count:sum")
