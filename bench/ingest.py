@@ -269,11 +269,15 @@ def latencies(run: Callable[[], object], warmup: int, iterations: int) -> list[f
     return samples
 
 
+def full_days(frame: pd.DataFrame) -> int:
+    """Whole days of bars that every symbol has."""
+    return int(frame["symbol"].value_counts().min()) // 1440
+
+
 def random_days(frame: pd.DataFrame, count: int,
                 length: int = 1) -> Iterator[tuple[str, datetime, datetime]]:
     """(symbol, start, start + `length` days) over the days every symbol fully covers."""
-    per_symbol = int(frame["symbol"].value_counts().min())
-    days = max(1, per_symbol // 1440 - length + 1)
+    days = max(1, full_days(frame) - length + 1)
     symbols = sorted(frame["symbol"].unique())
     rng = np.random.default_rng(SEED + length)
     for _ in range(count):
@@ -288,7 +292,7 @@ def query_bars(db: Database, window: tuple[str, datetime, datetime]) -> pd.DataF
 def warm_packs(db: Database, packs: BarPacks, frame: pd.DataFrame) -> float:
     """Read every (symbol, day) once through the packs: seconds taken (reads + stores)."""
     symbols = sorted(frame["symbol"].unique())
-    days = int(frame["symbol"].value_counts().min()) // 1440
+    days = full_days(frame)
     started = time.perf_counter()
     for symbol in symbols:
         for d in range(days):
@@ -393,12 +397,14 @@ def measure_reads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame,
     )
     try:
         say(f"  packs: every day read and stored once in {warm_packs(db, packs, frame):.1f} s")
-        query = measure_query(db, frame, lambda db, window: packs.bars(db, *window))
+        def through_packs(db: Database, window: tuple[str, datetime, datetime]) -> pd.DataFrame:
+            return packs.bars(db, *window)
+
+        query = measure_query(db, frame, through_packs)
         if packs.stats["hit"] != QUERY_WARMUP + QUERY_ITERATIONS:
             raise RuntimeError(f"every timed read should hit its pack: {dict(packs.stats)}")
         uncached = measure_query(db, frame, query_bars)
-        month = measure_query(db, frame, lambda db, window: packs.bars(db, *window),
-                              MONTH_DAYS, MONTH_ITERATIONS)
+        month = measure_query(db, frame, through_packs, MONTH_DAYS, MONTH_ITERATIONS)
         month_uncached = measure_query(db, frame, query_bars, MONTH_DAYS, MONTH_ITERATIONS)
         baseline = measure_query(db, frame, query_baseline)
         hits, direct = measure_cache(db, cache, SYMBOLS[0])
