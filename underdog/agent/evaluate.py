@@ -40,7 +40,8 @@ def evaluate(db: Database, symbol: str, *, version: str | None = None, run_id: s
     books = compare(data, policy.scaler, policy.config.env, policy_of(policy.model))
     metrics = {name: performance(b) for name, b in books.items()}
     png = equity_png(books, f"{symbol} test window, policy {policy.version}")
-    strategy = f"td3:{policy.version}"
-    ledger = write_ledger(db, books["td3"], metrics, strategy=strategy, run_id=run_id,
-                          start=start, end=end) if write else None
-    return Evaluation(symbol, policy.version, metrics, books, png, ledger)
+    evaluation = Evaluation(symbol, policy.version, metrics, books, png, ledger=None)
+    if write:
+        evaluation.ledger = write_ledger(db, books["td3"], metrics, strategy=evaluation.strategy,
+                                         run_id=run_id, start=start, end=end)
+    return evaluation
