@@ -186,10 +186,10 @@ class RunMetricsCollector(Collector):
             totals[1] += _number(metadata, "documents_scored") or 0.0
             totals[2] += seconds
 
-    def advance(self) -> None:
-        """Count the materializations recorded since the last call."""
+    def advance(self, keys: list[dg.AssetKey]) -> None:
+        """Count the materializations of `keys` recorded since the last call."""
         with self._lock:
-            for key in self.instance.get_asset_keys():
+            for key in keys:
                 cursor = self._cursors.get(key)
                 while True:
                     result = self.instance.fetch_materializations(
@@ -210,8 +210,9 @@ class RunMetricsCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("underdog_dagster_up", "1 if the Dagster instance answered")
         try:
-            self.advance()
-            families = [*self._counters(), *self._latest()]
+            keys = list(self.instance.get_asset_keys())  # one listing for the whole scrape
+            self.advance(keys)
+            families = [*self._counters(), *self._latest(keys)]
         except Exception as exc:  # noqa: BLE001 - an unreachable instance is a metric, not a crash
             log.warning("scrape: Dagster instance unavailable: %s", redact(str(exc)))
             up.add_metric([], 0.0)
@@ -254,9 +255,8 @@ class RunMetricsCollector(Collector):
                 seconds.add_metric([model], s)
         return [rows, rejected, count, durations, texts, documents, seconds]
 
-    def _latest(self) -> list[Metric]:
+    def _latest(self, keys: list[dg.AssetKey]) -> list[Metric]:
         now = datetime.now(UTC)
-        keys = list(self.instance.get_asset_keys())
         runs = asset_runs(self.instance, [k.to_user_string() for k in keys], now)
         last = GaugeMetricFamily("underdog_asset_last_materialization_timestamp_seconds",
                                  "When each asset was last materialized", labels=["asset"])
