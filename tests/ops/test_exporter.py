@@ -171,10 +171,10 @@ def test_a_database_outage_is_a_metric_not_a_crash(exporter, tmp_path: Path) -> 
 
 
 def test_agent_metrics_set_the_gauges_and_name_unknown_ones() -> None:
-    from underdog.ops.metrics import AGENT_EVAL_SHARPE
+    from underdog.ops.metrics import AGENT_GAUGES
 
     row = agent_metrics("v9", "w", sharpe=2.0, total_return=None)
     assert row == {"policy_version": "v9", "window": "w", "sharpe": 2.0}
-    assert AGENT_EVAL_SHARPE.labels(policy_version="v9", window="w")._value.get() == 2.0
+    assert AGENT_GAUGES["sharpe"].labels(policy_version="v9", window="w")._value.get() == 2.0
     with pytest.raises(ValueError, match="unknown agent metrics: \\['sortino'\\]"):
         agent_metrics("v9", "w", sortino=1.0)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
@@ -26,6 +28,11 @@ def fail(message: str) -> NoReturn:
 def day(value: str) -> datetime:
     """A day, YYYY-MM-DD, as its 00:00 UTC."""
     return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
+
+
+def when(moment: datetime | None) -> str:
+    """A moment as UTC minutes for tables, or '-'."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
 def aware(value: str, expected: str) -> datetime:
@@ -64,3 +71,20 @@ def bar_packs() -> BarPacks:
     settings = get_settings()
     return BarPacks.from_url(settings.redis_url.get_secret_value(), prefix=settings.redis_prefix,
                              ttl_s=settings.cache_ttl_s, timeout_s=settings.redis_timeout_s)
+
+
+def dagster_instance():
+    """The Dagster instance (DAGSTER_HOME, else ./dagster.yaml's folder), or None and why not."""
+    home = os.environ.get("DAGSTER_HOME") or (str(Path.cwd()) if Path("dagster.yaml").is_file()
+                                              else None)
+    if home is None:
+        return None, "DAGSTER_HOME is not set"
+    os.environ["DAGSTER_HOME"] = home
+    try:  # Dagster is the orchestrator's side: imported only here, never by the core
+        import dagster as dg
+
+        return dg.DagsterInstance.get(), ""
+    except Exception as exc:  # noqa: BLE001 - health reports what it cannot reach
+        from underdog.ops.logs import redact
+
+        return None, f"Dagster instance unavailable: {redact(str(exc)).splitlines()[0]}"

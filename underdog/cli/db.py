@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 
 import typer
 from rich.table import Table as RichTable
 
-from underdog.cli.common import console, database
+from underdog.cli.common import console, database, when
 from underdog.config import get_settings
 
 app = typer.Typer(no_args_is_help=True, help="Databases and migrations.")
@@ -56,13 +55,9 @@ def db_status() -> None:
     for s in rows:
         ratio = f"{s.compression_ratio:.1f}x" if s.compression_ratio else "-"
         chunks = f"{s.chunks} ({s.compressed_chunks} compressed)" if s.chunks is not None else "-"
-        table.add_row(s.name, f"{s.rows:,}", _when(s.first), _when(s.last),
+        table.add_row(s.name, f"{s.rows:,}", when(s.first), when(s.last),
                       f"{s.size_bytes / 1e6:.1f} MB", chunks, ratio)
     console.print(table)
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
 @app.command("retention")

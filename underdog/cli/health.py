@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table as RichTable
 
-from underdog.cli.common import console
+from underdog.cli.common import console, dagster_instance, when
 from underdog.config import get_settings
 from underdog.ops.freshness import FEEDS, format_duration
 
@@ -20,23 +17,6 @@ if TYPE_CHECKING:
 
 STATUS_STYLE = {"ok": "green", "stale": "bold red", "empty": "yellow", "off": "dim",
                 "untracked": "dim"}
-
-
-def dagster_instance():
-    """The Dagster instance (DAGSTER_HOME, else ./dagster.yaml's folder), or None and why not."""
-    home = os.environ.get("DAGSTER_HOME") or (str(Path.cwd()) if Path("dagster.yaml").is_file()
-                                              else None)
-    if home is None:
-        return None, "DAGSTER_HOME is not set"
-    os.environ["DAGSTER_HOME"] = home
-    try:  # Dagster is the orchestrator's side: imported only here, never by the core
-        import dagster as dg
-
-        return dg.DagsterInstance.get(), ""
-    except Exception as exc:  # noqa: BLE001 - health reports what it cannot reach
-        from underdog.ops.logs import redact
-
-        return None, f"Dagster instance unavailable: {redact(str(exc)).splitlines()[0]}"
 
 
 def dagster_runs(assets: list[str]) -> tuple[dict[str, AssetRuns], str]:
@@ -81,12 +61,8 @@ def health(
         raise typer.Exit(1)
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
-
-
 def _print(report: HealthReport, keys: bool) -> None:
-    table = RichTable(title=f"underdog health @ {_when(report.now)} UTC ({report.backend})")
+    table = RichTable(title=f"underdog health @ {when(report.now)} UTC ({report.backend})")
     for column in ("table", "written by", "last update", "lag", "allowed", "rows today",
                    "last run", "errors 24h", "dead letters 24h", "status"):
         table.add_column(column, justify="right" if column in (
@@ -97,16 +73,16 @@ def _print(report: HealthReport, keys: bool) -> None:
         allowed = f.threshold.max_lag
         style = STATUS_STYLE.get(f.status, "")
         table.add_row(
-            f.table, f.feed.writer, _when(f.newest),
+            f.table, f.feed.writer, when(f.newest),
             format_duration(f.lag_s),
             (format_duration(allowed.total_seconds()) + (" open" if f.feed.market_hours else ""))
             if allowed else "-",
-            f"{f.rows_today:,}", _when(runs.last_materialized) if runs else "-",
+            f"{f.rows_today:,}", when(runs.last_materialized) if runs else "-",
             str(runs.failures_24h) if runs else "-", str(report.dead_letters_for(f.table)),
             f"[{style}]{f.status}[/]")
         if keys:
             for k in f.keys:
-                table.add_row(f"  {k.key}", "", _when(k.newest), format_duration(k.lag_s), "",
+                table.add_row(f"  {k.key}", "", when(k.newest), format_duration(k.lag_s), "",
                               f"{k.rows_today:,}", "", "", "", "", style="dim")
     console.print(table)
     _print_sources(report)
@@ -130,7 +106,7 @@ def _print_sources(report: HealthReport) -> None:
         letters[source] = letters.get(source, 0) + n
     for k in documents.keys:
         if k.newest is not None or k.key in letters:
-            table.add_row(k.key, "news/posts (raw_documents)", _when(k.newest),
+            table.add_row(k.key, "news/posts (raw_documents)", when(k.newest),
                           f"{k.rows_today:,}", str(letters.pop(k.key, 0)))
     s = report.stream
     if s.seen:
@@ -138,7 +114,7 @@ def _print_sources(report: HealthReport) -> None:
         if s.stale:
             state = f"[bold red]silent {format_duration(s.age_s)}[/]"
         table.add_row(f"streamer ({s.protocol})", f"live ticks, {state}, lag "
-                      f"{format_duration(s.lag_s)}", _when(s.time), "-",
+                      f"{format_duration(s.lag_s)}", when(s.time), "-",
                       str(letters.pop(s.protocol, 0)))
     for source, n in sorted(letters.items()):
         table.add_row(source, "dead letters only", "-", "-", str(n))
@@ -162,5 +138,5 @@ def _print_services(report: HealthReport) -> None:
         console.print("compression: none (plain PostgreSQL)")
     else:
         console.print("compression: " + (", ".join(ratios) or "no compressed chunks yet"))
-    online = ", ".join(f"{s} {_when(t)}" for s, t in report.online.items())
+    online = ", ".join(f"{s} {when(t)}" for s, t in report.online.items())
     console.print(f"online state vectors (Redis): {online or '-'}")

@@ -22,7 +22,7 @@ def registry(dagster: bool = True):
     """A registry with the store collector and, if reachable, the Dagster run collector."""
     from prometheus_client import CollectorRegistry
 
-    from underdog.cli.health import dagster_instance
+    from underdog.cli.common import dagster_instance
     from underdog.ops.metrics import StoreCollector
 
     out = CollectorRegistry()

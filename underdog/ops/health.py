@@ -19,7 +19,7 @@ from underdog.config import Settings
 from underdog.ops.freshness import FeedStatus, evaluate_all
 from underdog.ops.logs import redact
 from underdog.store.cache import LatestCache
-from underdog.store.db import connect
+from underdog.store.db import connect, is_timescale
 from underdog.store.tables import FACT_TABLES
 
 DAY = timedelta(hours=24)
@@ -71,9 +71,6 @@ class StreamStatus:
     lag_s: float | None = None
     msgs_per_s: float | None = None
     protocol: str = ""
-    db_up: bool | None = None
-    spool_records: int = 0
-    ticks_rejected: int = 0
 
     @property
     def stale(self) -> bool:
@@ -124,11 +121,6 @@ def open_connection(settings: Settings) -> psycopg.Connection:
     return conn
 
 
-def is_timescale(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
-    return bool(row and row[0])
-
-
 def dead_letters(conn: psycopg.Connection, now: datetime) -> dict[tuple[str, str], int]:
     rows = conn.execute(
         "SELECT source, target_table, count(*) FROM underdog.dead_letters"
@@ -165,12 +157,6 @@ def storage(conn: psycopg.Connection, timescale: bool) -> list[TableStorage]:
     return out
 
 
-def redis_client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.redis_url.get_secret_value(), decode_responses=True,
-                                socket_timeout=max(settings.redis_timeout_s, 1.0),
-                                socket_connect_timeout=max(settings.redis_timeout_s, 1.0))
-
-
 def redis_status(client: redis.Redis) -> RedisStatus:
     try:
         memory, stats = client.info("memory"), client.info("stats")
@@ -195,9 +181,7 @@ def stream_status(cache: LatestCache, now: datetime) -> StreamStatus:
     return StreamStatus(
         True, time=beat, age_s=max((now - beat).total_seconds(), 0.0),
         running=bool(row.get("running")), lag_s=row.get("lag_s"),
-        msgs_per_s=row.get("msgs_per_s"), protocol=str(row.get("protocol") or ""),
-        db_up=row.get("db_up"), spool_records=int(row.get("spool_records") or 0),
-        ticks_rejected=int(row.get("ticks_rejected") or 0))
+        msgs_per_s=row.get("msgs_per_s"), protocol=str(row.get("protocol") or ""))
 
 
 def online_state(cache: LatestCache, symbols: list[str]) -> dict[str, datetime | None]:
@@ -218,16 +202,17 @@ def collect(settings: Settings, *, now: datetime | None = None) -> HealthReport:
         feeds = evaluate_all(conn, settings, now=now)
         letters = dead_letters(conn, now)
         tables = storage(conn, timescale)
-    client = redis_client(settings)
+    cache = LatestCache.from_url(settings.redis_url.get_secret_value(),
+                                 timeout_s=max(settings.redis_timeout_s, 1.0),
+                                 prefix=settings.redis_prefix)
     try:
-        cache = LatestCache(client, prefix=settings.redis_prefix)
         report = HealthReport(
             now=now, backend="TimescaleDB" if timescale else "PostgreSQL", feeds=feeds,
-            dead_letters=letters, storage=tables, redis=redis_status(client),
+            dead_letters=letters, storage=tables, redis=redis_status(cache.client),
             stream=stream_status(cache, now),
             online=online_state(cache, list(settings.symbols)))
     finally:
-        client.close()
+        cache.client.close()
     return report
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from datetime import datetime
 
 import psycopg
 from prometheus_client import Gauge
@@ -44,10 +43,6 @@ AGENT_METRICS = {
                                "Environment steps per second while training"),
 }
 AGENT_GAUGES = {key: Gauge(name, doc, AGENT_LABELS) for key, (name, doc) in AGENT_METRICS.items()}
-AGENT_EVAL_TOTAL_RETURN = AGENT_GAUGES["total_return"]
-AGENT_EVAL_SHARPE = AGENT_GAUGES["sharpe"]
-AGENT_EVAL_MAX_DRAWDOWN = AGENT_GAUGES["max_drawdown"]
-AGENT_TRAIN_STEPS_PER_SECOND = AGENT_GAUGES["train_steps_per_second"]
 
 
 AGENT_METADATA_KEY = "agent_metrics"
@@ -74,10 +69,6 @@ def agent_metrics(policy_version: str, window: str, **values: float | None) -> d
 
 def _gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, labels=list(labels))
-
-
-def _ts(moment: datetime | None) -> float | None:
-    return moment.timestamp() if moment else None
 
 
 def report_metrics(report: HealthReport) -> list[Metric]:

@@ -41,6 +41,12 @@ def check_database(dsn: str, *, variable: str = "UNDERDOG_DATABASE_URL") -> str:
         return str(conn.execute("SHOW server_version").fetchone()[0])
 
 
+def is_timescale(conn: psycopg.Connection) -> bool:
+    """Whether the connection's database has the TimescaleDB extension."""
+    row = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+    return bool(row and row[0])
+
+
 def check_idle(conn: psycopg.Connection) -> None:
     """The reader pool's check on checkout, without a round trip in the usual case.
 
@@ -106,7 +112,4 @@ class Database:
     @cached_property
     def is_timescale(self) -> bool:
         with self.connection() as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'"
-            ).fetchone()
-        return bool(row and row[0])
+            return is_timescale(conn)
