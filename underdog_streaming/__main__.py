@@ -96,18 +96,20 @@ def run(
 
 
 def _state_hook(resources: ExitStack, source: str):
-    """The on_bar_close hook that also publishes the online state vector."""
+    """The on_bar_close hook that also publishes the online state vector. Its database opens
+    on first use: the streamer starts (and spools) while PostgreSQL is down."""
     from underdog.store.cache import LatestCache
     from underdog.store.db import Database
     from underdog.store.readers import latest
-    from underdog_streaming.hooks import state_vector_hook
+    from underdog_streaming.hooks import OpenOnUse, state_vector_hook
 
     settings = get_settings()
-    db = resources.enter_context(Database(settings.dsn, reader_role=settings.reader_role))
+    db = OpenOnUse(lambda: Database(settings.dsn, reader_role=settings.reader_role).open())
+    resources.callback(db.close)
     cache = LatestCache.from_url(settings.redis_url.get_secret_value(),
                                  prefix=settings.redis_prefix, ttl_s=settings.cache_ttl_s,
                                  loader=lambda k, s, src: latest(db, k, s, src))
-    return state_vector_hook(db, cache, source)
+    return state_vector_hook(db, cache, source)  # type: ignore[arg-type]
 
 
 def _serve(streamer, stop: threading.Event, metrics_addr: str) -> None:
