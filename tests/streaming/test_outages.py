@@ -5,10 +5,6 @@ receiving; quotes resume)."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,16 +12,15 @@ import psycopg
 import redis
 
 from tests.conftest import REDIS_URL
-from tests.helpers import free_port
 from tests.streaming.conftest import (
     SYMBOLS,
     PrivatePostgres,
     PrivateRedis,
+    StreamerProcess,
     count,
     free_ports,
     wait_until,
 )
-from tests.streaming.test_streamer_cli import scrape, streamer_command
 from underdog.store import migrate
 from underdog.store.admin import create_database
 from underdog.store.cache import LatestCache
@@ -103,35 +98,18 @@ def test_the_streamer_starts_with_the_database_down_spools_and_catches_up(
     private_postgres.stop()
     ports = free_ports()
     bridge = FakeBridge(ports=ports, rate=300, seconds=6.0, symbols=SYMBOLS).start()
-    metrics_port = free_port()
-    env = {**os.environ, "UNDERDOG_DATABASE_URL": dsn, "UNDERDOG_REDIS_URL": REDIS_URL,
-           "UNDERDOG_REDIS_PREFIX": prefix, "UNDERDOG_SYMBOLS": ",".join(SYMBOLS)}
-    proc = subprocess.Popen(
-        [*streamer_command(), "run", "--protocol", "mql5", "--sys-port", str(ports.sys),
-         "--data-port", str(ports.data), "--live-port", str(ports.live),
-         "--metrics-port", str(metrics_port), "--spool-dir", str(tmp_path / "spool")],
-        env=env, stderr=subprocess.PIPE, text=True)
-
-    def metric(name: str) -> float:
-        try:
-            return scrape(metrics_port).get(f"underdog_stream_{name}", 0)
-        except OSError:
-            return 0
-
+    streamer = StreamerProcess(dsn, prefix, ports, tmp_path / "spool")
     try:
-        assert wait_until(lambda: metric("ticks_spooled_total") > 100, 30), "nothing spooled"
-        assert proc.poll() is None and metric("ticks_written_total") == 0
+        assert wait_until(lambda: streamer.metric("ticks_spooled_total") > 100, 30), \
+            "nothing spooled"
+        assert streamer.proc.poll() is None and streamer.metric("ticks_written_total") == 0
         private_postgres.start()
         assert bridge.done.wait(30)
-        assert wait_until(lambda: metric("ticks_written_total") >= bridge.sent, 30)
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
+        assert wait_until(lambda: streamer.metric("ticks_written_total") >= bridge.sent, 30)
+        summary = streamer.stop()
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        streamer.kill()
         bridge.stop()
-    assert proc.returncode == 0, stderr
-    summary = json.loads(stderr.rsplit("stopped: ", 1)[1].splitlines()[0])
     assert summary["replayed"] > 0 and summary["written"] == summary["ticks_accepted"]
     assert count(dsn, "SELECT count(*) FROM underdog.ticks") == bridge.sent
     assert not list((tmp_path / "spool").glob("*.spool"))
