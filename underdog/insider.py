@@ -290,7 +290,10 @@ def _edgar_frames(edgar: EdgarClient, ciks: dict[str, str], start: datetime, end
                   run: InsiderRun) -> list[pd.DataFrame]:
     frames = []
     for cik in ciks:
-        for filing in edgar.filings(cik, start, end):
+        filings, unreadable = edgar.filings_and_unreadable(cik, start, end)
+        run.failed += [{"accession": e.accession, "cik": cik, "url": edgar.submissions_url(cik),
+                        "error": e.error} for e in unreadable]
+        for filing in filings:
             try:
                 transactions = parse_form4(edgar.document(filing))
             except (EdgarError, Form4Error) as exc:

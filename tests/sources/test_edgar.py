@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -302,6 +303,26 @@ def test_a_filing_with_a_bad_value_is_dead_lettered_and_the_run_stores_the_other
     assert table == "insider_transactions" and reason in stored_reason
     assert stored_reason.startswith("unreadable Form 4")
     assert payload["accession"] == "0000320193-24-000050" and reason in payload["error"]
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("acceptanceDateTime", "2024-02-30T21:40:00.000Z"), ("filingDate", "2024-13-06"),
+])
+def test_a_submissions_entry_with_an_impossible_date_is_dead_lettered(
+    db: Database, field: str, value: str,
+) -> None:
+    server = edgar_server()
+    server.submissions = copy.deepcopy(server.submissions)  # the module's pages stay intact
+    recent = server.submissions[SUBMISSIONS]["filings"]["recent"]
+    recent[field][recent["accessionNumber"].index("0000320193-24-000050")] = value
+    with serve(server.route) as stub:
+        run = fetch_and_write(db, [CIK], MAR5, datetime(2024, 3, 7, tzinfo=UTC),
+                              edgar=client(stub), alphavantage=None, now=MAR6)
+    assert run.filings == 1 and run.result.written == 3
+    [(table, reason, payload)] = dead_letters(db)
+    assert table == "insider_transactions" and repr(value) in reason
+    assert payload["accession"] == "0000320193-24-000050"
+    assert payload["url"] == f"{stub.base_url}{SUBMISSIONS}"
 
 
 def test_settings(monkeypatch: pytest.MonkeyPatch) -> None:
