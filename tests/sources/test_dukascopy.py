@@ -161,6 +161,21 @@ def test_a_decompression_bomb_fails_its_hour_in_bounded_memory(feed: Feed) -> No
     assert peak < 64 * 2**20, f"peak {peak / 2**20:.0f} MiB"  # the bomb alone is 100 MB
 
 
+def test_an_oversized_download_fails_its_hour_without_being_read_whole(feed: Feed) -> None:
+    feed.serve(path("EURUSD", HOUR), b"\x5d" * (100 << 20))  # 100 MB, garbage LZMA
+    feed.serve(path("EURUSD", HOUR + timedelta(hours=1)), bi5(RECORDS))
+    tracemalloc.start()
+    try:
+        ticks, failures = fetch(feed, HOUR, HOUR + timedelta(hours=2))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    [failure] = failures
+    assert failure.error == "EURUSD 2024-03-05T14h: the file is over 20,000,000 bytes: refused"
+    assert len(ticks) == len(RECORDS)
+
+
 @pytest.mark.parametrize(("hour", "message"), [
     (datetime(2024, 3, 5, 14), "timezone-aware"),  # noqa: DTZ001
     (datetime(2024, 3, 5, 14, 30, tzinfo=UTC), "on the hour"),

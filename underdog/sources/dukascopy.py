@@ -13,7 +13,8 @@ What one hour can be:
 - corrupt: bad LZMA, a length that is not a whole number of records, offsets that go
   backwards or past the hour, a zero price, a negative or non-finite volume, or more than
   `MAX_RECORDS` records (a decompression bomb: a few KB that expand to gigabytes; it is
-  decompressed incrementally and refused at the ceiling, never expanded). That hour fails
+  decompressed incrementally and refused at the ceiling, never expanded), or a download
+  larger than those records could be (`MAX_FILE_BYTES`, read no further). That hour fails
   (`Bi5Error`, reported as an `HourFailure`); the other hours still load;
 - unavailable: 429/5xx, timeouts and connection errors are retried with exponential
   backoff (`tries` attempts in all); if they persist, or the server answers another HTTP
@@ -49,6 +50,7 @@ RECORD = np.dtype([("ms", ">u4"), ("ask", ">u4"), ("bid", ">u4"),
 SETTLED_AFTER = timedelta(hours=3)
 # The ceiling of one hour: a liquid pair's busiest hours hold tens of thousands of ticks.
 MAX_RECORDS = 1_000_000
+MAX_FILE_BYTES = MAX_RECORDS * RECORD_SIZE  # LZMA only shrinks records this regular
 _MS_PER_HOUR = 3_600_000
 _NS_PER_MS = 1_000_000
 _HOUR = timedelta(hours=1)
@@ -275,6 +277,9 @@ class _Feed:
         if cached is not None:
             return cached
         data = self._download(self.url(symbol, hour))
+        if len(data) > MAX_FILE_BYTES:
+            raise Bi5Error(f"{symbol} {hour:%Y-%m-%dT%H}h: the file is over "
+                           f"{MAX_FILE_BYTES:,} bytes: refused")
         ticks = decode_bi5(data, symbol=symbol, hour=hour)  # a Bi5Error skips the cache
         if self.cache_dir is not None and settled(hour):
             _write_atomic(self.cache_dir / hour_path(symbol, hour), data)
@@ -303,14 +308,20 @@ class _Feed:
             ) from exc
 
     def _get(self, url: str) -> bytes:
-        response = self.session.get(url, timeout=self.timeout_s)
-        status = response.status_code
-        if status == 404:  # the feed has no file for a closed-market hour
-            return b""
-        if status == 429 or status >= 500:
-            raise _Transient(f"HTTP {status} {response.reason}")
-        response.raise_for_status()
-        return response.content
+        """The body, read up to one byte past MAX_FILE_BYTES (the caller refuses that)."""
+        with self.session.get(url, timeout=self.timeout_s, stream=True) as response:
+            status = response.status_code
+            if status == 404:  # the feed has no file for a closed-market hour
+                return b""
+            if status == 429 or status >= 500:
+                raise _Transient(f"HTTP {status} {response.reason}")
+            response.raise_for_status()
+            body = bytearray()
+            for chunk in response.iter_content(1 << 16):
+                body += chunk
+                if len(body) > MAX_FILE_BYTES:
+                    break
+            return bytes(body)
 
 
 def _retryable(exc: BaseException) -> bool:
