@@ -29,7 +29,11 @@ class CountingLog:
         self.total += n
         self._pending += n
         self._latest = reason
-        if self.clock() >= self._next_at:
+        self.flush_if_due()
+
+    def flush_if_due(self) -> None:
+        """Log the count if the period is over (call it when idle too: the last ones)."""
+        if self._pending and self.clock() >= self._next_at:
             self.flush()
 
     def flush(self) -> None:

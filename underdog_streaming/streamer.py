@@ -179,6 +179,7 @@ class Streamer:
                 else:
                     self._count_drops(feed)
                     self.publisher.publish({})  # quotes held back while Redis was down
+                self.malformed_log.flush_if_due()
         finally:
             feed.close()
 

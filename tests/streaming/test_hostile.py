@@ -5,8 +5,10 @@ connection they cost is made again."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 import zmq
 
 from tests.helpers import free_port
@@ -14,6 +16,7 @@ from tests.streaming.conftest import SYMBOLS, StreamerProcess, count, free_ports
 from underdog.store.db import Database
 from underdog_streaming.config import StreamConfig
 from underdog_streaming.fake_bridge import FakeBridge
+from underdog_streaming.ratelog import CountingLog
 from underdog_streaming.subscriber import dwx_feed, mql5_feed
 
 MB = 1024  # kB
@@ -94,3 +97,21 @@ def test_the_live_sockets_are_bounded_by_the_settings() -> None:
             feed.close()
     finally:
         context.destroy(linger=0)
+
+
+def test_a_flood_is_logged_as_one_line_per_period_with_its_count(
+        caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    counting = CountingLog(logging.getLogger("flood"), "malformed frames rejected",
+                           every_s=10.0, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="flood"):
+        for _ in range(1000):
+            counting.note("bid is out of range")
+        now[0] = 9.9
+        counting.flush_if_due()
+        now[0] = 10.0
+        counting.flush_if_due()
+        counting.flush_if_due()
+    assert [r.getMessage() for r in caplog.records] == [
+        "1 malformed frames rejected (1 in all; latest: bid is out of range)",
+        "999 malformed frames rejected (1000 in all; latest: bid is out of range)"]
