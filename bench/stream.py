@@ -6,6 +6,10 @@ the streamer runs in this process exactly as `underdog-streamer run` does (same 
 keeping every latency. Everything lands in a throwaway database `underdog_bench_stream_<pid>`
 (created, migrated, dropped at the end) and under a Redis prefix of its own (deleted).
 
+--hostile [N] has the bridge spread N (default 10,000) hostile frames among its ticks (huge
+integers, NaN/inf, garbage, wrong types, frames up to the 16 KiB limit, deep nesting, bad
+UTF-8: `underdog_streaming.hostile`); every one must be rejected and no valid tick lost.
+
 --restart-db makes PostgreSQL unreachable for the streamer for 5 s mid-run, for real, without
 touching the machine's shared server: the streamer reaches PostgreSQL through a TCP proxy (a
 process of its own) that is closed (listener gone: connections refused; open connections
@@ -13,7 +17,11 @@ reset) and then reopened. Ticks received meanwhile go to the spool and are repla
 is counted after the replay.
 
 Reported (last line of stdout, one JSON object):
-  rate, seconds, sent, stored, lost          lost = sent - rows in underdog.ticks
+  rate, seconds, sent, stored, lost          lost = sent - rows in underdog.ticks (valid
+                                             ticks: hostile frames are not in `sent`)
+  hostile, rejected, malformed, feed_drops   hostile frames sent; frames turned away
+  rss_start_mb, peak_rss_mb                  this process (the streamer) before the run, and
+                                             its peak during it (VmHWM, reset at the start)
   redis_p50_ms, redis_p99_ms                 receipt -> Redis write of the quotes written
   db_p50_ms, db_p99_ms                       receipt -> commit (spooled ticks: their replay)
   bridge_db_p99_ms, bridge_lag_p99_ms        from the bridge's own tick time (ms resolution):
@@ -24,7 +32,7 @@ plus spooled, replayed, bars_closed, quotes, caught_up_s (--restart-db: seconds 
 database's return to an empty spool), load_1m (the machine's load when it started).
 Exit code 0 even when a target is missed: this measures, it does not test.
 
-    .venv/bin/python bench/stream.py --rate 10000 --seconds 20 [--restart-db]
+    .venv/bin/python bench/stream.py --rate 10000 --seconds 20 [--restart-db] [--hostile]
 """
 
 from __future__ import annotations
@@ -166,11 +174,11 @@ class Proxy:
 class BridgeProcess:
     """`underdog-streamer fake-bridge` in a process of its own; its JSON lines read here."""
 
-    def __init__(self, *, rate: float, seconds: float, protocol: str) -> None:
+    def __init__(self, *, rate: float, seconds: float, protocol: str, hostile: int = 0) -> None:
         self.ports = {name: free_port() for name in ("sys", "data", "live", "pub", "push")}
         command = [sys.executable, "-m", "underdog_streaming", "fake-bridge",
                    "--protocol", protocol, "--rate", str(rate), "--seconds", str(seconds),
-                   "--symbols", ",".join(SYMBOLS)]
+                   "--symbols", ",".join(SYMBOLS), "--hostile", str(hostile)]
         for name, port in self.ports.items():
             command += [f"--{name}-port", str(port)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -215,6 +223,16 @@ def via(dsn: str, port: int) -> str:
     return psycopg.conninfo.make_conninfo(**params)
 
 
+def reset_peak_rss() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # Linux: VmHWM := VmRSS
+
+
+def rss_mb(field: str = "VmRSS") -> float:
+    """VmRSS (resident now) or VmHWM (peak since the last reset) of this process, MiB."""
+    status = Path("/proc/self/status").read_text()
+    return round(int(status.split(f"{field}:", 1)[1].split()[0]) / 1024, 1)
+
+
 def wait_until(condition, timeout_s: float, step_s: float = 0.05) -> bool:
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
@@ -230,7 +248,8 @@ def stream_run(args: argparse.Namespace, dsn: str, prefix: str, redis_url: str,
     if args.restart_db:
         params = psycopg.conninfo.conninfo_to_dict(dsn)
         proxy = Proxy((params.get("host") or "127.0.0.1", int(params.get("port") or 5432)))
-    bridge = BridgeProcess(rate=args.rate, seconds=args.seconds, protocol=args.protocol)
+    bridge = BridgeProcess(rate=args.rate, seconds=args.seconds, protocol=args.protocol,
+                           hostile=args.hostile)
     config = StreamConfig(
         database_url=via(dsn, proxy.port) if proxy else dsn, redis_url=redis_url,
         symbols=SYMBOLS, protocol=args.protocol, sys_port=bridge.ports["sys"],
@@ -238,6 +257,8 @@ def stream_run(args: argparse.Namespace, dsn: str, prefix: str, redis_url: str,
         pub_port=bridge.ports["pub"], push_port=bridge.ports["push"], redis_prefix=prefix,
         spool_dir=spool, record_latencies=True,
     )
+    rss_start = rss_mb()
+    reset_peak_rss()
     streamer = Streamer(config).start()
     try:
         if proxy:
@@ -254,7 +275,8 @@ def stream_run(args: argparse.Namespace, dsn: str, prefix: str, redis_url: str,
         if not bridge.done.wait(args.seconds + 60):
             raise RuntimeError("the bridge did not finish sending")
         sent = bridge.result["sent"]
-        wait_until(lambda: streamer.stats.ticks_received >= sent, 60)
+        frames = sent + bridge.result.get("hostile", 0)
+        wait_until(lambda: streamer.stats.ticks_received >= frames, 60)
         stats = streamer.stats
         wait_until(lambda: not streamer.spool.pending and streamer.batcher.pending() == 0
                    and stats.written + stats.late >= stats.ticks_accepted, 120)
@@ -263,8 +285,9 @@ def stream_run(args: argparse.Namespace, dsn: str, prefix: str, redis_url: str,
         bridge.stop()
         if proxy:
             proxy.stop()
-    return {"sent": bridge.result.get("sent", 0), "summary": summary,
-            "latencies": streamer.stats.latencies, "caught_up_s": caught_up_s}
+    return {"sent": bridge.result.get("sent", 0), "hostile": bridge.result.get("hostile", 0),
+            "summary": summary, "latencies": streamer.stats.latencies,
+            "caught_up_s": caught_up_s, "rss_start_mb": rss_start, "peak_rss_mb": rss_mb("VmHWM")}
 
 
 def naive_run(args: argparse.Namespace, dsn: str) -> dict:
@@ -346,7 +369,10 @@ def summarize(args: argparse.Namespace, out: dict, stored: int, load_1m: float) 
         "db_p50_ms": pct(lat.db(), 50), "db_p99_ms": pct(lat.db(), 99),
         "bridge_db_p99_ms": pct(bridge_db, 99), "bridge_lag_p99_ms": pct(bridge_lag, 99),
         "spooled": summary["spooled"], "replayed": summary["replayed"],
-        "rejected": summary["rejected"], "bars_closed": summary["bars_closed"],
+        "hostile": out["hostile"], "rejected": summary["rejected"],
+        "malformed": summary["malformed"], "feed_drops": summary["feed_drops"],
+        "rss_start_mb": out["rss_start_mb"], "peak_rss_mb": out["peak_rss_mb"],
+        "bars_closed": summary["bars_closed"],
         "quotes": summary["quotes"], "caught_up_s": out["caught_up_s"], "load_1m": load_1m,
         "cores": os.cpu_count(),
     }
@@ -358,6 +384,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--protocol", choices=("mql5", "dwx"), default="mql5")
     parser.add_argument("--restart-db", action="store_true")
+    parser.add_argument("--hostile", type=int, nargs="?", const=10_000, default=0,
+                        help="hostile frames among the ticks (default with the flag: 10000)")
     parser.add_argument("--naive-seconds", type=float, default=10,
                         help="baseline duration (0: skip the baseline)")
     return parser.parse_args(argv)

@@ -23,6 +23,7 @@ import csv
 import hashlib
 import io
 import logging
+import math
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -70,7 +71,7 @@ ALPHAVANTAGE_RECENT = timedelta(days=1)
 
 
 class Form4Error(ValueError):
-    """Not a Form 4 ownership document."""
+    """Not a Form 4 ownership document, or one with a value that cannot be stored."""
 
 
 @dataclass(frozen=True)
@@ -112,18 +113,28 @@ def parse_form4(document: bytes) -> list[Form4Transaction]:
 
 def _transaction(line: int, derivative: bool, node: ET.Element,
                  who: dict[str, str | None]) -> Form4Transaction:
+    try:
+        return _read_transaction(line, derivative, node, who)
+    except Form4Error as exc:  # which transaction, for the dead letter
+        kind = "derivative" if derivative else "non-derivative"
+        raise Form4Error(f"transaction {line} ({kind}): {exc}") from None
+
+
+def _read_transaction(line: int, derivative: bool, node: ET.Element,
+                      who: dict[str, str | None]) -> Form4Transaction:
     amounts = "transactionAmounts/"
     owned = (_value(node, "postTransactionAmounts/sharesOwnedFollowingTransaction")
              or _value(node, "postTransactionAmounts/valueOwnedFollowingTransaction"))
     return Form4Transaction(
         line=line, derivative=derivative,
         security=_value(node, "securityTitle"),
-        transaction_date=_date(_value(node, "transactionDate")),
+        transaction_date=_date(_value(node, "transactionDate"), "transactionDate"),
         code=_text(node, "transactionCoding/transactionCode"),
-        shares=_number(_value(node, amounts + "transactionShares")),
-        price=_number(_value(node, amounts + "transactionPricePerShare")),
+        shares=_number(_value(node, amounts + "transactionShares"), "transactionShares"),
+        price=_number(_value(node, amounts + "transactionPricePerShare"),
+                      "transactionPricePerShare"),
         acquired_disposed=_value(node, amounts + "transactionAcquiredDisposedCode"),
-        owned_after=_number(owned), **who,
+        owned_after=_number(owned, "ownedFollowingTransaction"), **who,
     )
 
 
@@ -138,12 +149,25 @@ def _value(node: ET.Element, path: str) -> str | None:
     return _text(node, f"{path}/value")
 
 
-def _number(text: str | None) -> float | None:
-    return float(text.replace(",", "")) if text else None
+def _number(text: str | None, field: str) -> float | None:
+    """A finite number ("1,500" included); NaN or infinity is no share count."""
+    if not text:
+        return None
+    try:
+        number = float(text.replace(",", ""))
+    except ValueError:
+        raise Form4Error(f"{field} {text!r} is not a number") from None
+    if not math.isfinite(number):
+        raise Form4Error(f"{field} {text!r} is not a finite number")
+    return number
 
 
-def _date(text: str | None) -> date | None:
-    return date.fromisoformat(text[:10]) if text else None  # some carry an offset: 2024-03-01-05:00
+def _date(text: str | None, field: str) -> date | None:
+    # Some carry an offset: 2024-03-01-05:00.
+    try:
+        return date.fromisoformat(text[:10]) if text else None
+    except ValueError:
+        raise Form4Error(f"{field} {text!r} is not a date") from None
 
 
 def _cik(text: str | None) -> str | None:
@@ -199,7 +223,8 @@ def alphavantage_rows(records: Sequence[dict[str, str | None]], *, ticker: str,
             "accession": f"AV:{ticker}:{digest}", "line": copies[digest],
             "issuer_cik": issuer_cik or ticker, "issuer": record.get("ticker") or ticker,
             "owner": record.get("executive"), "security": record.get("security_type"),
-            "derivative": False, "transaction_date": _date(record.get("transaction_date")),
+            "derivative": False,
+            "transaction_date": _date(record.get("transaction_date"), "transaction_date"),
             "code": None, "shares": _av_number(record.get("shares")),
             "price": _av_number(record.get("share_price")),
             "acquired_disposed": record.get("acquisition_or_disposal"), "owned_after": None,
@@ -265,7 +290,10 @@ def _edgar_frames(edgar: EdgarClient, ciks: dict[str, str], start: datetime, end
                   run: InsiderRun) -> list[pd.DataFrame]:
     frames = []
     for cik in ciks:
-        for filing in edgar.filings(cik, start, end):
+        filings, unreadable = edgar.filings_and_unreadable(cik, start, end)
+        run.failed += [{"accession": e.accession, "cik": cik, "url": edgar.submissions_url(cik),
+                        "error": e.error} for e in unreadable]
+        for filing in filings:
             try:
                 transactions = parse_form4(edgar.document(filing))
             except (EdgarError, Form4Error) as exc:

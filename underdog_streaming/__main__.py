@@ -71,6 +71,12 @@ def run(
     batch_rows: Annotated[int, typer.Option(help="micro-batch size cap")] = 5000,
     depth: Annotated[bool, typer.Option(help="ask the bridge for book depth")] = True,
     bridge_bars: Annotated[bool, typer.Option(help="also take the bridge's M1 bars")] = False,
+    max_frame_bytes: Annotated[int, typer.Option(
+        help="largest live frame read (ZMQ_MAXMSGSIZE); a larger one drops the connection, "
+             "which is re-made", envvar=_env("MAX_FRAME_BYTES"))] = 16_384,
+    receive_hwm: Annotated[int, typer.Option(
+        help="live frames queued at most (ZMQ_RCVHWM); past it TCP pushes back",
+        envvar=_env("RECEIVE_HWM"))] = 10_000,
     log_level: Annotated[str, typer.Option(envvar=_env("LOG_LEVEL"))] = "INFO",
     state_vectors: Annotated[bool, typer.Option(
         help="on each closed bar, publish the online state vector to Redis")] = True,
@@ -88,6 +94,7 @@ def run(
         server_utc_offset_hours=server_utc_offset_hours, metrics_port=metrics_port,
         metrics_addr=metrics_addr, spool_dir=spool_dir, quote_interval_s=quote_interval,
         batch_ms=batch_ms, batch_rows=batch_rows, depth=depth, bridge_bars=bridge_bars,
+        max_frame_bytes=max_frame_bytes, receive_hwm=receive_hwm,
     )
     stop = _signalled()
     with ExitStack() as resources:
@@ -96,18 +103,20 @@ def run(
 
 
 def _state_hook(resources: ExitStack, source: str):
-    """The on_bar_close hook that also publishes the online state vector."""
+    """The on_bar_close hook that also publishes the online state vector. Its database opens
+    on first use: the streamer starts (and spools) while PostgreSQL is down."""
     from underdog.store.cache import LatestCache
     from underdog.store.db import Database
     from underdog.store.readers import latest
-    from underdog_streaming.hooks import state_vector_hook
+    from underdog_streaming.hooks import OpenOnUse, state_vector_hook
 
     settings = get_settings()
-    db = resources.enter_context(Database(settings.dsn, reader_role=settings.reader_role))
+    db = OpenOnUse(lambda: Database(settings.dsn, reader_role=settings.reader_role).open())
+    resources.callback(db.close)
     cache = LatestCache.from_url(settings.redis_url.get_secret_value(),
                                  prefix=settings.redis_prefix, ttl_s=settings.cache_ttl_s,
                                  loader=lambda k, s, src: latest(db, k, s, src))
-    return state_vector_hook(db, cache, source)
+    return state_vector_hook(db, cache, source)  # type: ignore[arg-type]
 
 
 def _serve(streamer, stop: threading.Event, metrics_addr: str) -> None:
@@ -134,6 +143,8 @@ def fake_bridge(
     push_port: Port = 32768,
     server_utc_offset_hours: Annotated[float, typer.Option(envvar=OFFSET_ENV)] = 0.0,
     depth: Annotated[bool, typer.Option(help="answer DEPTH requests")] = True,
+    hostile: Annotated[int, typer.Option(
+        help="hostile frames spread among the ticks (needs --seconds)")] = 0,
     seed: int = 7,
 ) -> None:
     """A fake MT5 bridge (either protocol) with simulated prices. Prints its counts on exit."""
@@ -143,7 +154,7 @@ def fake_bridge(
         protocol=protocol, host=host, rate=rate, seconds=seconds,
         symbols=tuple(s.strip().upper() for s in symbols.split(",") if s.strip()),
         ports=BridgePorts(sys_port, data_port, live_port, pub_port, push_port), seed=seed,
-        server_utc_offset_hours=server_utc_offset_hours, depth=depth,
+        server_utc_offset_hours=server_utc_offset_hours, depth=depth, hostile=hostile,
     ).start()
     stop = _signalled()
     print(json.dumps({"listening": protocol, "host": host}), flush=True)

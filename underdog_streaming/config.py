@@ -52,6 +52,9 @@ class StreamConfig:
     heartbeat_s: float = 1.0
     max_future_s: float = 120.0
     max_age_s: float = 3600.0
+    # The live socket's bounds (see `subscriber`): a tick or bar frame is ~100-200 bytes.
+    max_frame_bytes: int = 16_384  # ZMQ_MAXMSGSIZE: a larger frame costs the connection
+    receive_hwm: int = 10_000  # ZMQ_RCVHWM, frames: the queue holds <= hwm x max_frame_bytes
     strict_writer: bool = False  # ticks through writers.upsert's validate() as well
     record_latencies: bool = False  # keep every latency in memory (bench, tests)
 
@@ -62,6 +65,8 @@ class StreamConfig:
             raise ValueError("no symbols to stream")
         if self.protocol not in ("mql5", "dwx"):
             raise ValueError(f"protocol must be mql5 or dwx, got {self.protocol!r}")
+        if self.max_frame_bytes < 1024 or self.receive_hwm < 1:
+            raise ValueError("max_frame_bytes must be >= 1024 and receive_hwm >= 1")
         if not 1.0 <= self.quote_interval_s <= 5.0:
             raise ValueError("quote_interval_s must be between 1 and 5 seconds")
 

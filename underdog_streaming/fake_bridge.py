@@ -14,7 +14,8 @@ dwx   PUB on the pub port (an XPUB, so it knows who subscribed and sends only wh
       push port (TRACK_PRICES / TRACK_RATES pick what is published).
 
 Nothing is dropped on the bridge side (unbounded send queues): a slow consumer shows as
-latency from the tick's time, not as loss. `inject` sends raw frames (tests of bad input).
+latency from the tick's time, not as loss. `inject` sends raw frames (tests of bad input);
+`hostile=N` spreads N frames of `hostile.hostile_frame` evenly among the ticks of the run.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import zmq
 
 from underdog.instruments import INSTRUMENTS, get_instrument
 from underdog.sources.simulated import simulate_bars, simulate_ticks
+from underdog_streaming.hostile import hostile_frame
 from underdog_streaming.protocols import (
     DELIMITER,
     format_dwx_rates,
@@ -97,7 +99,10 @@ class FakeBridge:
     seed: int = 7
     server_utc_offset_hours: float = 0.0
     depth: bool = True
+    hostile: int = 0  # hostile frames to spread over `seconds` (needs seconds > 0)
+    max_frame_bytes: int = 16_384  # the hostile frames' largest size
     sent: int = 0
+    hostile_sent: int = 0
     bars_sent: int = 0
     injected: int = 0
     sent_by_symbol: dict[str, int] = field(default_factory=dict)
@@ -119,6 +124,9 @@ class FakeBridge:
         self._minutes: dict[str, _Minute] = {}
         self._offset_ms = round(self.server_utc_offset_hours * 3_600_000)
         self._threads: list[threading.Thread] = []
+        if self.hostile and not self.seconds:
+            raise ValueError("hostile frames are spread over the run: set seconds")
+        self._rng = np.random.default_rng(self.seed)
 
     def _path(self, symbol: str) -> _Path:
         start = datetime.combine(PRICE_DAY, datetime.min.time(), UTC)
@@ -164,7 +172,7 @@ class FakeBridge:
     def stats(self) -> dict[str, Any]:
         return {"protocol": self.protocol, "rate": self.rate, "sent": self.sent,
                 "sent_by_symbol": dict(self.sent_by_symbol), "bars_sent": self.bars_sent,
-                "injected": self.injected}
+                "injected": self.injected, "hostile": self.hostile_sent}
 
     def inject(self, frames: Iterable[bytes]) -> None:
         """Send these raw frames on the live (mql5) or pub (dwx) socket, in order."""
@@ -195,6 +203,7 @@ class FakeBridge:
                 self.streaming.set()
             elapsed = time.perf_counter() - t0
             if self.seconds and elapsed >= self.seconds:
+                self._send_hostile(socket, self.hostile)  # the run's last ones
                 self.done.set()
                 continue
             due = min(int(elapsed * self.rate) - sent, 2000)
@@ -206,6 +215,21 @@ class FakeBridge:
                     time.sleep(0.001)  # no peer yet (or any more): wait, stay stoppable
                     break
                 sent += 1
+                if self.hostile:
+                    self._send_hostile(socket, min(self.hostile, int(
+                        sent * self.hostile / (self.rate * self.seconds))))
+
+    def _send_hostile(self, socket: zmq.Socket, due: int) -> None:
+        """Hostile frames until `due` of them were sent (spread evenly over the ticks)."""
+        while self.hostile_sent < due:
+            frame = hostile_frame(self._rng, self.protocol, self.symbols,
+                                  time.time_ns() // 1_000_000 + self._offset_ms,
+                                  self.max_frame_bytes)
+            try:
+                socket.send(frame, zmq.NOBLOCK)
+            except zmq.Again:
+                return  # no peer: the next tick tries again
+            self.hostile_sent += 1
 
     def _send_injected(self, socket: zmq.Socket) -> None:
         try:

@@ -22,6 +22,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable
 
+from underdog.config import ConfigError
 from underdog.features.online import update_online
 from underdog.store.cache import LatestCache
 from underdog.store.db import Database
@@ -53,6 +54,30 @@ def state_vector_hook(db: Database, cache: LatestCache, source: str) -> OnBarClo
     return put_bar_and_state
 
 
+class OpenOnUse:
+    """A `Database` opened at its first use, and again at each use until it opens.
+
+    The state-vector hook needs one, but the streamer must start while PostgreSQL is down
+    (it spools, then catches up): opening here, on the hook thread, means a bar that closes
+    during the outage fails its hook (logged, counted) and a later one finds the database.
+    """
+
+    def __init__(self, open_database: Callable[[], Database]) -> None:
+        self._open = open_database
+        self._db: Database | None = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> object:  # what update_online and readers use
+        with self._lock:
+            if self._db is None:
+                self._db = self._open()
+        return getattr(self._db, name)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+
+
 class HookDispatcher:
     def __init__(self, hook: OnBarClose, metrics: StreamMetrics) -> None:
         self.hook = hook
@@ -77,6 +102,9 @@ class HookDispatcher:
         while (bar := self._queue.get()) is not None:
             try:
                 self.hook(bar.symbol, bar)
+            except ConfigError as exc:  # the database is not reachable (yet): no traceback
+                self.metrics.hook_errors.inc()
+                log.warning("on_bar_close skipped for %s %s: %s", bar.symbol, bar.time, exc)
             except Exception:
                 self.metrics.hook_errors.inc()
                 log.exception("on_bar_close failed for %s %s", bar.symbol, bar.time)

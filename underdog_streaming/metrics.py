@@ -77,6 +77,9 @@ class StreamMetrics:
                                registry=r)
         self.rejected = Counter(f"{p}_ticks_rejected", "Frames and ticks turned away",
                                 ["reason"], registry=r)
+        self.feed_drops = Counter(f"{p}_feed_drops", "Live connections libzmq dropped (a frame "
+                                  "over max_frame_bytes, a protocol error), then reconnected",
+                                  registry=r)
         self.dead_letters = Counter(f"{p}_dead_letters", "Rows written to dead_letters",
                                     registry=r)
         self.bars = Counter(f"{p}_bars_closed", "M1 bars closed", registry=r)

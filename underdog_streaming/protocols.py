@@ -70,8 +70,13 @@ Message = Tick | BridgeBar | Status
 
 def _number(value: Any, what: str) -> float:
     # bool is an int subclass; a JSON true is not a price.
-    if type(value) is float or type(value) is int:
-        return float(value)
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        try:
+            return float(value)
+        except OverflowError:  # JSON integers have no size limit, floats do
+            raise Malformed(f"{what} is out of range") from None
     raise Malformed(f"{what} is not a number")
 
 

@@ -34,6 +34,8 @@ class StreamStats:
     ticks_received: int = 0  # tick frames, valid or not
     ticks_accepted: int = 0
     rejected: int = 0  # frames turned away on receipt (malformed, invalid)
+    malformed: int = 0  # of which could not be parsed at all
+    feed_drops: int = 0  # live connections dropped by libzmq (oversize frames), reconnected
     late: int = 0  # valid ticks of an already closed minute (turned away by the writer)
     bridge_bars: int = 0
     written: int = 0  # ticks committed to PostgreSQL

@@ -41,6 +41,7 @@ from underdog_streaming.protocols import (
     parse_mql5,
 )
 from underdog_streaming.publisher import QuotePublisher, fast_fail_cache
+from underdog_streaming.ratelog import CountingLog
 from underdog_streaming.sink import Sink, StreamDatabase
 from underdog_streaming.spool import Spool
 from underdog_streaming.stats import StreamStats
@@ -83,6 +84,8 @@ class Streamer:
                                    protocol=config.protocol, interval_s=config.heartbeat_s)
         self.checker = TickChecker(config.symbols, max_future_s=config.max_future_s,
                                    max_age_s=config.max_age_s)
+        self.malformed_log = CountingLog(log, "malformed frames rejected")
+        self.drop_log = CountingLog(log, "bridge connections dropped and reconnected")
         self.metrics_port: int | None = None
         self._receiving = threading.Event()  # the live socket is connected
         self._stops = {name: threading.Event() for name in ("receive", "control", "writer")}
@@ -129,6 +132,8 @@ class Streamer:
         self._halt("control", ("control", "heartbeat"), timeout_s)
         self._halt("writer", ("writer",), timeout_s)  # the final flush happens here
         self.hooks.stop()
+        self.malformed_log.flush()
+        self.drop_log.flush()
         self.heartbeat.beat(running=False)
         self.db.close()
         self.metrics.close()
@@ -154,11 +159,13 @@ class Streamer:
     def _feed(self) -> tuple[LiveFeed, Parser]:
         c = self.config
         offset = c.offset_us
+        bounds = {"receive_hwm": c.receive_hwm, "max_frame_bytes": c.max_frame_bytes}
         if c.protocol == "dwx":
-            feed = dwx_feed(self.context, c.host, c.pub_port, c.symbols, rates=c.bridge_bars)
+            feed = dwx_feed(self.context, c.host, c.pub_port, c.symbols, rates=c.bridge_bars,
+                            **bounds)
             return feed, lambda frame, recv_us: parse_dwx(frame, recv_us=recv_us,
                                                           offset_us=offset)
-        feed = mql5_feed(self.context, c.host, c.live_port)
+        feed = mql5_feed(self.context, c.host, c.live_port, **bounds)
         return feed, lambda frame, recv_us: parse_mql5(frame, offset_us=offset)
 
     def _receive(self, stop: threading.Event) -> None:
@@ -170,9 +177,19 @@ class Streamer:
                 if frames:
                     self._handle(frames, parse)
                 else:
+                    self._count_drops(feed)
                     self.publisher.publish({})  # quotes held back while Redis was down
+                self.malformed_log.flush_if_due()
         finally:
             feed.close()
+
+    def _count_drops(self, feed: LiveFeed) -> None:
+        new = feed.drops - self.stats.feed_drops
+        if new:
+            self.stats.feed_drops = feed.drops
+            self.metrics.feed_drops.inc(new)
+            self.drop_log.note(f"a frame over {self.config.max_frame_bytes} bytes, or a "
+                               "protocol error", new)
 
     def _handle(self, frames: list[Frame], parse: Parser) -> None:
         """One burst: every frame becomes a valid tick, a dead letter, or a notice."""
@@ -185,12 +202,8 @@ class Streamer:
             recv_us = recv_ns // 1000
             try:
                 msg = parse(frame, recv_us)
-            except Malformed as exc:
-                dead.append(self._reject(frame, str(exc)))
-                continue
-            except Exception as exc:  # a parser bug must not end the stream: say so, go on
-                log.exception("unparseable frame")
-                dead.append(self._reject(frame, f"unparseable: {type(exc).__name__}"))
+            except Exception as exc:  # Malformed, or a parser bug: the frame is bad either way
+                dead.append(self._malformed(frame, exc))
                 continue
             if type(msg) is Tick:
                 reason = check(msg, recv_us)
@@ -210,6 +223,17 @@ class Streamer:
         self.batcher.add(ticks, dead)
         stats.latest.update(latest)
         self.publisher.publish(latest)
+
+    def _malformed(self, frame: bytes, exc: Exception) -> DeadRow:
+        """Counted, dead-lettered, and logged as a count: never a traceback per frame."""
+        if type(exc) is Malformed:
+            reason = str(exc)
+        else:
+            reason = f"unparseable: {type(exc).__name__}"
+            log.debug("unparseable frame", exc_info=exc)
+        self.stats.malformed += 1
+        self.malformed_log.note(reason)
+        return self._reject(frame, reason)
 
     def _reject(self, frame: bytes, reason: str) -> DeadRow:
         self.metrics.rejected.labels(reason).inc()

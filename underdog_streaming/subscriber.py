@@ -1,9 +1,16 @@
 """ZeroMQ sockets to the bridge: the live feed (one thread) and the MQL5 control pair.
 
-Receive queues are unbounded (RCVHWM 0): libzmq's I/O thread keeps taking frames off TCP even
-while Python is busy, so a burst waits in memory instead of being dropped by the bridge (the
-MQL5-JSON-API EA sends with a high-water mark of 1 and does not block). Each frame is stamped
-with the wall clock when Python takes it: the origin of every latency and a DWX tick's time.
+The live socket's receive queue is bounded: at most `receive_hwm` frames (RCVHWM) of at most
+`max_frame_bytes` each (MAXMSGSIZE), so a peer cannot make it hold more than their product
+(plus the kernel's socket buffer). libzmq's I/O thread keeps taking frames off TCP while
+Python is busy, up to that mark, so a burst waits in memory; past it TCP pushes back on the
+bridge (the MQL5-JSON-API EA sends with a high-water mark of 1 and does not block: it drops).
+A frame over `max_frame_bytes` is never read: libzmq drops the connection at its header and,
+after that protocol error, does not reconnect by itself; `LiveFeed` sees the disconnect (a
+socket monitor) and reconnects once the frames queued before it are taken. The frames the
+bridge had queued on the dropped connection are lost with it (ZMTP cannot skip a frame).
+Each frame is stamped with the wall clock when Python takes it: the origin of every latency
+and a DWX tick's time.
 
 One consumer per bridge: ZeroMQ PUSH sockets deal messages round-robin, so two clients on the
 same live (or data) port would each see half of the stream.
@@ -16,6 +23,7 @@ import time
 from typing import Any
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from underdog_streaming.protocols import DELIMITER, dwx_track_prices, mql5_request
 
@@ -25,12 +33,17 @@ Frame = tuple[bytes, int]  # (payload, receipt time in UTC nanoseconds)
 class LiveFeed:
     """The socket ticks arrive on: PULL (MQL5-JSON-API live port) or SUB (DWX)."""
 
-    def __init__(self, socket: zmq.Socket) -> None:
+    def __init__(self, socket: zmq.Socket, endpoint: str) -> None:
         self.socket = socket
+        self.endpoint = endpoint
+        self.drops = 0  # connections libzmq dropped (an oversize frame, a protocol error)
+        self._monitor = socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        socket.connect(endpoint)
 
     def recv_burst(self, timeout_ms: int, max_frames: int = 4096) -> list[Frame]:
         """Every frame waiting (up to `max_frames`), after waiting up to `timeout_ms`."""
         if not self.socket.poll(timeout_ms):
+            self._reconnect_if_dropped()  # the queue is empty: nothing queued is lost
             return []
         frames: list[Frame] = []
         recv, now = self.socket.recv, time.time_ns
@@ -41,30 +54,49 @@ class LiveFeed:
             pass
         return frames
 
+    def _reconnect_if_dropped(self) -> None:
+        dropped = False
+        try:
+            while True:
+                recv_monitor_message(self._monitor, zmq.NOBLOCK)
+                dropped = True
+        except zmq.Again:
+            pass
+        if dropped:
+            self.socket.disconnect(self.endpoint)
+            self.socket.connect(self.endpoint)  # SUB topics are sent again on connect
+            self.drops += 1
+
     def close(self) -> None:
+        self.socket.disable_monitor()
+        self._monitor.close(linger=0)
         self.socket.close(linger=0)
 
 
-def mql5_feed(context: zmq.Context, host: str, live_port: int) -> LiveFeed:
-    socket = context.socket(zmq.PULL)
-    socket.setsockopt(zmq.RCVHWM, 0)
+def _live_socket(context: zmq.Context, kind: int, receive_hwm: int,
+                 max_frame_bytes: int) -> zmq.Socket:
+    socket = context.socket(kind)
+    socket.setsockopt(zmq.RCVHWM, receive_hwm)
+    socket.setsockopt(zmq.MAXMSGSIZE, max_frame_bytes)
     socket.setsockopt(zmq.LINGER, 0)
-    socket.connect(f"tcp://{host}:{live_port}")
-    return LiveFeed(socket)
+    return socket
+
+
+def mql5_feed(context: zmq.Context, host: str, live_port: int, *, receive_hwm: int,
+              max_frame_bytes: int) -> LiveFeed:
+    socket = _live_socket(context, zmq.PULL, receive_hwm, max_frame_bytes)
+    return LiveFeed(socket, f"tcp://{host}:{live_port}")
 
 
 def dwx_feed(context: zmq.Context, host: str, pub_port: int, symbols: tuple[str, ...], *,
-             rates: bool = False) -> LiveFeed:
-    socket = context.socket(zmq.SUB)
-    socket.setsockopt(zmq.RCVHWM, 0)
-    socket.setsockopt(zmq.LINGER, 0)
+             receive_hwm: int, max_frame_bytes: int, rates: bool = False) -> LiveFeed:
+    socket = _live_socket(context, zmq.SUB, receive_hwm, max_frame_bytes)
     # A topic is a prefix: "EURUSD" alone would also bring "EURUSDm" and "EURUSD_M1".
     for symbol in symbols:
         socket.setsockopt(zmq.SUBSCRIBE, f"{symbol}{DELIMITER}".encode())
         if rates:
             socket.setsockopt(zmq.SUBSCRIBE, f"{symbol}_".encode())
-    socket.connect(f"tcp://{host}:{pub_port}")
-    return LiveFeed(socket)
+    return LiveFeed(socket, f"tcp://{host}:{pub_port}")
 
 
 def dwx_track(context: zmq.Context, host: str, push_port: int, symbols: tuple[str, ...], *,

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.helpers import table_checksum
-from tests.sources.bi5_feed import Feed, bi5, closed_port, hour_files, path, serve_feed
+from tests.sources.bi5_feed import Feed, bi5, bomb, closed_port, hour_files, path, serve_feed
 from underdog.cli import app
 from underdog.config import ConfigError, get_settings, load_settings
 from underdog.ingest import SourceOptions, SourceUnavailable, backfill
@@ -220,6 +220,26 @@ def test_a_corrupt_hour_is_dead_lettered_while_the_rest_of_the_day_loads(
     assert not gaps["no_gaps_in_trading_hours"].passed
     assert gaps["no_gaps_in_trading_hours"].metadata["largest_gap_minutes"].value == 60
     assert table_checksum(db, "ohlcv")[0] == 1440 - 60
+
+
+def test_a_decompression_bomb_is_dead_lettered_while_the_rest_of_the_day_loads(
+    dukascopy_env: Feed, db: Database,
+) -> None:
+    feed = dukascopy_env
+    sim = serve_simulated(feed, TUESDAY, TUESDAY + timedelta(days=1))
+    bad = path("EURUSD", TUESDAY + timedelta(hours=10))
+    feed.serve(bad, bomb(100))  # ~15 KB -> 100 MB of valid-looking records
+
+    result = run_market("2024-03-05")
+
+    assert result.success
+    hours = sim["time"].dt.hour
+    pd.testing.assert_frame_equal(stored_ticks(db)[sim.columns],
+                                  sim[hours != 10].reset_index(drop=True))
+    [(source, target, reason, payload)] = dead_letter_rows(db)
+    assert (source, target) == ("dukascopy", "ticks")
+    assert reason.startswith("corrupt hour: EURUSD 2024-03-05T10h: ")
+    assert "ceiling of an hour" in reason and payload["url"] == f"{feed.base_url}/{bad}"
 
 
 def test_a_crossed_quote_fails_the_ticks_check(dukascopy_env: Feed, db: Database) -> None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cache
 from http.server import ThreadingHTTPServer
 
 import pandas as pd
@@ -32,6 +33,18 @@ def pack(records: list[Record]) -> bytes:
 def bi5(records: list[Record], preset: int = 6) -> bytes:
     """A .bi5 file: LZMA "alone" (any preset decodes the same; bulk files use a fast one)."""
     return lzma.compress(pack(records), format=lzma.FORMAT_ALONE, preset=preset)
+
+
+@cache
+def bomb(megabytes: int = 100) -> bytes:
+    """A decompression bomb in the .bi5 format: one valid record (offset 0, EURUSD-like
+    prices) repeated to `megabytes` MB once expanded, ~15 KB compressed. Built in 1 MB steps
+    so the test itself never holds the expanded file."""
+    chunk = pack([(0, 108_512, 108_500, 1.0, 1.0)]) * 50_000  # 1 MB
+    compressor = lzma.LZMACompressor(format=lzma.FORMAT_ALONE, filters=[
+        {"id": lzma.FILTER_LZMA1, "preset": 0, "nice_len": 273}])  # fastest on repeats
+    parts = [compressor.compress(chunk) for _ in range(megabytes)]
+    return b"".join([*parts, compressor.flush()])
 
 
 def path(symbol: str, hour: datetime) -> str:

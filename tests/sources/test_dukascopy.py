@@ -5,6 +5,7 @@ local HTTP server that serves the datafeed's URL layout (404s, retries, corrupt 
 from __future__ import annotations
 
 import lzma
+import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,16 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from tests.sources.bi5_feed import Feed, bi5, closed_port, hour_files, pack, path, serve_feed
+from tests.sources.bi5_feed import (
+    Feed,
+    bi5,
+    bomb,
+    closed_port,
+    hour_files,
+    pack,
+    path,
+    serve_feed,
+)
 from underdog.cli import app
 from underdog.config import load_settings
 from underdog.sources import dukascopy
@@ -122,6 +132,48 @@ def test_a_corrupt_file_raises_a_clear_error_naming_its_hour(case: str) -> None:
         decode_bi5(data, symbol="EURUSD", hour=HOUR)
     assert str(raised.value).startswith("EURUSD 2024-03-05T14h: ")
     assert message in str(raised.value)
+
+
+def test_an_hour_holds_at_most_max_records() -> None:
+    assert len(decode_bi5(bi5(RECORDS), symbol="EURUSD", hour=HOUR, max_records=4)) == 4
+    with pytest.raises(Bi5Error, match="past 60 bytes .3 records, the ceiling of an hour"):
+        decode_bi5(bi5(RECORDS), symbol="EURUSD", hour=HOUR, max_records=3)
+    assert dukascopy.MAX_RECORDS * dukascopy.RECORD_SIZE == 20_000_000
+
+
+def test_a_decompression_bomb_fails_its_hour_in_bounded_memory(feed: Feed) -> None:
+    """~15 KB that expand to 100 MB (5 million valid records): refused at the ceiling (20 MB
+    of records) without expanding the rest; the next hour loads."""
+    data = bomb(100)
+    assert len(data) < 50_000
+    feed.serve(path("EURUSD", HOUR), data)
+    feed.serve(path("EURUSD", HOUR + timedelta(hours=1)), bi5(RECORDS))
+    tracemalloc.start()
+    try:
+        ticks, failures = fetch(feed, HOUR, HOUR + timedelta(hours=2))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    [failure] = failures
+    assert failure.hour == HOUR and "ceiling of an hour" in failure.error
+    assert failure.error.startswith("EURUSD 2024-03-05T14h: ")
+    assert len(ticks) == len(RECORDS) and (ticks["time"] >= HOUR + timedelta(hours=1)).all()
+    assert peak < 64 * 2**20, f"peak {peak / 2**20:.0f} MiB"  # the bomb alone is 100 MB
+
+
+def test_an_oversized_download_fails_its_hour_without_being_read_whole(feed: Feed) -> None:
+    feed.serve(path("EURUSD", HOUR), b"\x5d" * (100 << 20))  # 100 MB, garbage LZMA
+    feed.serve(path("EURUSD", HOUR + timedelta(hours=1)), bi5(RECORDS))
+    tracemalloc.start()
+    try:
+        ticks, failures = fetch(feed, HOUR, HOUR + timedelta(hours=2))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    [failure] = failures
+    assert failure.error == "EURUSD 2024-03-05T14h: the file is over 20,000,000 bytes: refused"
+    assert len(ticks) == len(RECORDS)
 
 
 @pytest.mark.parametrize(("hour", "message"), [
@@ -325,6 +377,17 @@ def test_decode_bi5_fails_clearly(tmp_path: Path, content: bytes, hour: str,
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())  # Rich wraps long lines
     assert "time,bid" not in result.output
+
+
+def test_decode_bi5_refuses_a_bomb_on_one_stderr_line(tmp_path: Path) -> None:
+    file = tmp_path / "bomb.bi5"
+    file.write_bytes(bomb(100))
+    result = CliRunner().invoke(
+        app, ["market", "decode-bi5", str(file), "--symbol", "EURUSD", "--hour", "2024-03-05T14"]
+    )
+    assert result.exit_code == 2 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: EURUSD 2024-03-05T14h: ") and "ceiling of an hour" in line
 
 
 def test_decoded_prices_are_exact_decimals_over_a_simulated_day() -> None:

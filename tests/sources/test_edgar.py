@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -12,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.helpers import dead_letters
-from tests.macro.edgar_data import CIK, FOLDER, FORM4, edgar_server
+from tests.macro.edgar_data import CIK, FOLDER, FORM4, FORM4A, edgar_server
 from tests.macro.servers import EDGAR_UA, Stub, serve
 from underdog.cli import app
 from underdog.insider import fetch_and_write, parse_form4, transactions_csv
@@ -272,6 +273,56 @@ def test_an_unreadable_filing_is_dead_lettered_and_the_others_load(db: Database)
     [(table, reason, payload)] = dead_letters(db)
     assert table == "insider_transactions" and reason.startswith("unreadable Form 4")
     assert payload["accession"] == "0000320193-24-000050"
+
+
+FORM4A_PATH = f"{FOLDER}/000032019324000050/wk-form4a_1709700000.xml"
+
+
+@pytest.mark.parametrize(("good", "bad", "reason"), [
+    (b"<value>1,500</value>", b"<value>1,5OO</value>",
+     "transaction 1 (derivative): transactionShares '1,5OO' is not a number"),
+    (b"<value>1,500</value>", b"<value>nan</value>",
+     "transaction 1 (derivative): transactionShares 'nan' is not a finite number"),
+    (b"<value>1500</value>", b"<value>Infinity</value>",
+     "ownedFollowingTransaction 'Infinity' is not a finite number"),
+    (b"<transactionDate><value>2024-03-04</value>", b"<transactionDate><value>2024-02-30</value>",
+     "transaction 1 (derivative): transactionDate '2024-02-30' is not a date"),
+])
+def test_a_filing_with_a_bad_value_is_dead_lettered_and_the_run_stores_the_others(
+    db: Database, good: bytes, bad: bytes, reason: str,
+) -> None:
+    server = edgar_server()
+    assert good in FORM4A
+    server.documents[FORM4A_PATH] = FORM4A.replace(good, bad)
+    with serve(server.route) as stub:
+        run = fetch_and_write(db, [CIK], MAR5, datetime(2024, 3, 7, tzinfo=UTC),
+                              edgar=client(stub), alphavantage=None, now=MAR6)
+    assert run.filings == 1 and run.result.written == 3  # the good Form 4 of the window
+    assert {r[0] for r in stored(db)} == {"0000320193-24-000042"}
+    [(table, stored_reason, payload)] = dead_letters(db)
+    assert table == "insider_transactions" and reason in stored_reason
+    assert stored_reason.startswith("unreadable Form 4")
+    assert payload["accession"] == "0000320193-24-000050" and reason in payload["error"]
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("acceptanceDateTime", "2024-02-30T21:40:00.000Z"), ("filingDate", "2024-13-06"),
+])
+def test_a_submissions_entry_with_an_impossible_date_is_dead_lettered(
+    db: Database, field: str, value: str,
+) -> None:
+    server = edgar_server()
+    server.submissions = copy.deepcopy(server.submissions)  # the module's pages stay intact
+    recent = server.submissions[SUBMISSIONS]["filings"]["recent"]
+    recent[field][recent["accessionNumber"].index("0000320193-24-000050")] = value
+    with serve(server.route) as stub:
+        run = fetch_and_write(db, [CIK], MAR5, datetime(2024, 3, 7, tzinfo=UTC),
+                              edgar=client(stub), alphavantage=None, now=MAR6)
+    assert run.filings == 1 and run.result.written == 3
+    [(table, reason, payload)] = dead_letters(db)
+    assert table == "insider_transactions" and repr(value) in reason
+    assert payload["accession"] == "0000320193-24-000050"
+    assert payload["url"] == f"{stub.base_url}{SUBMISSIONS}"
 
 
 def test_settings(monkeypatch: pytest.MonkeyPatch) -> None:

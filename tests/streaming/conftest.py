@@ -7,17 +7,22 @@ touching the machine's shared servers.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import REDIS_URL
 from tests.helpers import delete_keys, free_port
@@ -85,6 +90,69 @@ def bridge_and_streamer(tmp_path: Path, prefix: str):
         if streamer._threads["receive"].is_alive():
             streamer.stop()
         bridge.stop()
+
+
+# --- the real command in a subprocess --------------------------------------------------------
+
+
+def streamer_command() -> list[str]:
+    """The console script if installed, else the same `main()` through `python -m`."""
+    script = Path(sys.executable).with_name("underdog-streamer")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("underdog-streamer")
+    return [found] if found else [sys.executable, "-m", "underdog_streaming"]
+
+
+def scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+        text = response.read().decode()
+    return {sample.name + (json.dumps(sample.labels, sort_keys=True) if sample.labels else ""):
+            sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+class StreamerProcess:
+    """`underdog-streamer run` (mql5, default options) against `ports`, metrics on a free port."""
+
+    def __init__(self, dsn: str, prefix: str, ports: BridgePorts, spool: Path,
+                 *options: str) -> None:
+        self.metrics_port = free_port()
+        env = {**os.environ, "UNDERDOG_DATABASE_URL": dsn, "UNDERDOG_REDIS_URL": REDIS_URL,
+               "UNDERDOG_REDIS_PREFIX": prefix, "UNDERDOG_SYMBOLS": ",".join(SYMBOLS)}
+        self.proc = subprocess.Popen(
+            [*streamer_command(), "run", "--protocol", "mql5", "--sys-port", str(ports.sys),
+             "--data-port", str(ports.data), "--live-port", str(ports.live),
+             "--metrics-port", str(self.metrics_port), "--spool-dir", str(spool), *options],
+            env=env, stderr=subprocess.PIPE, text=True)
+        self.stderr = ""
+
+    def metric(self, name: str) -> float:
+        """`underdog_stream_<name>` now (0 while the endpoint is not up)."""
+        try:
+            return scrape(self.metrics_port).get(f"underdog_stream_{name}", 0)
+        except OSError:
+            return 0
+
+    def memory_kb(self, field: str) -> int:
+        """VmRSS (resident now) or VmHWM (its peak) from /proc, in kB."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(status.split(f"{field}:", 1)[1].split()[0])
+
+    def reset_peak(self) -> None:
+        Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")  # VmHWM := VmRSS
+
+    def stop(self) -> dict:
+        """SIGTERM (flush, exit 0): the final counters it logged."""
+        self.proc.send_signal(signal.SIGTERM)
+        _, self.stderr = self.proc.communicate(timeout=30)
+        assert self.proc.returncode == 0, self.stderr
+        return json.loads(self.stderr.rsplit("stopped: ", 1)[1].splitlines()[0])
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
 
 
 # --- servers of the test's own ---------------------------------------------------------------

@@ -54,10 +54,10 @@ def mql5_junk(rng: np.random.Generator, now_ms: int) -> bytes:
         return json.dumps([symbol, now_ms, 1.1, 1.1002]).encode()
     if kind == 10:
         return b'{"symbol":"EURUSD","timeframe":"TICK","data":[1,1.1,1.2,1.3]}'
-    if kind == 11:  # deep nesting
-        return b"[" * 50_000 + b"]" * 50_000
-    if kind == 12:  # a large frame (its dead letter keeps the first 4 KiB)
-        return tick(sym="A" * int(rng.integers(5_000, 20_000)))
+    if kind == 11:  # deep nesting (16,000 bytes: under the frame limit)
+        return b"[" * 8_000 + b"]" * 8_000
+    if kind == 12:  # a large frame, under the 16 KiB limit (its dead letter keeps 4 KiB)
+        return tick(sym="A" * int(rng.integers(5_000, 16_000)))
     return tick(tf=str(rng.choice(["S1", "tick", "", "M2"])))
 
 

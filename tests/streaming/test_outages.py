@@ -1,6 +1,7 @@
 """Outages, for real: a PostgreSQL cluster of the test's own is stopped and started while ticks
-flow (they spool and replay, in order, nothing lost, dead letters too); a redis-server of its
-own is stopped and started (the database keeps receiving; quotes resume)."""
+flow (they spool and replay, in order, nothing lost, dead letters too), or is down when the
+streamer starts; a redis-server of its own is stopped and started (the database keeps
+receiving; quotes resume)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,16 @@ from tests.streaming.conftest import (
     SYMBOLS,
     PrivatePostgres,
     PrivateRedis,
+    StreamerProcess,
     count,
+    free_ports,
     wait_until,
 )
 from underdog.store import migrate
 from underdog.store.admin import create_database
 from underdog.store.cache import LatestCache
 from underdog.store.db import Database
+from underdog_streaming.fake_bridge import FakeBridge
 
 
 def test_spool_replay_with_the_database_really_stopped_and_started(
@@ -82,3 +86,30 @@ def test_redis_down_the_database_keeps_receiving(private_redis: PrivateRedis, db
     assert summary["redis_errors"] > 0
     assert count(dsn, "SELECT count(*) FROM underdog.ticks") == bridge.sent == summary["written"]
     assert redis.Redis.from_url(REDIS_URL).ping()  # the shared server was never touched
+
+
+def test_the_streamer_starts_with_the_database_down_spools_and_catches_up(
+        private_postgres: PrivatePostgres, prefix: str, tmp_path: Path) -> None:
+    """The real command, default options (--state-vectors opens a Database): it must start
+    with PostgreSQL down, spool, and write everything once the server is back."""
+    dsn = f"{private_postgres.server}/underdog_stream"
+    create_database(dsn)
+    migrate.upgrade(dsn)
+    private_postgres.stop()
+    ports = free_ports()
+    bridge = FakeBridge(ports=ports, rate=300, seconds=6.0, symbols=SYMBOLS).start()
+    streamer = StreamerProcess(dsn, prefix, ports, tmp_path / "spool")
+    try:
+        assert wait_until(lambda: streamer.metric("ticks_spooled_total") > 100, 30), \
+            "nothing spooled"
+        assert streamer.proc.poll() is None and streamer.metric("ticks_written_total") == 0
+        private_postgres.start()
+        assert bridge.done.wait(30)
+        assert wait_until(lambda: streamer.metric("ticks_written_total") >= bridge.sent, 30)
+        summary = streamer.stop()
+    finally:
+        streamer.kill()
+        bridge.stop()
+    assert summary["replayed"] > 0 and summary["written"] == summary["ticks_accepted"]
+    assert count(dsn, "SELECT count(*) FROM underdog.ticks") == bridge.sent
+    assert not list((tmp_path / "spool").glob("*.spool"))

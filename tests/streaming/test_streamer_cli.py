@@ -5,37 +5,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
-import urllib.request
 from pathlib import Path
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import REDIS_URL
 from tests.helpers import free_port
-from tests.streaming.conftest import SYMBOLS, count, free_ports, wait_until
+from tests.streaming.conftest import (
+    SYMBOLS,
+    count,
+    free_ports,
+    scrape,
+    streamer_command,
+    wait_until,
+)
 from underdog.store.db import Database
 from underdog_streaming.fake_bridge import FakeBridge
-
-
-def streamer_command() -> list[str]:
-    """The console script if installed, else the same `main()` through `python -m`."""
-    script = Path(sys.executable).with_name("underdog-streamer")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("underdog-streamer")
-    return [found] if found else [sys.executable, "-m", "underdog_streaming"]
-
-
-def scrape(port: int) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-        text = response.read().decode()
-    return {sample.name + (json.dumps(sample.labels, sort_keys=True) if sample.labels else ""):
-            sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
 def test_metrics_then_sigterm_flushes_and_exits_0(db: Database, dsn: str, prefix: str,

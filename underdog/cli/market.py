@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
@@ -89,9 +89,15 @@ def market_decode_bi5(
     try:
         instrument = get_instrument(symbol.upper())
         ticks = decode_bi5(file.read_bytes(), symbol=instrument.symbol, hour=_hour(hour))
-    except ValueError as exc:  # Bi5Error included: a corrupt file
-        fail(str(exc))
+    except ValueError as exc:  # Bi5Error included: a corrupt file, or past an hour's ceiling
+        _refuse(str(exc))
     sys.stdout.write(_ticks_csv(ticks, instrument.digits))
+
+
+def _refuse(message: str) -> NoReturn:
+    """One line on stderr (stdout is the CSV a pipe reads), exit 2."""
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    raise typer.Exit(2)
 
 
 def _hour(value: str) -> datetime:

@@ -11,8 +11,11 @@ What one hour can be:
 - closed: HTTP 404 or an empty body (also a stream that holds no records). No ticks, and
   not an error: weekends, holidays and quiet hours look like this;
 - corrupt: bad LZMA, a length that is not a whole number of records, offsets that go
-  backwards or past the hour, a zero price, a negative or non-finite volume. That hour
-  fails (`Bi5Error`, reported as an `HourFailure`); the other hours still load;
+  backwards or past the hour, a zero price, a negative or non-finite volume, or more than
+  `MAX_RECORDS` records (a decompression bomb: a few KB that expand to gigabytes; it is
+  decompressed incrementally and refused at the ceiling, never expanded), or a download
+  larger than those records could be (`MAX_FILE_BYTES`, read no further). That hour fails
+  (`Bi5Error`, reported as an `HourFailure`); the other hours still load;
 - unavailable: 429/5xx, timeouts and connection errors are retried with exponential
   backoff (`tries` attempts in all); if they persist, or the server answers another HTTP
   error, `DukascopyUnavailable` is raised for the whole fetch. An hour that could not be
@@ -45,6 +48,9 @@ RECORD_SIZE = 20
 RECORD = np.dtype([("ms", ">u4"), ("ask", ">u4"), ("bid", ">u4"),
                    ("ask_volume", ">f4"), ("bid_volume", ">f4")])
 SETTLED_AFTER = timedelta(hours=3)
+# The ceiling of one hour: a liquid pair's busiest hours hold tens of thousands of ticks.
+MAX_RECORDS = 1_000_000
+MAX_FILE_BYTES = MAX_RECORDS * RECORD_SIZE  # LZMA only shrinks records this regular
 _MS_PER_HOUR = 3_600_000
 _NS_PER_MS = 1_000_000
 _HOUR = timedelta(hours=1)
@@ -85,16 +91,18 @@ def hour_path(symbol: str, hour: datetime) -> str:
 # ---------------------------------------------------------------- decoding
 
 
-def decode_bi5(data: bytes, *, symbol: str, hour: datetime) -> pd.DataFrame:
+def decode_bi5(data: bytes, *, symbol: str, hour: datetime,
+               max_records: int = MAX_RECORDS) -> pd.DataFrame:
     """The ticks of one hour's file: columns TICK_COLUMNS, in file order (time-sorted).
 
     Empty `data` is a closed hour (no rows). Raises `Bi5Error` naming the symbol and hour
-    when the file is corrupt, ValueError for an unknown symbol or a bad `hour`.
+    when the file is corrupt or holds more than `max_records` records, ValueError for an
+    unknown symbol or a bad `hour`.
     """
     instrument = get_instrument(symbol)
     start = _hour_start(hour)
     try:
-        records = _records(_decompress(data))
+        records = _records(_decompress(data, max_records * RECORD_SIZE))
         _check(records)
     except Bi5Error as exc:
         raise Bi5Error(f"{symbol} {start:%Y-%m-%dT%H}h: {exc}") from None
@@ -110,13 +118,22 @@ def _hour_start(hour: datetime) -> pd.Timestamp:
     return start
 
 
-def _decompress(data: bytes) -> bytes:
+def _decompress(data: bytes, max_bytes: int) -> bytes:
+    """The file's one LZMA stream, expanded to at most `max_bytes` (one byte more refuses)."""
     if not data:
         return b""
+    decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_AUTO)
     try:
-        return lzma.decompress(data, format=lzma.FORMAT_AUTO)
+        raw = decompressor.decompress(data, max_length=max_bytes + 1)
     except lzma.LZMAError as exc:
         raise Bi5Error(f"bad LZMA data ({len(data)} bytes): {exc}") from None
+    if len(raw) > max_bytes:
+        raise Bi5Error(f"{len(data):,} compressed bytes expand past {max_bytes:,} bytes "
+                       f"({max_bytes // RECORD_SIZE:,} records, the ceiling of an hour): refused")
+    if not decompressor.eof:
+        raise Bi5Error(f"bad LZMA data ({len(data)} bytes): compressed data ended before the "
+                       "end-of-stream marker was reached")
+    return raw
 
 
 def _records(raw: bytes) -> np.ndarray:
@@ -260,6 +277,9 @@ class _Feed:
         if cached is not None:
             return cached
         data = self._download(self.url(symbol, hour))
+        if len(data) > MAX_FILE_BYTES:
+            raise Bi5Error(f"{symbol} {hour:%Y-%m-%dT%H}h: the file is over "
+                           f"{MAX_FILE_BYTES:,} bytes: refused")
         ticks = decode_bi5(data, symbol=symbol, hour=hour)  # a Bi5Error skips the cache
         if self.cache_dir is not None and settled(hour):
             _write_atomic(self.cache_dir / hour_path(symbol, hour), data)
@@ -288,14 +308,20 @@ class _Feed:
             ) from exc
 
     def _get(self, url: str) -> bytes:
-        response = self.session.get(url, timeout=self.timeout_s)
-        status = response.status_code
-        if status == 404:  # the feed has no file for a closed-market hour
-            return b""
-        if status == 429 or status >= 500:
-            raise _Transient(f"HTTP {status} {response.reason}")
-        response.raise_for_status()
-        return response.content
+        """The body, read up to one byte past MAX_FILE_BYTES (the caller refuses that)."""
+        with self.session.get(url, timeout=self.timeout_s, stream=True) as response:
+            status = response.status_code
+            if status == 404:  # the feed has no file for a closed-market hour
+                return b""
+            if status == 429 or status >= 500:
+                raise _Transient(f"HTTP {status} {response.reason}")
+            response.raise_for_status()
+            body = bytearray()
+            for chunk in response.iter_content(1 << 16):
+                body += chunk
+                if len(body) > MAX_FILE_BYTES:
+                    break
+            return bytes(body)
 
 
 def _retryable(exc: BaseException) -> bool:

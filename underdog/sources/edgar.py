@@ -12,6 +12,10 @@
 Hosts: the submissions API is on data.sec.gov (`base_url`); filings and company_tickers.json
 are on www.sec.gov (`archives_url`).
 
+An entry of the submissions whose filingDate or acceptanceDateTime cannot be read is an
+`UnreadableEntry` (`filings_and_unreadable`): its filing is reported, the others still load.
+It is placed by its filingDate when that one reads, else it is reported in every window.
+
 Two traps:
 - `acceptanceDateTime` ends in "Z", but for many filers it is New York wall time with a "Z"
   appended. `accepted_at` reads the wall time as America/New_York: the later of the two
@@ -93,6 +97,17 @@ class Filing:
     document: str  # the raw XML's file name inside the filing folder
 
 
+@dataclass(frozen=True)
+class UnreadableEntry:
+    """A submissions entry whose dates cannot be read (e.g. filingDate 2024-02-30)."""
+
+    cik: str
+    accession: str
+    form: str
+    filing_date: date | None  # None: unreadable too
+    error: str
+
+
 def pad_cik(cik: str | int) -> str:
     digits = str(cik).strip()
     if not digits.isdigit():
@@ -132,8 +147,11 @@ class EdgarClient:
 
     # ------------------------------------------------------------ requests
 
+    def submissions_url(self, cik: str) -> str:
+        return f"{self.base_url}/submissions/CIK{pad_cik(cik)}.json"
+
     def submissions(self, cik: str) -> dict:
-        return self._get(f"{self.base_url}/submissions/CIK{pad_cik(cik)}.json").json()
+        return self._get(self.submissions_url(cik)).json()
 
     def ticker_ciks(self) -> dict[str, str]:
         """Ticker -> 10-digit CIK, from SEC's company_tickers.json."""
@@ -151,12 +169,27 @@ class EdgarClient:
     def filings(self, cik: str, start: datetime, end: datetime,
                 forms: Iterable[str] = FORM4) -> list[Filing]:
         """Filings of `forms` accepted (conservatively, see accepted_at) in [start, end)."""
-        wanted = set(forms)
-        found = [f for f in self._all_filings(cik, start, end)
-                 if f.form in wanted and start <= f.accepted_at < end]
-        return sorted(found, key=lambda f: (f.accepted_at, f.accession))
+        return self.filings_and_unreadable(cik, start, end, forms)[0]
 
-    def _all_filings(self, cik: str, start: datetime, end: datetime) -> Iterator[Filing]:
+    def filings_and_unreadable(self, cik: str, start: datetime, end: datetime,
+                               forms: Iterable[str] = FORM4,
+                               ) -> tuple[list[Filing], list[UnreadableEntry]]:
+        """`filings`, and the entries of `forms` of the window whose dates cannot be read."""
+        wanted = set(forms)
+        found, unreadable = [], []
+        for entry in self._all_filings(cik, start, end):
+            if entry.form not in wanted:
+                continue
+            if isinstance(entry, UnreadableEntry):
+                day = entry.filing_date
+                if day is None or start.date() <= day <= end.date():
+                    unreadable.append(entry)
+            elif start <= entry.accepted_at < end:
+                found.append(entry)
+        return sorted(found, key=lambda f: (f.accepted_at, f.accession)), unreadable
+
+    def _all_filings(self, cik: str, start: datetime, end: datetime,
+                     ) -> Iterator[Filing | UnreadableEntry]:
         body = self.submissions(cik)
         recent = body.get("filings", {}).get("recent", {})
         yield from _page_filings(pad_cik(cik), recent)
@@ -194,14 +227,30 @@ class EdgarClient:
         return response
 
 
-def _page_filings(cik: str, page: dict) -> Iterator[Filing]:
+def _page_filings(cik: str, page: dict) -> Iterator[Filing | UnreadableEntry]:
     """Filings of one submissions page (parallel arrays, one entry per filing)."""
     columns = ("accessionNumber", "form", "filingDate", "acceptanceDateTime", "primaryDocument")
     for accession, form, filed, accepted, primary in zip(
         *(page.get(c, []) for c in columns), strict=True
     ):
-        yield Filing(cik, accession, form, date.fromisoformat(filed), accepted_at(accepted),
-                     raw_document(primary))
+        filing_date = _day(filed)
+        try:
+            when = accepted_at(accepted)
+        except (TypeError, ValueError):
+            when = None
+        if filing_date is None or when is None:
+            yield UnreadableEntry(cik, accession, form, filing_date,
+                                  f"unreadable filingDate {filed!r} or acceptanceDateTime "
+                                  f"{accepted!r}")
+            continue
+        yield Filing(cik, accession, form, filing_date, when, raw_document(primary))
+
+
+def _day(text: object) -> date | None:
+    try:
+        return date.fromisoformat(str(text))
+    except ValueError:
+        return None
 
 
 def _retryable(exc: BaseException) -> bool:
