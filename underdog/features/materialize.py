@@ -1,7 +1,8 @@
 """What the feature assets run: fit and store regime models, label regimes, build vectors.
 
 Each function works on one symbol and a window of whole UTC days, reads only data known
-before what it produces, and writes its window idempotently.
+before what it produces, and writes its window idempotently; given a cache, it then reloads
+the cached values of what it rewrote (`LatestCache.refresh_tables`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pandas as pd
 
 from underdog.features import regime
 from underdog.features.state_vector import as_rows, training_frame
+from underdog.store.cache import LatestCache
 from underdog.store.db import Database
 from underdog.store.models import load_model, save_model
 from underdog.store.readers import bars
@@ -70,7 +72,7 @@ class RegimeRun:
 
 
 def regime_predictions(db: Database, symbols: list[str], start: datetime,
-                       end: datetime) -> RegimeRun:
+                       end: datetime, *, cache: LatestCache | None = None) -> RegimeRun:
     """Label every day of [start, end) with its stored model; replace the window."""
     frames, missing = [], []
     for symbol in symbols:
@@ -83,15 +85,20 @@ def regime_predictions(db: Database, symbols: list[str], start: datetime,
     rows = pd.concat(frames, ignore_index=True) if frames else no_rows(REGIME_PREDICTIONS)
     result = replace_window(db, REGIME_PREDICTIONS, rows, start=start, end=end,
                             source="regime_hmm", only={"symbol": symbols}, symbols=symbols)
+    if cache is not None:
+        cache.refresh_tables([REGIME_PREDICTIONS.name], symbols)
     return RegimeRun(len(frames), result, missing)
 
 
 def state_vectors(db: Database, symbols: list[str], start: datetime,
-                  end: datetime) -> WriteResult:
+                  end: datetime, *, cache: LatestCache | None = None) -> WriteResult:
     """Build and store feature_version 1 vectors of [start, end) for `symbols`."""
     frames = [as_rows(training_frame(db, s, start, end), s) for s in symbols]
     rows = pd.concat(frames, ignore_index=True) if frames else no_rows(STATE_VECTORS)
-    return replace_window(db, STATE_VECTORS, rows, start=start, end=end,
-                          source="state_vector_builder", only={"symbol": symbols},
-                          symbols=symbols)
+    result = replace_window(db, STATE_VECTORS, rows, start=start, end=end,
+                            source="state_vector_builder", only={"symbol": symbols},
+                            symbols=symbols)
+    if cache is not None:
+        cache.refresh_tables([STATE_VECTORS.name], symbols)
+    return result
 
