@@ -16,7 +16,8 @@ from tests.conftest import REDIS_URL
 from tests.helpers import DAY, bar_frame, dead_letters
 from underdog.cli import app
 from underdog.config import get_settings
-from underdog.ingest import backfill
+from underdog.features import materialize
+from underdog.ingest import backfill, backfill_bars
 from underdog.store.db import Database
 from underdog.store.tables import FACT_TABLES, OHLCV, TICKS, Table
 from underdog.store.validation import FUTURE
@@ -149,3 +150,10 @@ def test_a_closed_day_is_replaced_whole(db: Database) -> None:
     result = replace_window(db, OHLCV, bar_frame(3), source="test", start=DAY,
                             end=DAY + timedelta(days=1), now=later)
     assert (result.deleted, result.replaced_until) == (1, DAY + timedelta(days=1))
+
+
+def test_state_vectors_of_an_open_day_stop_at_now(db: Database) -> None:
+    backfill_bars(db, ["EURUSD"], DAY - timedelta(days=1), DAY + timedelta(days=1), seed=7)
+    result = materialize.state_vectors(db, ["EURUSD"], DAY, DAY + timedelta(days=1), now=NOW)
+    assert result.rejected == 0 and result.written == 12 * 60  # bars 00:00 .. 11:59
+    assert max(a for _, a in _stored(db, FACT_TABLES["state_vectors"])) <= NOW

@@ -133,6 +133,15 @@ def latest_allowed(now: datetime | None = None,
     return pd.Timestamp(write_moment(now) + tolerance)
 
 
+def known_by(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    """The rows of a producer's output already facts at `now` (an open bar or bucket is
+    not): what it offers the writer, so today's partition is not dead letters each run."""
+    keep = np.ones(len(frame), dtype=bool)
+    for name in (n for n in STAMPS if n in frame.columns):
+        keep &= (pd.to_datetime(frame[name], utc=True) <= pd.Timestamp(now)).to_numpy(bool)
+    return frame if keep.all() else frame[keep].reset_index(drop=True)
+
+
 def validate(
     frame: pd.DataFrame,
     table: Table,
