@@ -2,7 +2,7 @@
 
 Each test caches a value, rewrites (or deletes) the rows under it through a real writer, and
 checks that the cache serves exactly the table's latest row (or nothing), never the old one.
-The streamer and spool replay writers are in tests/streaming/test_cache_rewrites.py, the
+The streamer and spool replay writers are in tests/streaming/test_stream_cache.py, the
 Dagster asset in tests/assets/test_defs.py.
 """
 
