@@ -165,3 +165,13 @@ def test_a_macro_revision_is_never_missing_from_the_cache(db: Database,
         reader.join()
     assert not empty
     assert cache.get("macro", "VIXCLS")["value"] == pytest.approx(14.39)
+
+
+def test_a_future_dated_cached_value_does_not_hold_back_a_correct_one(
+        cache: LatestCache) -> None:
+    plant(cache, "state", "EURUSD", {"time": datetime(2030, 1, 7, tzinfo=UTC), "close": 9.9})
+    now = datetime.now(UTC).replace(microsecond=0)
+    assert cache.put("state", "EURUSD", {"time": now - timedelta(minutes=1), "close": 1.1})
+    assert cache.get("state", "EURUSD")["close"] == 1.1
+    # A correct newer value still wins only when newer: an older one is skipped.
+    assert not cache.put("state", "EURUSD", {"time": now - timedelta(minutes=2), "close": 1.0})

@@ -5,7 +5,7 @@ expiring after `ttl_s` (1 hour). Writes keep the newer event: a Lua script compa
 stored event time and skips an older or equal one (an equal one too with `rewrite=True`: the
 same fact written again), atomically, so several writers cannot put an old value back. A row
 stamped after now (beyond the clock tolerance) is never put: it would stay in front of every
-correct value.
+correct value, and a stored one stamped after Redis' clock is overwritten by any put.
 
 A rewrite of a table (backfill, rebuild, retention, replay) makes the cached values of its
 keys wrong whatever their event time, so every rewrite path calls `refresh`: under WATCH,
@@ -30,7 +30,7 @@ from typing import Any
 import redis
 from prometheus_client import Counter as PromCounter
 
-from underdog.store.validation import latest_allowed
+from underdog.store.validation import clock_tolerance, latest_allowed
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +39,18 @@ CACHE_REQUESTS = PromCounter(
 )
 
 EVENT_FIELD = "_event_us"
+# A stored event stamped past Redis' clock (+ tolerance) was put by a writer that should
+# not have (older code, a wrong clock): it never holds a correct value back.
 _PUT = """
-local stored = redis.call('HGET', KEYS[1], ARGV[1])
-if stored and tonumber(stored) {skip} tonumber(ARGV[2]) then return 0 end
+local stored = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
+local clock = redis.call('TIME')
+local limit = tonumber(clock[1]) * 1000000 + tonumber(clock[2]) + {tolerance_us}
+if stored and stored <= limit and stored {skip} tonumber(ARGV[2]) then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], unpack(ARGV, 4))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
-_PUT_NEWER = _PUT.format(skip=">=")  # an equal event time is a repeat: skipped
-_PUT_NOT_OLDER = _PUT.format(skip=">")  # an equal event time is a rewrite: replaces
 
 Loader = Callable[[str, str, str | None], dict | None]
 Name = str | tuple[str, str | None]  # a symbol (or series), or (symbol, source)
@@ -95,8 +97,11 @@ class LatestCache:
         self.clock = clock  # None: the wall clock (tests pass a fixed "now")
         self.tolerance = tolerance  # None: UNDERDOG_CLOCK_TOLERANCE_S
         self.stats: Counter[str] = Counter()
-        self._put = client.register_script(_PUT_NEWER)
-        self._rewrite = client.register_script(_PUT_NOT_OLDER)
+        slack = clock_tolerance(tolerance) // timedelta(microseconds=1)
+        # An equal event time is a repeat (skipped), or with `rewrite` the same fact
+        # written again (replaces).
+        self._put = client.register_script(_PUT.format(skip=">=", tolerance_us=slack))
+        self._rewrite = client.register_script(_PUT.format(skip=">", tolerance_us=slack))
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = 0.25, **kwargs: Any) -> LatestCache:

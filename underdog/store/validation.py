@@ -125,12 +125,17 @@ def write_moment(now: datetime | None = None) -> datetime:
     return now
 
 
+def clock_tolerance(tolerance: timedelta | None = None) -> timedelta:
+    """`tolerance`, else the setting UNDERDOG_CLOCK_TOLERANCE_S."""
+    if tolerance is None:
+        return timedelta(seconds=get_settings().clock_tolerance_s)
+    return tolerance
+
+
 def latest_allowed(now: datetime | None = None,
                    tolerance: timedelta | None = None) -> pd.Timestamp:
     """The latest `time` / `available_at` a row written at `now` may carry."""
-    if tolerance is None:
-        tolerance = timedelta(seconds=get_settings().clock_tolerance_s)
-    return pd.Timestamp(write_moment(now) + tolerance)
+    return pd.Timestamp(write_moment(now) + clock_tolerance(tolerance))
 
 
 def known_by(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
