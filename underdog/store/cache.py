@@ -166,8 +166,9 @@ class LatestCache:
     def _future(self, row: dict) -> bool:
         now = self.clock() if self.clock else None
         limit = latest_allowed(now, self.tolerance)
-        return any(isinstance(row.get(k), datetime) and row[k] > limit
-                   for k in ("time", "available_at"))
+        stamps = (row.get(k) for k in ("time", "available_at"))
+        return any(isinstance(v, datetime) and v.tzinfo is not None and v > limit
+                   for v in stamps)
 
     def refresh(self, kind: str, names: Iterable[Name], *, load: Loader | None = None) -> bool:
         """Make each key hold what its table holds now: the latest row, or nothing.
