@@ -10,7 +10,10 @@ Sources (`SOURCES`):
 Bars come from the one tick -> M1 roller, `underdog.features.bars.bars_from_ticks` (for the
 simulated market through `simulate_bars`, which rolls the same deterministic ticks).
 Each table is written with `replace_window`: one transaction per table per window, so a
-rerun leaves the same rows.
+rerun leaves the same rows. A window that reaches past `now` (today) stops there: ticks up to
+`now`, bars that closed by `now`; the replaced span ends at the last row written, so what the
+streamer wrote after it stays. Afterwards the cached values the rewrite made wrong (latest bar
+and state vector of each symbol) are reloaded from the table (`LatestCache.refresh_tables`).
 
 Ticks rows:
 - seq: the tick's position among ticks of the same (symbol, time), in source order, so the
@@ -28,7 +31,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 import requests
@@ -38,11 +41,14 @@ from underdog.features.bars import bars_from_ticks
 from underdog.sources import dukascopy
 from underdog.sources.dukascopy import HourFailure
 from underdog.sources.simulated import TICK_COLUMNS, simulate_bars, simulate_ticks
+from underdog.store.cache import LatestCache
 from underdog.store.db import Database
 from underdog.store.tables import OHLCV, TICKS
+from underdog.store.validation import write_moment
 from underdog.store.writers import WriteResult, replace_window
 
 SOURCES = ("simulated", "dukascopy", "mt5")
+BAR = timedelta(minutes=1)  # an M1 bar is known at its close
 TABLES = frozenset({"ticks", "ohlcv"})
 
 
@@ -108,18 +114,26 @@ def backfill(
     source: str = "simulated",
     options: SourceOptions | None = None,
     tables: Collection[str] = TABLES,
+    cache: LatestCache | None = None,
+    now: datetime | None = None,
 ) -> MarketBackfill:
-    """Replace [start, end) of `ticks` and `ohlcv` (those in `tables`) from `source`."""
+    """Replace [start, end) of `ticks` and `ohlcv` (those in `tables`) from `source`, up to
+    `now` (default: the clock); then refresh `cache`'s values of the rewritten tables."""
     _check_request(source, tables)
     options = options or SourceOptions()
-    ticks, failures = source_ticks(source, symbols, start, end, options)
-    bars = _bars(source, symbols, start, end, ticks, options)
+    now = write_moment(now)
+    stop = max(start, min(end, now))  # nothing is fetched past now
+    ticks, failures = source_ticks(source, symbols, start, stop, options)
+    bars = _bars(source, symbols, start, stop, ticks, options)
+    bars = bars[bars["time"] + BAR <= now].reset_index(drop=True)  # closed bars only
     if failures:
         dead_letter_hours(db, failures, source=source)
-    window = {"start": start, "end": end, "source": source,
+    window = {"start": start, "end": end, "source": source, "now": now,
               "only": {"symbol": list(symbols)}, "symbols": symbols}
     tick_result = replace_window(db, TICKS, ticks, **window) if "ticks" in tables else None
     bar_result = replace_window(db, OHLCV, bars, **window) if "ohlcv" in tables else None
+    if cache is not None and bar_result is not None:
+        cache.refresh_tables(["ohlcv"], symbols)
     return MarketBackfill(source, tick_result, bar_result, ticks, bars, failures)
 
 

@@ -201,16 +201,11 @@ def _day(moment: pd.Timestamp) -> str:
 
 
 def publish_latest(db: Database, cache: LatestCache, series_id: str) -> bool:
-    """Put the series' latest row (what the cache's read-through would load) in Redis.
-
-    The cache keeps the newer event by observation time, and a revision has the same one,
-    so the key is dropped first: the revised value replaces the old one at once.
-    """
-    row = latest(db, "macro", series_id)
-    if row is None:
-        return False
-    cache.invalidate("macro", [series_id])
-    return cache.put("macro", series_id, row)
+    """Replace the series' cached value with its latest row (what the cache's read-through
+    would load). A revision keeps its observation time, which newer-wins would skip, so the
+    key is replaced in one step (`LatestCache.refresh`): no reader sees it missing."""
+    return cache.refresh("macro", [series_id],
+                         load=lambda kind, key, source: latest(db, kind, key, source))
 
 
 # ---------------------------------------------------------------- reads and audits

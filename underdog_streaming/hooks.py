@@ -34,10 +34,12 @@ OnBarClose = Callable[[str, ClosedBar], None]
 
 
 def redis_bar_hook(cache: LatestCache, source: str) -> OnBarClose:
-    """The default hook: the bar to `<prefix>:v1:bar:<symbol>` (newer wins, 1 h TTL)."""
+    """The default hook: the bar to `<prefix>:v1:bar:<symbol>` (newer wins, 1 h TTL). A bar
+    closed again (its minute reopened after a restart) was rewritten in `ohlcv`: it replaces
+    the cached one of the same time."""
 
     def put_bar(symbol: str, bar: ClosedBar) -> None:
-        cache.put("bar", symbol, bar.row(source))
+        cache.put("bar", symbol, bar.row(source), rewrite=True)
 
     return put_bar
 

@@ -36,6 +36,7 @@ import psycopg.errors
 from psycopg.types.json import Jsonb
 
 from underdog.store.db import Database
+from underdog.store.readers import latest_on
 from underdog.store.tables import OHLCV, QUOTES, TICKS
 from underdog.store.writers import upsert
 from underdog_streaming.batcher import BarRow, DeadRow, QuoteRow, TickRow, WriteBatch
@@ -171,6 +172,11 @@ class Sink:
             return True
         except UNREACHABLE:
             return False
+
+    def latest(self, kind: str, symbol: str, source: str | None = None) -> dict | None:
+        """The table's newest row of a cached kind (`LatestCache.refresh`'s loader)."""
+        with self.db.connection() as conn:
+            return latest_on(conn, kind, symbol, source)
 
     def minute_ticks(self, symbol: str, start_us: int) -> tuple[list, list, list] | None:
         """The ticks of one minute already in `ticks` (the roller's seed); None if unknown."""

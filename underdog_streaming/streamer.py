@@ -78,7 +78,7 @@ class Streamer:
         hook = on_bar_close or redis_bar_hook(self._cache(), config.source)
         self.hooks = HookDispatcher(hook, self.metrics)
         self.writer = Writer(config, self.batcher, self.sink, self.spool, self.metrics,
-                             self.stats, self.hooks)
+                             self.stats, self.hooks, cache=self._cache())
         self.poller = QuotePoller(config, self.context, self.batcher, self.metrics, self.stats)
         self.heartbeat = Heartbeat(self._cache(), self.stats, self.spool,
                                    protocol=config.protocol, interval_s=config.heartbeat_s)

@@ -7,6 +7,8 @@ ticks, bars, quotes and dead letters in one transaction. Order is kept across an
 once anything is in the spool, new batches go to the spool behind it, and the spool is
 replayed oldest first (merged into large writes, within a time budget per step so new batches
 keep moving) until it is empty; only then do batches go straight to the database again.
+A replayed batch rewrites bars whose cached values (bar, state vector) the hooks put long
+before: they are reloaded from the table after each replayed write (`LatestCache.refresh`).
 A batch the database refuses for another reason than being unreachable is saved under
 `<spool>/poison/` and counted: it stops nothing and is not lost.
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from underdog.store.cache import LatestCache
 from underdog_streaming.batcher import BarRow, Batcher, DeadRow, TickRow, WriteBatch
 from underdog_streaming.config import StreamConfig
 from underdog_streaming.hooks import HookDispatcher
@@ -44,8 +47,10 @@ def bar_row(bar: ClosedBar) -> BarRow:
 
 class Writer:
     def __init__(self, config: StreamConfig, batcher: Batcher, sink: Sink, spool: Spool,
-                 metrics: StreamMetrics, stats: StreamStats, hooks: HookDispatcher) -> None:
+                 metrics: StreamMetrics, stats: StreamStats, hooks: HookDispatcher,
+                 cache: LatestCache | None = None) -> None:
         self.config = config
+        self.cache = cache
         self.batcher = batcher
         self.sink = sink
         self.spool = spool
@@ -176,8 +181,14 @@ class Writer:
                 self._written(batch.ticks)
                 self._count_dead(batch)
                 self.stats.replayed += len(batch.ticks)
+                self._refresh_cache(batch)
             self.spool.ack(position, count)
             self.metrics.spool_records.set(self.spool.records)
+
+    def _refresh_cache(self, batch: WriteBatch) -> None:
+        symbols = sorted({b.symbol for b in batch.bars})
+        if self.cache is not None and symbols:
+            self.cache.refresh_tables(["ohlcv"], symbols, load=self.sink.latest)
 
     def _to_spool(self, batch: WriteBatch) -> None:
         if not len(batch):

@@ -93,13 +93,22 @@ def test_a_gap_in_trading_hours_fails_its_check(dagster_env: None, db: Database,
     assert checks["ohlc_consistent"].passed
 
 
-def test_materializing_invalidates_the_cached_latest_bar(dagster_env: None, db: Database,
-                                                        redis_prefix: str) -> None:
+def test_materializing_replaces_the_cached_bar_and_state_with_the_tables(
+        dagster_env: None, db: Database, redis_prefix: str) -> None:
     from tests.conftest import REDIS_URL
     from underdog.store.cache import LatestCache
+    from underdog.store.readers import latest
 
     cache = LatestCache.from_url(REDIS_URL, prefix=redis_prefix)
-    cache.put("bar", "EURUSD", {"time": pd.Timestamp("2030-01-01", tz="UTC"), "close": 9.9})
+    last = pd.Timestamp("2024-03-05 23:59", tz="UTC")
+    cache.invalidate("bar", ["EURUSD"])
+    cache.invalidate("state", ["EURUSD"])
+    assert cache.put("bar", "EURUSD", {"time": last, "close": 9.9})  # not the day's bar
+    assert cache.put("state", "EURUSD", {"time": last, "close": 9.9})  # from other bars
     result = _materialize("2024-03-05")
     assert result.success
-    assert cache.get("bar", "EURUSD") is None  # gone: the next reader loads the database
+    stored = latest(db, "bar", "EURUSD")
+    cached = cache.get("bar", "EURUSD")  # a hit: replaced in place, not left to expire
+    assert cache.stats["hit"] == 1 and stored["time"] == last
+    assert {k: cached[k] for k in stored} == stored
+    assert cache.get("state", "EURUSD") is None  # the table holds no vector

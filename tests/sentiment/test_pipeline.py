@@ -3,6 +3,7 @@ honest available_at; reruns add nothing; lexicon scores give way to the model's.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from underdog.sentiment.pipeline import (
 from underdog.sources.documents import Document
 from underdog.store.cache import LatestCache
 from underdog.store.db import Database
+from underdog.store.readers import latest
 
 FRIDAY, SATURDAY = datetime(2024, 3, 8, tzinfo=UTC), datetime(2024, 3, 9, tzinfo=UTC)
 NOW = datetime(2024, 6, 1, tzinfo=UTC)  # long after: a backfill
@@ -102,6 +104,9 @@ def test_a_live_item_is_known_when_fetched_and_scored() -> None:
         published + timedelta(minutes=3))
     assert known_at(published, published + timedelta(days=30), DELAY) == published + DELAY
     assert known_at(published, published - timedelta(minutes=5), DELAY) == published
+    # Scored and written 10 s after the fetch: known then, never stamped after its write.
+    written = published + timedelta(minutes=2, seconds=10)
+    assert known_at(published, published + timedelta(minutes=2), DELAY, written) == written
 
 
 def test_lexicon_scores_are_replaced_by_the_model_never_the_reverse(
@@ -144,6 +149,35 @@ def test_the_newest_score_per_symbol_and_source_goes_to_redis(
     ttl = cache.client.ttl(cache.key("sentiment", "EURUSD", "newsapi"))
     assert 3500 < ttl <= 3600
     assert publish_latest(cache, run.rows) == 0  # nothing newer
+
+
+def test_rescored_keys_are_replaced_in_redis_never_emptied(
+        db: Database, options: SentimentOptions, model: LoadedScorer,
+        redis_prefix: str) -> None:
+    store_documents(db, [doc("a", "Euro rallies after ECB")], options.tagger(), fetched_at=NOW)
+    lexicon = LoadedScorer(LexiconScorer(), "no model in this test")
+    cache = LatestCache.from_url(REDIS_URL, prefix=f"{redis_prefix}_rescore",
+                                 loader=lambda kind, key, source: latest(db, kind, key, source))
+    assert publish_latest(cache, score_window(db, lexicon, FRIDAY, SATURDAY,
+                                              options=options).rows) == 1
+    upgraded = score_window(db, model, FRIDAY, SATURDAY, options=options)
+    key, empty, stop = cache.key("sentiment", "EURUSD", "newsapi"), [], threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            if not cache.client.exists(key):
+                empty.append(1)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for _ in range(20):
+            assert publish_latest(cache, upgraded.rows, replaced=True) == 1
+    finally:
+        stop.set()
+        reader.join()
+    assert not empty
+    assert cache.get("sentiment", "EURUSD", source="newsapi")["model"] == model.scorer.model_id
 
 
 @pytest.fixture

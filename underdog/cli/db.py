@@ -7,7 +7,7 @@ import os
 import typer
 from rich.table import Table as RichTable
 
-from underdog.cli.common import console, database, when
+from underdog.cli.common import cache, console, database, when
 from underdog.config import get_settings
 
 app = typer.Typer(no_args_is_help=True, help="Databases and migrations.")
@@ -62,8 +62,11 @@ def db_status() -> None:
 
 @app.command("retention")
 def db_retention() -> None:
-    """Delete rows older than each table's retention window (plain PostgreSQL's policy)."""
-    with database() as db, db.connection() as conn, conn.transaction():
-        for name, deleted in conn.execute("SELECT * FROM underdog.apply_retention()"):
+    """Delete rows older than each table's retention window (plain PostgreSQL's policy);
+    cached latest values of those tables are reloaded from them."""
+    from underdog.store.retention import apply_retention
+
+    with database() as db:
+        for name, deleted in apply_retention(db, cache(db)).items():
             console.print(f"{name}: {deleted} rows deleted")
 

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from underdog.cli.common import aware, bar_packs, console, database, day, fail
+from underdog.cli.common import aware, bar_packs, cache, console, database, day, fail
 from underdog.config import get_settings
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from underdog.ingest import MarketBackfill, SourceOptions
+    from underdog.store.cache import LatestCache
     from underdog.store.db import Database
 
 app = typer.Typer(no_args_is_help=True, help="Market data: backfill and read bars.")
@@ -52,8 +53,9 @@ def market_backfill(
     bars = ticks = rejected = 0
     failed: list[str] = []
     with database() as db:
+        latest = cache(db)  # the cached bar and state vector each day rewrites: refreshed
         for one_day in track(days, description=f"backfilling from {source}", console=console):
-            run = _backfill_day(db, symbols, one_day, source, options)
+            run = _backfill_day(db, latest, symbols, one_day, source, options)
             bars, ticks = bars + run.bars.written, ticks + run.ticks.written
             rejected += run.bars.rejected + run.ticks.rejected
             failed += [f.error for f in run.failed_hours]  # each names its symbol and hour
@@ -63,15 +65,15 @@ def market_backfill(
         console.print(f"  failed: {line}", markup=False)
 
 
-def _backfill_day(db: Database, symbols: list[str], day: datetime, source: str,
-                  options: SourceOptions) -> MarketBackfill:
+def _backfill_day(db: Database, latest: LatestCache, symbols: list[str], day: datetime,
+                  source: str, options: SourceOptions) -> MarketBackfill:
     """One day's backfill; a source that cannot be used ends the command with its reason."""
     from underdog.ingest import SourceUnavailable, backfill
     from underdog.sources.dukascopy import DukascopyUnavailable
 
     try:
         return backfill(db, symbols, day, day + timedelta(days=1), source=source,
-                        options=options)
+                        options=options, cache=latest)
     except (SourceUnavailable, DukascopyUnavailable, ValueError) as exc:
         fail(f"{day:%Y-%m-%d}: {exc}")
 

@@ -1,7 +1,8 @@
 """What the feature assets run: fit and store regime models, label regimes, build vectors.
 
 Each function works on one symbol and a window of whole UTC days, reads only data known
-before what it produces, and writes its window idempotently.
+before what it produces, and writes its window idempotently; given a cache, it then reloads
+the cached values of what it rewrote (`LatestCache.refresh_tables`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import pandas as pd
 
 from underdog.features import regime
 from underdog.features.state_vector import as_rows, training_frame
+from underdog.store.cache import LatestCache
 from underdog.store.db import Database
 from underdog.store.models import load_model, save_model
 from underdog.store.readers import bars
 from underdog.store.tables import REGIME_PREDICTIONS, STATE_VECTORS
+from underdog.store.validation import known_by, write_moment
 from underdog.store.writers import WriteResult, no_rows, replace_window
 
 DAY = timedelta(days=1)
@@ -70,8 +73,11 @@ class RegimeRun:
 
 
 def regime_predictions(db: Database, symbols: list[str], start: datetime,
-                       end: datetime) -> RegimeRun:
-    """Label every day of [start, end) with its stored model; replace the window."""
+                       end: datetime, *, cache: LatestCache | None = None,
+                       now: datetime | None = None) -> RegimeRun:
+    """Label every day of [start, end) with its stored model; replace the window (up to
+    `now` for a day still open: a bucket is labelled once it closed)."""
+    now = write_moment(now)
     frames, missing = [], []
     for symbol in symbols:
         for day in days(start, end):
@@ -81,17 +87,26 @@ def regime_predictions(db: Database, symbols: list[str], start: datetime,
                 continue
             frames.append(label_regimes(db, symbol, day, model))
     rows = pd.concat(frames, ignore_index=True) if frames else no_rows(REGIME_PREDICTIONS)
-    result = replace_window(db, REGIME_PREDICTIONS, rows, start=start, end=end,
-                            source="regime_hmm", only={"symbol": symbols}, symbols=symbols)
+    result = replace_window(db, REGIME_PREDICTIONS, known_by(rows, now), start=start, end=end,
+                            source="regime_hmm", only={"symbol": symbols}, symbols=symbols,
+                            now=now)
+    if cache is not None:
+        cache.refresh_tables([REGIME_PREDICTIONS.name], symbols)
     return RegimeRun(len(frames), result, missing)
 
 
 def state_vectors(db: Database, symbols: list[str], start: datetime,
-                  end: datetime) -> WriteResult:
-    """Build and store feature_version 1 vectors of [start, end) for `symbols`."""
+                  end: datetime, *, cache: LatestCache | None = None,
+                  now: datetime | None = None) -> WriteResult:
+    """Build and store feature_version 1 vectors of [start, end) for `symbols` (up to `now`
+    for a day still open: a vector is known at its bar's close)."""
+    now = write_moment(now)
     frames = [as_rows(training_frame(db, s, start, end), s) for s in symbols]
     rows = pd.concat(frames, ignore_index=True) if frames else no_rows(STATE_VECTORS)
-    return replace_window(db, STATE_VECTORS, rows, start=start, end=end,
-                          source="state_vector_builder", only={"symbol": symbols},
-                          symbols=symbols)
+    result = replace_window(db, STATE_VECTORS, known_by(rows, now), start=start, end=end,
+                            source="state_vector_builder", only={"symbol": symbols},
+                            symbols=symbols, now=now)
+    if cache is not None:
+        cache.refresh_tables([STATE_VECTORS.name], symbols)
+    return result
 

@@ -42,8 +42,8 @@ def update_online(db: Database, cache: LatestCache, symbol: str,
     if bar_time is None:
         return None
     vector = vector_at(db, symbol, bar_time)
-    if vector is not None:
-        cache.put("state", symbol, vector)
+    if vector is not None:  # recomputed from the table: it replaces one of the same bar
+        cache.put("state", symbol, vector, rewrite=True)
     return vector
 
 

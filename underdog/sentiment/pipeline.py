@@ -10,7 +10,9 @@ gives the same value:
     available_at = max(published, min(fetched + SCORING_ALLOWANCE, published + poll_delay))
 An item collected live (fetched soon after publication) is known when it was fetched and
 scored; a backfilled item is known at publication + the polling delay, what a poller running
-then would have seen. Set UNDERDOG_SENTIMENT_POLL_DELAY_S to the poll period plus any
+then would have seen. A score is never stamped after the moment it is written (`written`):
+it exists then, and validation rejects a later stamp as "future". Set
+UNDERDOG_SENTIMENT_POLL_DELAY_S to the poll period plus any
 delivery delay of the API (the NewsAPI free plan delays articles by a day).
 """
 
@@ -23,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-import redis
 
 from underdog.sentiment.cache import CachedScorer
 from underdog.sentiment.lexicon import MODEL_ID as LEXICON_MODEL
@@ -168,7 +169,7 @@ def _write_native(db: Database, documents: Sequence[Document], options: Sentimen
             if pair is not None:
                 rows.append(_row(symbol, alphavantage_news.NATIVE_SOURCE, d.item_id,
                                  d.published_at, now, options.poll_delay,
-                                 Score(*pair, alphavantage_news.NATIVE_MODEL)))
+                                 Score(*pair, alphavantage_news.NATIVE_MODEL), now))
     if rows:
         upsert(db, SENTIMENT_SCORES, _frame(rows), source=alphavantage_news.NATIVE_SOURCE,
                symbols=options.symbols)
@@ -178,9 +179,13 @@ def _write_native(db: Database, documents: Sequence[Document], options: Sentimen
 # ---------------------------------------------------------------- score
 
 
-def known_at(published: datetime, fetched: datetime, poll_delay: timedelta) -> datetime:
+def known_at(published: datetime, fetched: datetime, poll_delay: timedelta,
+             written: datetime | None = None) -> datetime:
     """When a score of an item became known (see the module docstring)."""
-    return max(published, min(fetched + SCORING_ALLOWANCE, published + poll_delay))
+    known = min(fetched + SCORING_ALLOWANCE, published + poll_delay)
+    if written is not None:
+        known = min(known, written)
+    return max(published, known)
 
 
 PENDING = """
@@ -218,13 +223,14 @@ def score_window(db: Database, loaded: LoadedScorer, start: datetime, end: datet
     texts = [_text(r) for r in pending.itertuples(index=False)]
     before = (scorer.stats.memory_hits, scorer.stats.stored_hits, scorer.stats.scored)
     scores = scorer.score(list(pending["content_hash"]), texts)
+    written = datetime.now(UTC)
     rows = [_row(symbol, r.source, r.item_id, r.published_at, r.fetched_at, options.poll_delay,
-                 score)
+                 score, written)
             for r, score in zip(pending.itertuples(index=False), scores, strict=True)
             for symbol in r.symbols if symbol in options.symbols]
     run.rows = _frame(rows)
     run.result = upsert(db, SENTIMENT_SCORES, run.rows, source="sentiment_scoring",
-                        symbols=options.symbols)
+                        symbols=options.symbols, now=written)
     after = (scorer.stats.memory_hits, scorer.stats.stored_hits, scorer.stats.scored)
     run.documents, run.replaced = len(pending), int(pending["rescore"].sum())
     run.cache_hits = (after[0] - before[0]) + (after[1] - before[1])
@@ -268,9 +274,9 @@ def stored_scores(db: Database, hashes: Sequence[str], model: str) -> dict[str, 
 
 
 def _row(symbol: str, source: str, item_id: str, published: datetime, fetched: datetime,
-         poll_delay: timedelta, score: Score) -> dict[str, object]:
+         poll_delay: timedelta, score: Score, written: datetime) -> dict[str, object]:
     return {"symbol": symbol, "source": source, "item_id": item_id, "time": published,
-            "available_at": known_at(published, fetched, poll_delay),
+            "available_at": known_at(published, fetched, poll_delay, written),
             "sentiment": score.sentiment, "confidence": score.confidence, "label": score.label,
             "model": score.model}
 
@@ -289,16 +295,14 @@ def publish_latest(cache: LatestCache, rows: pd.DataFrame, *, replaced: bool = F
     """The newest written score per (symbol, source) into Redis; returns keys updated.
 
     The cache keeps the newer event (by `time`); rescored rows keep their time, so when rows
-    were replaced their keys are dropped first.
+    were replaced their keys are reloaded from the table in one step (`LatestCache.refresh`,
+    through the cache's loader): no reader sees them missing.
     """
     if rows.empty:
         return 0
     newest = rows.sort_values(["time", "available_at"]).groupby(["symbol", "source"]).tail(1)
     if replaced:
-        keys = [cache.key("sentiment", r.symbol, r.source) for r in newest.itertuples()]
-        try:
-            cache.client.delete(*keys)
-        except redis.RedisError as exc:  # Redis down: the TTL bounds the staleness
-            log.warning("could not drop replaced sentiment keys: %s", exc)
+        pairs = list(zip(newest["symbol"], newest["source"], strict=True))
+        return len(pairs) if cache.refresh("sentiment", pairs) else 0
     return sum(cache.put("sentiment", r["symbol"], r, source=r["source"])
                for r in newest.to_dict("records"))

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import psycopg
 from psycopg.rows import dict_row
 
 from underdog.store.copy_binary import PG_EPOCH_US, decode_array
@@ -96,8 +97,14 @@ def bar_frame(arrays: Mapping[str, np.ndarray], length: timedelta) -> pd.DataFra
 
 def latest(db: Database, kind: str, symbol: str, source: str | None = None) -> dict | None:
     """The newest row of a kind for a symbol (or series), or None."""
+    with db.reader() as conn:
+        return latest_on(conn, kind, symbol, source)
+
+
+def latest_on(conn: psycopg.Connection, kind: str, symbol: str,
+              source: str | None = None) -> dict | None:
+    """`latest` on a connection the caller holds (the streamer's own)."""
     if kind not in LATEST:
         raise ValueError(f"kind must be one of {sorted(LATEST)}, got {kind!r}")
-    with db.reader() as conn, conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(LATEST[kind], {"symbol": symbol, "source": source}).fetchone()
-    return row
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(LATEST[kind], {"symbol": symbol, "source": source}).fetchone()

@@ -2,6 +2,10 @@
 
 Every rule is vectorized and gives a reason; a row gets the first reason that applies.
 A frame missing a column is a caller's bug, not bad data: that raises `ValueError`.
+
+No value from the future: a row whose `time` or `available_at` lies after the write moment
+(`now`, plus the clock tolerance UNDERDOG_CLOCK_TOLERANCE_S) is rejected with reason
+"future", whatever the table: a fact stored before it happened would leak into features.
 """
 
 from __future__ import annotations
@@ -10,11 +14,12 @@ import json
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
+from underdog.config import get_settings
 from underdog.instruments import SYMBOL_PATTERN
 from underdog.store.tables import Column, Table
 
@@ -107,12 +112,49 @@ def _duplicates(clean: pd.DataFrame, key: Sequence[str]) -> np.ndarray:
     return clean.duplicated(subset=list(key), keep="first").to_numpy()
 
 
+FUTURE = "future"
+STAMPS = ("time", "available_at")  # the point-in-time columns no row may have ahead of now
+
+
+def write_moment(now: datetime | None = None) -> datetime:
+    """The moment a write happens: `now` when given (tests, replays), else the clock."""
+    if now is None:
+        return datetime.now(UTC)
+    if now.tzinfo is None or now.tzinfo.utcoffset(now) is None:
+        raise ValueError(f"now must be timezone-aware, got naive {now!r}")
+    return now
+
+
+def clock_tolerance(tolerance: timedelta | None = None) -> timedelta:
+    """`tolerance`, else the setting UNDERDOG_CLOCK_TOLERANCE_S."""
+    if tolerance is None:
+        return timedelta(seconds=get_settings().clock_tolerance_s)
+    return tolerance
+
+
+def latest_allowed(now: datetime | None = None,
+                   tolerance: timedelta | None = None) -> pd.Timestamp:
+    """The latest `time` / `available_at` a row written at `now` may carry."""
+    return pd.Timestamp(write_moment(now) + clock_tolerance(tolerance))
+
+
+def known_by(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    """The rows of a producer's output already facts at `now` (an open bar or bucket is
+    not): what it offers the writer, so today's partition is not dead letters each run."""
+    keep = np.ones(len(frame), dtype=bool)
+    for name in (n for n in STAMPS if n in frame.columns):
+        keep &= (pd.to_datetime(frame[name], utc=True) <= pd.Timestamp(now)).to_numpy(bool)
+    return frame if keep.all() else frame[keep].reset_index(drop=True)
+
+
 def validate(
     frame: pd.DataFrame,
     table: Table,
     *,
     window: tuple[datetime, datetime] | None = None,
     symbols: Collection[str] | None = None,
+    now: datetime | None = None,
+    tolerance: timedelta | None = None,
 ) -> Checked:
     missing = [c for c in table.column_names if c not in frame.columns]
     if missing:
@@ -140,6 +182,9 @@ def validate(
         with np.errstate(invalid="ignore"):
             flag(~((lo <= np.minimum(o, c)) & (np.maximum(o, c) <= h)),
                  "OHLC inconsistent: need low <= open, close <= high")
+    limit = latest_allowed(now, tolerance)
+    for name in (n for n in STAMPS if n in clean.columns):
+        flag((clean[name] > limit).to_numpy(dtype=bool), FUTURE)
     if window is not None:
         start, end = (pd.Timestamp(t) for t in window)
         outside = ((clean["time"] < start) | (clean["time"] >= end)).to_numpy(dtype=bool)

@@ -2,7 +2,9 @@
 
 - `replace_window`: a backfill partition. DELETE the window, binary COPY the rows, insert the
   dead letters, all in one transaction: rerunning gives the same rows, and a failure midway
-  leaves the window exactly as it was.
+  leaves the window exactly as it was. A window still open at the write moment (today's
+  partition) is replaced only up to the last row written: rows after it (what the streamer
+  wrote meanwhile) are not deleted, and no row after `now` is written (validation).
 - `upsert`: a streaming micro-batch. Binary COPY into a temporary staging table, then
   INSERT .. ON CONFLICT (key) DO UPDATE, in one transaction.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 import psycopg
@@ -21,7 +23,7 @@ from psycopg.types.json import Jsonb
 from underdog.store.copy_binary import encode_chunks
 from underdog.store.db import Database
 from underdog.store.tables import Table
-from underdog.store.validation import Checked, validate
+from underdog.store.validation import Checked, validate, write_moment
 
 COPY_ROWS = 1 << 16  # rows per encoded piece written to the COPY stream (~4.5 MiB of bars)
 
@@ -33,6 +35,7 @@ class WriteResult:
     rejected: int
     deleted: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    replaced_until: datetime | None = None  # replace_window: the end of what it replaced
 
 
 def no_rows(table: Table) -> pd.DataFrame:
@@ -74,9 +77,16 @@ def replace_window(
     source: str,
     only: Mapping[str, Sequence[str]] | None = None,
     symbols: Collection[str] | None = None,
+    now: datetime | None = None,
 ) -> WriteResult:
-    """Make [start, end) hold exactly the valid `rows` (restricted to `only`, e.g. symbols)."""
-    checked = validate(rows, table, window=(start, end), symbols=symbols)
+    """Make [start, end) hold exactly the valid `rows` (restricted to `only`, e.g. symbols).
+
+    `now` is the write moment (default: the clock). When `end` is after it, the window
+    replaced ends just past the last row written (at `start` when there is none).
+    """
+    now = write_moment(now)
+    checked = validate(rows, table, window=(start, end), symbols=symbols, now=now)
+    end = open_window_end(checked.good, start, end, now)
     for column, allowed in (only or {}).items():
         stray = ~checked.good[column].isin(list(allowed))
         if stray.any():
@@ -93,7 +103,18 @@ def replace_window(
         _copy(cur, _identifier(table), table, checked.good)
         _dead_letters(cur, checked, source=source, table=table)
     return WriteResult(table.name, len(checked.good), len(checked.rejected), deleted,
-                       checked.reasons)
+                       checked.reasons, end)
+
+
+def open_window_end(good: pd.DataFrame, start: datetime, end: datetime,
+                    now: datetime) -> datetime:
+    """Where the replaced window ends: `end`, or for a window still open at `now`, just
+    past the last row written, so the window never deletes a row it does not rewrite."""
+    if end <= now:
+        return end
+    if good.empty:
+        return start
+    return min(end, good["time"].max().to_pydatetime() + timedelta(microseconds=1))
 
 
 def upsert(
@@ -103,9 +124,10 @@ def upsert(
     *,
     source: str,
     symbols: Collection[str] | None = None,
+    now: datetime | None = None,
 ) -> WriteResult:
-    """Insert or update the valid `rows` by the table's key."""
-    checked = validate(rows, table, symbols=symbols)
+    """Insert or update the valid `rows` by the table's key (`now`: the write moment)."""
+    checked = validate(rows, table, symbols=symbols, now=now)
     stage = sql.Identifier(f"stage_{table.name}")
     columns = sql.SQL(", ").join(map(sql.Identifier, table.column_names))
     updates = sql.SQL(", ").join(

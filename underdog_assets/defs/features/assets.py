@@ -8,7 +8,7 @@ from underdog.features.audits import lookahead_audit, parity_audit, sanity
 from underdog.features.registry import FEATURE_VERSION, describe
 from underdog.features.state_vector import build, load_inputs
 from underdog_assets.lib.partitions import DAILY, WEEKLY_BATCHES
-from underdog_assets.lib.resources import DatabaseResource, MarketResource
+from underdog_assets.lib.resources import DatabaseResource, MarketResource, RedisResource
 
 OWNERS = ["team:research"]
 
@@ -42,9 +42,10 @@ def regime_model(context: dg.AssetExecutionContext, database: DatabaseResource,
                 "filtered (forward-only) HMM probabilities; available at the bucket's close.",
 )
 def regime_predictions(context: dg.AssetExecutionContext, database: DatabaseResource,
-                       market: MarketResource) -> dg.MaterializeResult:
+                       market: MarketResource, cache: RedisResource) -> dg.MaterializeResult:
     start, end = context.partition_time_window
-    run = materialize.regime_predictions(database.db, list(market.symbols), start, end)
+    run = materialize.regime_predictions(database.db, list(market.symbols), start, end,
+                                         cache=cache.cache(database))
     return dg.MaterializeResult(metadata={
         "rows_written": run.result.written, "rows_rejected": run.result.rejected,
         "days_without_model": run.missing_models,
@@ -74,10 +75,10 @@ STATE_CHECKS = [
         pd.DataFrame(describe()).to_markdown(index=False))},
 )
 def state_vectors(context: dg.AssetExecutionContext, database: DatabaseResource,
-                  market: MarketResource) -> dg.MaterializeResult:
+                  market: MarketResource, cache: RedisResource) -> dg.MaterializeResult:
     start, end = context.partition_time_window
     db, symbols = database.db, list(market.symbols)
-    written = materialize.state_vectors(db, symbols, start, end)
+    written = materialize.state_vectors(db, symbols, start, end, cache=cache.cache(database))
     audits = {s: _audit(db, s, start, end) for s in symbols}
     look = [a[0] for a in audits.values()]
     parity = [a[1] for a in audits.values()]

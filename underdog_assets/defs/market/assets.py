@@ -61,14 +61,15 @@ def market_data(
     start, end = context.partition_time_window
     began = time.perf_counter()
     selected = {key.to_user_string() for key in context.selected_asset_keys}
+    latest = cache.cache(database)
     run = backfill(database.db, market.symbols, start, end, source=market.source,
-                   options=market.options(), tables=selected)
+                   options=market.options(), tables=selected, cache=latest)
     seconds = round(time.perf_counter() - began, 3)
     if run.ticks is not None:
         yield _ticks_result(context, database, run, seconds)
     if run.bars is not None:
-        invalidated = cache.cache().invalidate("bar", list(market.symbols))
-        yield _ohlcv_result(context, database, market, run, seconds, invalidated)
+        yield _ohlcv_result(context, database, market, run, seconds,
+                            latest.stats["refreshed"])
 
 
 def _selected_checks(context: dg.AssetExecutionContext, asset: str,
@@ -117,7 +118,7 @@ def _ticks_result(context: dg.AssetExecutionContext, database: DatabaseResource,
 
 def _ohlcv_result(context: dg.AssetExecutionContext, database: DatabaseResource,
                   market: MarketResource, run: MarketBackfill, seconds: float,
-                  cache_invalidated: int) -> dg.MaterializeResult:
+                  cache_refreshed: int) -> dg.MaterializeResult:
     start, end = context.partition_time_window
     gaps = {s: bar_gaps(database.db, s, start, end) for s in market.symbols}
     worst = max((g.largest_gap_minutes for g in gaps.values()), default=0)
@@ -139,7 +140,7 @@ def _ohlcv_result(context: dg.AssetExecutionContext, database: DatabaseResource,
                                   seconds=seconds),
                 "symbols": list(market.symbols), "window_start": start.isoformat(),
                 "window_end": end.isoformat(), "failed_hours": len(run.failed_hours),
-                "cache_invalidated": cache_invalidated,
+                "cache_keys_refreshed": cache_refreshed,
                 "preview": _preview(run.bar_frame, ["source"])}
     return dg.MaterializeResult(asset_key="ohlcv", metadata=metadata,
                                 check_results=_selected_checks(context, "ohlcv", checks))
