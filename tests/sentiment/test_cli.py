@@ -34,7 +34,7 @@ def test_score_prints_score_confidence_label_and_model(cli_env: None, model_dir:
     assert result.exit_code == 0, result.output
     rows = [[c.strip() for c in line.split("│")[1:-1]] for line in result.output.splitlines()
             if line.startswith("│")]
-    first = rows[:next(i for i, r in enumerate(rows) if r[0] == "Cable")]  # cells fold
+    first = rows[:next(i for i, r in enumerate(rows) if r[0].startswith("Cable"))]
     text, score, confidence, label, model = (" ".join(c for c in column if c)
                                               for column in zip(*first, strict=True))
     expected, _ = load_scorer(str(model_dir)).scorer.score(["Euro rallies", "Cable slumps"])
