@@ -80,6 +80,10 @@ UNKNOWN_CHOICE = [
     (["macro", "fetch", "--series", "VIXCLS&file_type=json"], "'--series'"),
     (["macro", "asof", "VIX CLS", "2024-03-05"], "'ID'"),
     (["agent", "train", "--symbol", "EURUSD", "--timesteps", "many"], "'--timesteps'"),
+    (["insider", "parse-form4", "absent.xml"], "'file'"),
+    (["metrics", "serve", "--port", "many"], "'--port'"),
+    (["sentiment", "score"], "'texts'"),
+    (["health", "--keys=3"], "'--keys'"),
 ]
 
 # Every command that opens the database: a reader role the server lacks is named.
