@@ -1,42 +1,36 @@
 """Settings, read from `UNDERDOG_*` environment variables and `.env`.
 
 Secrets are `SecretStr`: they print as `**********`, and a DSN is shown with its password
-replaced by `***` (see `redact`). Nothing here connects anywhere at import time.
+replaced by `***` (`underdog.redaction`, whatever the DSN's form). Nothing here connects
+anywhere at import time.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Annotated, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from underdog.redaction import dsn_passwords, redact
+from underdog.sources.fred_ids import series_id
+
+ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
 
 
 class ConfigError(RuntimeError):
     """A setting is missing, malformed or points at something unreachable."""
 
 
-def redact(url: str) -> str:
-    """The URL with its password (if any) replaced by `***`."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username or ''}:***@{host}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def _require_scheme(value: SecretStr, schemes: tuple[str, ...], variable: str) -> SecretStr:
     url = value.get_secret_value()
     scheme = urlsplit(url).scheme
     if scheme not in schemes:
-        raise ValueError(
-            f"{variable} must be a {' or '.join(schemes)} URL, got {redact(url)!r}"
-        )
+        shown = redact(url, dsn_passwords(url))
+        raise ValueError(f"{variable} must be a {' or '.join(schemes)} URL, got {shown!r}")
     return value
 
 
@@ -138,6 +132,19 @@ class Settings(BaseSettings):
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
             return [s.strip().upper() for s in value.split(",") if s.strip()]
+        return value
+
+    @field_validator("fred_series")
+    @classmethod
+    def _fred_ids(cls, value: list[str]) -> list[str]:
+        return [series_id(s) for s in value]
+
+    @field_validator("reader_role")
+    @classmethod
+    def _role_name(cls, value: str) -> str:
+        if not ROLE_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a role name (letters, digits, _ and $, "
+                             f"63 at most, not starting with a digit)")
         return value
 
     @field_validator("fred_api_key", "sec_user_agent", "alphavantage_api_key", mode="before")

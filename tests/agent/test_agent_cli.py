@@ -45,6 +45,12 @@ def test_train_evaluate_act(cli_env: None, db: Database, tmp_path: Path) -> None
     evaluated = invoke("agent", "evaluate", "--symbol", "EURUSD", "--png", str(png))
     assert evaluated.exit_code == 0, evaluated.output
     assert "ledger rows" in evaluated.output and png.read_bytes().startswith(b"\x89PNG")
+    with db.connection() as conn:  # the metrics table shows each value as stored
+        stored = conn.execute("SELECT name, value FROM underdog.metrics WHERE value IS NOT NULL"
+                              " AND value <> 'NaN'").fetchall()
+    rows = {line.split("│")[1].strip(): line for line in evaluated.stdout.splitlines()
+            if line.startswith("│")}
+    assert stored and all(f" {value!r} " in rows[name] for name, value in stored)
     acted = invoke("agent", "act", "EURUSD", "--position", "0.5")
     assert acted.exit_code == 0, acted.output
     assert "EURUSD @ 2024-03-06 23:59 UTC, policy EURUSD-" in acted.output

@@ -416,7 +416,7 @@ def test_cli_backfill_defaults_to_the_simulated_market(db: Database, dsn: str,
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--source", "bloomberg"], "unknown source 'bloomberg'"),
+    (["--source", "bloomberg"], "Invalid value for '--source': 'bloomberg'"),
     (["--source", "mt5"], "mt5 source not available"),
 ])
 def test_cli_backfill_refuses_an_unusable_source(db: Database, dsn: str, args: list[str],

@@ -61,7 +61,7 @@ def test_asof_of_a_holiday_skips_the_missing_value_unless_asked(cli_env: None,
 
 @pytest.mark.parametrize(("args", "message"), [
     (("macro", "asof", "VIXCLS", "2020-01-01"), "nothing of VIXCLS was known"),
-    (("macro", "asof", "VIXCLS", "yesterday"), "TIME must look like"),
+    (("macro", "asof", "VIXCLS", "yesterday"), "Invalid value for 'TIME'"),
     (("macro", "fetch", "--source", "fred"), "UNDERDOG_FRED_API_KEY is not set"),
     (("macro", "fetch", "--source", "alfred"), "auto, fixture, fred"),
 ])

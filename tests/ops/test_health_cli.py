@@ -87,7 +87,7 @@ def test_an_unreachable_database_is_exit_2_without_its_password(tmp_path: Path) 
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
                           check=False)
     assert done.returncode == 2
-    assert "UNDERDOG_DATABASE_URL" in done.stdout and "not reachable" in done.stdout
+    assert "UNDERDOG_DATABASE_URL" in done.stderr and "not reachable" in done.stderr
     assert "s3cret-Pw" not in done.stdout + done.stderr
 
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from tests.conftest import REDIS_URL
 from underdog.cli import app
 from underdog.config import get_settings
+from underdog.sentiment.loading import load_scorer
 from underdog.store.db import Database
 
 
@@ -31,9 +32,16 @@ def test_score_prints_score_confidence_label_and_model(cli_env: None, model_dir:
     result = CliRunner().invoke(app, ["sentiment", "score", "Euro rallies", "Cable slumps"],
                                 terminal_width=200)
     assert result.exit_code == 0, result.output
-    lines = [line for line in result.output.splitlines() if "Euro rallies" in line]
-    assert len(lines) == 1 and f"{model_dir.name}@sha256:" in lines[0]
-    assert any(label in lines[0] for label in ("positive", "negative", "neutral"))
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in result.output.splitlines()
+            if line.startswith("│")]
+    first = rows[:next(i for i, r in enumerate(rows) if r[0].startswith("Cable"))]
+    text, score, confidence, label, model = (" ".join(c for c in column if c)
+                                              for column in zip(*first, strict=True))
+    expected, _ = load_scorer(str(model_dir)).scorer.score(["Euro rallies", "Cable slumps"])
+    assert text == "Euro rallies" and label == expected.label
+    assert (score, confidence) == (repr(expected.sentiment), repr(expected.confidence))
+    assert model.replace(" ", "") == expected.model.replace(" ", "")
+    assert expected.model.startswith(f"{model_dir.name}@sha256:")
 
 
 def test_score_without_the_model_warns_and_names_the_lexicon(
@@ -43,7 +51,7 @@ def test_score_without_the_model_warns_and_names_the_lexicon(
     result = CliRunner().invoke(app, ["sentiment", "score", "Euro rallies"], terminal_width=200)
     assert result.exit_code == 0
     assert "lexicon fallback" in result.output and "lexicon-lm-v1" in result.output
-    assert "+0.250" in result.output
+    assert "│  0.25 │        0.5 │ positive │" in result.output  # as computed, every digit
 
 
 def test_fetch_the_fixture_stores_and_scores_a_window(cli_env: None, db: Database) -> None:

@@ -364,7 +364,7 @@ def test_decode_bi5_of_an_empty_file_prints_the_header_only(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(("content", "hour", "message"), [
     (b"garbage", "2024-03-05T14", "EURUSD 2024-03-05T14h: bad LZMA data"),
-    (bi5(RECORDS), "2024-03-05 at two", "--hour must look like 2024-03-05T14"),
+    (bi5(RECORDS), "2024-03-05 at two", "Invalid value for '--hour'"),
     (bi5(RECORDS), "2024-03-05T14:30", "on the hour"),
 ])
 def test_decode_bi5_fails_clearly(tmp_path: Path, content: bytes, hour: str,
@@ -387,7 +387,7 @@ def test_decode_bi5_refuses_a_bomb_on_one_stderr_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2 and result.stdout == ""
     [line] = result.stderr.splitlines()
-    assert line.startswith("error: EURUSD 2024-03-05T14h: ") and "ceiling of an hour" in line
+    assert line.startswith("error: bomb.bi5: EURUSD 2024-03-05T14h: ") and "ceiling of an hour" in line
 
 
 def test_decoded_prices_are_exact_decimals_over_a_simulated_day() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from tests.macro.servers import FRED_KEY, FRED_PREFIX, FredServer, Stub, fred_error, serve
 from tests.sources.bi5_feed import closed_port
-from underdog.config import load_settings
+from underdog.config import ConfigError, load_settings
 from underdog.macro import choose_source
 from underdog.sources import fred
 from underdog.sources.fred import (
@@ -121,6 +121,17 @@ def test_an_unknown_series_is_freds_message(server: Stub) -> None:
         client(server).vintages("NOPE")
 
 
+@pytest.mark.parametrize("series_id", ["VIXCLS&file_type=json&realtime_start=2020-01-01",
+                                       "VIX CLS", "VIXCLS#", "../series", ""])
+def test_an_id_outside_freds_alphabet_is_refused_before_any_request(server: Stub,
+                                                                    series_id: str) -> None:
+    with pytest.raises(FredError, match="is not a FRED series id"):
+        client(server).vintages(series_id)
+    with pytest.raises(FredError, match="is not a FRED series id"):
+        client(server).info(series_id)
+    assert server.requests == []  # fredapi pastes the id into the URL unencoded
+
+
 def test_an_unreachable_server_raises_after_the_tries() -> None:
     unreachable = FredClient(FRED_KEY, base_url=f"http://127.0.0.1:{closed_port()}/fred",
                              **FAST)
@@ -162,3 +173,6 @@ def test_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.fred_base_url == "http://127.0.0.1:9/fred"
     monkeypatch.setenv("UNDERDOG_FRED_API_KEY", "abc123")
     assert "abc123" not in repr(load_settings())
+    monkeypatch.setenv("UNDERDOG_FRED_SERIES", "VIXCLS,DFF&file_type=json")
+    with pytest.raises(ConfigError, match="UNDERDOG_FRED_SERIES.*not a FRED series id"):
+        load_settings()

@@ -121,6 +121,16 @@ def test_a_refused_key_is_not_retried_and_says_why(api: Api) -> None:
     assert len(api.calls(PATH)) == 1
 
 
+@pytest.mark.parametrize("key", [KEY, f"{KEY}\n", f" {KEY}"])  # as pasted from a file
+def test_the_key_never_reaches_an_error_message(api: Api, key: str) -> None:
+    """The X-Api-Key header's value: echoed by a gateway's refusal, or shown by requests
+    when it refuses to send a header value with whitespace in it."""
+    api.route(PATH, error(401, "apiKeyInvalid", f"X-Api-Key {key.strip()} is not valid here"))
+    with pytest.raises(SourceUnavailable) as raised:
+        fetch(api, api_key=key)
+    assert KEY not in str(raised.value) and "***" in str(raised.value)
+
+
 def test_no_key_means_skipped_without_a_request(api: Api) -> None:
     with pytest.raises(MissingCredentials, match="UNDERDOG_NEWSAPI_API_KEY"):
         fetch(api, api_key=None)

@@ -45,6 +45,15 @@ def test_a_malformed_dsn_names_the_variable_and_hides_the_password(
     assert SECRET not in str(info.value)
 
 
+@pytest.mark.parametrize("role", ["", "bad role", 'x"; DROP ROLE postgres; --', "1st", "r" * 64])
+def test_a_reader_role_that_is_no_role_name_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, role: str,
+) -> None:
+    monkeypatch.setenv("UNDERDOG_READER_ROLE", role)
+    with pytest.raises(ConfigError, match="UNDERDOG_READER_ROLE.*not a role name"):
+        load_settings()
+
+
 def test_a_bad_number_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UNDERDOG_CACHE_TTL_S", "soon")
     with pytest.raises(ConfigError, match="UNDERDOG_CACHE_TTL_S"):

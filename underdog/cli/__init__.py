@@ -22,11 +22,11 @@ from underdog.cli import (
     metrics,
     sentiment,
 )
-from underdog.cli.common import console
+from underdog.cli.errors import OneLineErrors, report
 from underdog.config import ConfigError, get_settings
 from underdog.ops.logs import configure_logging
 
-app = typer.Typer(no_args_is_help=True, help=__doc__.splitlines()[0],
+app = typer.Typer(cls=OneLineErrors, no_args_is_help=True, help=__doc__.splitlines()[0],
                   pretty_exceptions_enable=False)
 for group in (db, market, features, macro, insider, sentiment, agent, metrics):
     app.add_typer(group.app, name=group.__name__.rsplit(".", 1)[-1])
@@ -39,6 +39,6 @@ def main() -> None:
         settings = get_settings()
         configure_logging(settings.log_format, settings.log_level)  # redacted lines on stderr
         app()
-    except ConfigError as exc:
-        console.print(f"[bold red]configuration error:[/] {exc}")
+    except ConfigError as exc:  # the settings themselves (each command's: OneLineErrors)
+        report(str(exc))
         sys.exit(2)

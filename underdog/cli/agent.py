@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.table import Table as RichTable
 
-from underdog.cli.common import cache, console, database, day, fail
+from underdog.cli import arguments
+from underdog.cli.common import cache, console, database, status
+from underdog.cli.errors import fail
+
+Symbol = Annotated[str, typer.Option(parser=arguments.symbol, help="e.g. EURUSD")]
 
 app = typer.Typer(no_args_is_help=True, help="The TD3 agent: train, evaluate, act.")
 
@@ -18,9 +24,9 @@ def _metrics_table(title: str, metrics: dict[str, dict[str, float]]) -> RichTabl
     table = RichTable(title=title)
     table.add_column("metric")
     for strategy in metrics:
-        table.add_column(strategy, justify="right")
+        table.add_column(strategy, justify="right", no_wrap=True)  # every digit
     for name in next(iter(metrics.values())):
-        table.add_row(name, *(f"{values[name]:.4g}" for values in metrics.values()))
+        table.add_row(name, *(repr(values[name]) for values in metrics.values()))
     return table
 
 
@@ -31,9 +37,11 @@ def _windows(windows: dict[str, list[str]]) -> str:
 
 @app.command("train")
 def agent_train(
-    symbol: str = typer.Option(..., help="e.g. EURUSD"),
-    start: str | None = typer.Option(None, help="first UTC day (default: the first vector)"),
-    end: str | None = typer.Option(None, help="day after the last (default: the last vector)"),
+    symbol: Symbol,
+    start: Annotated[datetime | None, typer.Option(
+        parser=arguments.day, help="first UTC day (default: the first vector)")] = None,
+    end: Annotated[datetime | None, typer.Option(
+        parser=arguments.day, help="day after the last (default: the last vector)")] = None,
     timesteps: int = typer.Option(5_000, help="TD3 environment steps"),
     seed: int = typer.Option(7, help="the seed: the same data, config and seed give the "
                                      "same policy"),
@@ -42,11 +50,11 @@ def agent_train(
     from underdog.agent.config import AgentConfig, TrainConfig
     from underdog.agent.runs import train_symbol
 
+    arguments.ordered(start, end, ("--start", "--end"))
     config = AgentConfig(train=TrainConfig(timesteps=timesteps, seed=seed))
-    with database() as db, console.status(f"training TD3 on {symbol.upper()}..."):
+    with database() as db, status.status(f"training TD3 on {symbol}..."):
         try:
-            run = train_symbol(db, symbol.upper(), config, start=day(start) if start else None,
-                               end=day(end) if end else None)
+            run = train_symbol(db, symbol, config, start=start, end=end)
         except (LookupError, ValueError) as exc:
             fail(str(exc))
     summary = run.summary()
@@ -55,13 +63,13 @@ def agent_train(
     console.print(f"windows (UTC): {_windows(summary['windows'])}")
     console.print(_metrics_table("validation window", run.trained.validation))
     if not run.trained.deployable:
-        console.print("[bold yellow]not deployable:[/] it does not beat flat after costs on "
-                      "the validation window")
+        status.print("[bold yellow]not deployable:[/] it does not beat flat after costs on "
+                     "the validation window")
 
 
 @app.command("evaluate")
 def agent_evaluate(
-    symbol: str = typer.Option(..., help="e.g. EURUSD"),
+    symbol: Symbol,
     version: str | None = typer.Option(None, help="a policy version (default: the newest)"),
     png: str | None = typer.Option(None, help="write the equity curve to this PNG file"),
 ) -> None:
@@ -71,7 +79,7 @@ def agent_evaluate(
     run_id = f"cli-{uuid.uuid4().hex[:12]}"
     with database() as db:
         try:
-            result = evaluate(db, symbol.upper(), version=version, run_id=run_id)
+            result = evaluate(db, symbol, version=version, run_id=run_id)
         except LookupError as exc:
             fail(str(exc))
     console.print(_metrics_table(f"{result.strategy}, test window (run {run_id})",
@@ -84,7 +92,7 @@ def agent_evaluate(
 
 @app.command("act")
 def agent_act(
-    symbol: str,
+    symbol: Annotated[str, typer.Argument(parser=arguments.symbol, help="e.g. EURUSD")],
     position: float = typer.Option(0.0, help="the current position, fraction of max exposure"),
     version: str | None = typer.Option(None, help="a policy version (default: the newest)"),
 ) -> None:
@@ -93,7 +101,7 @@ def agent_act(
 
     with database() as db:
         try:
-            decision = act(db, cache(db), symbol.upper(), position=position, version=version)
+            decision = act(db, cache(db), symbol, position=position, version=version)
         except (LookupError, ValueError) as exc:
             fail(str(exc))
     verb = "trade to" if decision.trade else "hold at"

@@ -1,33 +1,29 @@
-"""What every command group shares: the console, errors, times, the database and the cache."""
+"""What every command group shares: the consoles, times, the database and the cache.
+
+`console` is stdout: the data a command was asked for. `status` is stderr: progress,
+warnings, notes. Errors: `underdog.cli.errors` (one line on stderr, exit 2).
+"""
 
 from __future__ import annotations
 
 import os
-from datetime import UTC, date, datetime, time
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
-import typer
 from rich.console import Console
 
-from underdog.config import get_settings
+from underdog.config import ConfigError, get_settings
 
 if TYPE_CHECKING:
     from underdog.store.bar_packs import BarPacks
     from underdog.store.cache import LatestCache
     from underdog.store.db import Database
 
-console = Console()
-
-
-def fail(message: str) -> NoReturn:
-    console.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(2)
-
-
-def day(value: str) -> datetime:
-    """A day, YYYY-MM-DD, as its 00:00 UTC."""
-    return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
+# Redirected to a file or a pipe, Rich would cut tables at 80 columns: digits too.
+console = Console(width=None if sys.stdout.isatty() else 240)
+status = Console(stderr=True)
 
 
 def when(moment: datetime | None) -> str:
@@ -35,21 +31,33 @@ def when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
-def aware(value: str, expected: str) -> datetime:
-    """An ISO-8601 time, UTC unless it carries an offset; `expected` explains a bad one."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"{expected}, got {value!r}")
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+# NULL: no such role; false: the login user may not SET ROLE to it.
+ROLE_MEMBER = """SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)
+                        THEN pg_has_role(%s, 'MEMBER') END"""
 
 
 def database() -> Database:
     from underdog.store.db import Database
 
     settings = get_settings()
+    check_reader_role(settings.dsn, settings.reader_role)
     return Database(settings.dsn, reader_role=settings.reader_role,
                     max_size=settings.pool_max_size)
+
+
+def check_reader_role(dsn: str, role: str) -> None:
+    """A ConfigError naming UNDERDOG_READER_ROLE if the server has no such role: the reader
+    pool would otherwise retry SET ROLE until its 10 s timeout and end in a traceback."""
+    from underdog.store.db import connect
+
+    with connect(dsn) as conn:
+        [member] = conn.execute(ROLE_MEMBER, (role, role)).fetchone()
+    if member is None:
+        raise ConfigError(f"UNDERDOG_READER_ROLE: no role {role!r} on the server of "
+                          f"UNDERDOG_DATABASE_URL (`underdog db upgrade` creates it)")
+    if not member:
+        raise ConfigError(f"UNDERDOG_READER_ROLE: the user of UNDERDOG_DATABASE_URL cannot "
+                          f"SET ROLE {role!r} (not a member of it)")
 
 
 def cache(db: Database) -> LatestCache:
@@ -85,6 +93,6 @@ def dagster_instance():
 
         return dg.DagsterInstance.get(), ""
     except Exception as exc:  # noqa: BLE001 - health reports what it cannot reach
-        from underdog.ops.logs import redact
+        from underdog.redaction import redact
 
         return None, f"Dagster instance unavailable: {redact(str(exc)).splitlines()[0]}"

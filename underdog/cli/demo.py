@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
-from underdog.cli.common import console
+from underdog.cli.common import console, status
 from underdog.cli.db import db_create, db_status, db_upgrade
 from underdog.config import get_settings
 
@@ -46,7 +46,7 @@ def demo() -> None:
     from underdog.report import print_demo
     from underdog_assets.demo import run_demo
 
-    with console.status("materializing the asset graph..."):
+    with status.status("materializing the asset graph..."):
         runs = run_demo()
     print_demo(console, runs)
     stream = _demo_stream()
@@ -59,7 +59,7 @@ def _demo_stream(seconds: float = 5.0) -> dict:
     """A few seconds of the live path: fake MT5 bridge -> streamer -> PostgreSQL + Redis."""
     from underdog_streaming.demo import run_demo as stream_demo
 
-    with console.status(f"streaming live ticks from the fake MT5 bridge for {seconds:.0f} s..."):
+    with status.status(f"streaming live ticks from the fake MT5 bridge for {seconds:.0f} s..."):
         result = stream_demo(seconds)
     console.print(
         f"live stream: {result['sent']:,} ticks sent, {result['written']:,} written, "

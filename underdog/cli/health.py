@@ -28,7 +28,7 @@ def dagster_runs(assets: list[str]) -> tuple[dict[str, AssetRuns], str]:
 
         return asset_runs(instance, assets), ""
     except Exception as exc:  # noqa: BLE001
-        from underdog.ops.logs import redact
+        from underdog.redaction import redact
 
         return {}, f"Dagster runs unavailable: {redact(str(exc)).splitlines()[0]}"
     finally:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from underdog.cli.common import fail
+from underdog.cli.errors import fail
 
 app = typer.Typer(no_args_is_help=True, help="Insider filings: Form 4 documents.")
 

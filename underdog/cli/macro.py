@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 import typer
 from rich.table import Table as RichTable
 
-from underdog.cli.common import aware, cache, console, database, day, fail
+from underdog.cli import arguments
+from underdog.cli.common import cache, console, database
+from underdog.cli.errors import fail
 from underdog.config import get_settings
 
 app = typer.Typer(no_args_is_help=True, help="Macro: FRED vintages and as-of values.")
@@ -15,30 +18,32 @@ app = typer.Typer(no_args_is_help=True, help="Macro: FRED vintages and as-of val
 
 @app.command("fetch")
 def macro_fetch(
-    series: list[str] = typer.Option(None, help="FRED series ids (default: UNDERDOG_FRED_SERIES)"),  # noqa: B008
-    start: str | None = typer.Option(None, help="first publication day, YYYY-MM-DD "
-                                                "(default: every vintage)"),
-    end: str | None = typer.Option(None, help="last publication day (inclusive), YYYY-MM-DD "
-                                              "(default: today)"),
+    series: Annotated[list[str] | None, typer.Option(
+        parser=arguments.series_id, help="FRED series ids (default: UNDERDOG_FRED_SERIES)")
+    ] = None,
+    start: Annotated[datetime | None, typer.Option(
+        parser=arguments.day, help="first publication day, YYYY-MM-DD (default: every "
+                                   "vintage)")] = None,
+    end: Annotated[datetime | None, typer.Option(
+        parser=arguments.day, help="last publication day (inclusive), YYYY-MM-DD "
+                                   "(default: today)")] = None,
     source: str | None = typer.Option(None, help="auto | fixture | fred "
                                                  "(default: UNDERDOG_MACRO_SOURCE)"),
 ) -> None:
     """Write the vintages published from --start to --end (upsert); cache the latest values."""
-    from underdog.macro import choose_source, fetch_and_write
+    from underdog.macro import SOURCES, choose_source, fetch_and_write
     from underdog.sources.fred import FredUnavailable
 
     settings = get_settings()
+    arguments.ordered(start, end, ("--start", "--end"), end_inclusive=True)
     key = settings.fred_api_key.get_secret_value() if settings.fred_api_key else None
-    try:
-        vintages, label = choose_source(source or settings.macro_source, api_key=key,
-                                        base_url=settings.fred_base_url)
-    except ValueError as exc:
-        fail(str(exc))
+    mode = arguments.choice(source or settings.macro_source, SOURCES, "--source")
+    vintages, label = choose_source(mode, api_key=key, base_url=settings.fred_base_url)
     if vintages is None:
         fail(label)
-    ids = [s.upper() for s in series] if series else settings.fred_series
-    first = day(start).date() if start else None
-    last = (day(end) if end else datetime.now(UTC)).date() + timedelta(days=1)
+    ids = series or settings.fred_series
+    first = start.date() if start else None
+    last = (end or datetime.now(UTC)).date() + timedelta(days=1)
     with database() as db:
         try:
             run = fetch_and_write(db, ids, first, last, source=vintages, label=label,
@@ -63,32 +68,28 @@ def macro_fetch(
 
 @app.command("asof")
 def macro_asof_value(
-    series_id: str = typer.Argument(..., metavar="ID", help="a FRED series id, e.g. VIXCLS"),
-    at: str = typer.Argument(..., metavar="TIME", help="ISO time (UTC unless it has an "
-                                                       "offset), or a day (its 00:00 UTC)"),
+    series_id: Annotated[str, typer.Argument(metavar="ID", parser=arguments.series_id,
+                                             help="a FRED series id, e.g. VIXCLS")],
+    at: Annotated[datetime, typer.Argument(metavar="TIME", parser=arguments.moment,
+                                           help="ISO time (UTC unless it has an offset), or "
+                                                "a day (its 00:00 UTC)")],
     include_missing: bool = typer.Option(False, help="show a '.' (missing) newest value "
                                                      "instead of the value before it"),
 ) -> None:
     """Print the value of a series known at TIME, with its observation date and vintage."""
     from underdog.macro import macro_asof
 
-    moment = _moment(at)
     with database() as db:
-        row = macro_asof(db, series_id.upper(), moment, skip_missing=not include_missing)
+        row = macro_asof(db, series_id, at, skip_missing=not include_missing)
     if row is None:
-        fail(f"nothing of {series_id.upper()} was known at {moment.isoformat()}")
-    value = "." if row["value"] is None else f"{row['value']:g}"
+        fail(f"nothing of {series_id} was known at {at.isoformat()}")
+    value = "." if row["value"] is None else repr(row["value"])  # as stored, every digit
     until = row["realtime_end"].isoformat() if row["realtime_end"] else "current"
     typer.echo(f"series       {row['series_id']} ({row['name']}, {row['units']})\n"
-               f"known at     {moment.isoformat()}\n"
+               f"known at     {at.isoformat()}\n"
                f"value        {value}\n"
                f"observation  {row['time'].astimezone(UTC).date().isoformat()}\n"
                f"vintage      {row['realtime_start'].isoformat()} .. {until}\n"
                f"available_at {row['available_at'].astimezone(UTC).isoformat()}")
-
-
-def _moment(value: str) -> datetime:
-    """A time like 2024-03-12T15:00 or 2024-03-12T15:00-05:00 or 2024-03-12 (UTC default)."""
-    return aware(value, "TIME must look like 2024-03-12T15:00 or 2024-03-12")
 
 

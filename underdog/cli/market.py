@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from underdog.cli.common import aware, bar_packs, cache, console, database, day, fail
+from underdog.cli import arguments
+from underdog.cli.common import bar_packs, cache, console, database, status
+from underdog.cli.errors import fail
 from underdog.config import get_settings
 
 if TYPE_CHECKING:
@@ -24,9 +26,12 @@ app = typer.Typer(no_args_is_help=True, help="Market data: backfill and read bar
 
 @app.command("backfill")
 def market_backfill(
-    start: str = typer.Option(..., help="first UTC day, YYYY-MM-DD"),
-    end: str = typer.Option(..., help="last UTC day (inclusive), YYYY-MM-DD"),
-    symbol: list[str] = typer.Option(None, help="symbols (default: UNDERDOG_SYMBOLS)"),  # noqa: B008
+    start: Annotated[datetime, typer.Option(parser=arguments.day,
+                                            help="first UTC day, YYYY-MM-DD")],
+    end: Annotated[datetime, typer.Option(parser=arguments.day,
+                                          help="last UTC day (inclusive), YYYY-MM-DD")],
+    symbol: Annotated[list[str] | None, typer.Option(
+        parser=arguments.symbol, help="symbols (default: UNDERDOG_SYMBOLS)")] = None,
     source: str | None = typer.Option(None, help="simulated | dukascopy | mt5 "
                                                  "(default: UNDERDOG_MARKET_SOURCE)"),
     mt5_host: str = typer.Option("127.0.0.1", help="mt5: the bridge's host"),
@@ -39,22 +44,20 @@ def market_backfill(
     from underdog.ingest import SOURCES, SourceOptions
 
     settings = get_settings()
-    source = source or settings.market_source
-    if source not in SOURCES:
-        fail(f"unknown source {source!r}; use one of {', '.join(SOURCES)}")
-    symbols = [s.upper() for s in symbol] if symbol else settings.symbols
+    arguments.ordered(start, end, ("--start", "--end"), end_inclusive=True)
+    source = arguments.choice(source or settings.market_source, SOURCES, "--source")
+    symbols = symbol or settings.symbols
     options = SourceOptions(
         seed=settings.simulator_seed, dukascopy_base_url=settings.dukascopy_base_url,
         dukascopy_cache_dir=settings.dukascopy_cache_dir, mt5_host=mt5_host,
         mt5_sys_port=mt5_sys_port, mt5_data_port=mt5_data_port,
     )
-    first, last = day(start), day(end)
-    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     bars = ticks = rejected = 0
     failed: list[str] = []
     with database() as db:
         latest = cache(db)  # the cached bar and state vector each day rewrites: refreshed
-        for one_day in track(days, description=f"backfilling from {source}", console=console):
+        for one_day in track(days, description=f"backfilling from {source}", console=status):
             run = _backfill_day(db, latest, symbols, one_day, source, options)
             bars, ticks = bars + run.bars.written, ticks + run.ticks.written
             rejected += run.bars.rejected + run.ticks.rejected
@@ -80,31 +83,23 @@ def _backfill_day(db: Database, latest: LatestCache, symbols: list[str], day: da
 
 @app.command("decode-bi5")
 def market_decode_bi5(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a Dukascopy .bi5 file"),  # noqa: B008
-    symbol: str = typer.Option(..., help="the file's instrument, e.g. EURUSD"),
-    hour: str = typer.Option(..., help="the file's UTC hour, YYYY-MM-DDTHH"),
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                         help="a Dukascopy .bi5 file")],
+    symbol: Annotated[str, typer.Option(parser=arguments.symbol,
+                                        help="the file's instrument, e.g. EURUSD")],
+    hour: Annotated[datetime, typer.Option(parser=arguments.hour,
+                                           help="the file's UTC hour, YYYY-MM-DDTHH")],
 ) -> None:
     """Print one hour's Dukascopy ticks as CSV (UTC times to the millisecond)."""
     from underdog.instruments import get_instrument
     from underdog.sources.dukascopy import decode_bi5
 
+    instrument = get_instrument(symbol)
     try:
-        instrument = get_instrument(symbol.upper())
-        ticks = decode_bi5(file.read_bytes(), symbol=instrument.symbol, hour=_hour(hour))
+        ticks = decode_bi5(file.read_bytes(), symbol=instrument.symbol, hour=hour)
     except ValueError as exc:  # Bi5Error included: a corrupt file, or past an hour's ceiling
-        _refuse(str(exc))
+        fail(f"{file.name}: {exc}")
     sys.stdout.write(_ticks_csv(ticks, instrument.digits))
-
-
-def _refuse(message: str) -> NoReturn:
-    """One line on stderr (stdout is the CSV a pipe reads), exit 2."""
-    sys.stderr.write(f"error: {' '.join(message.split())}\n")
-    raise typer.Exit(2)
-
-
-def _hour(value: str) -> datetime:
-    """An hour like 2024-03-05T14, in UTC."""
-    return aware(value, "--hour must look like 2024-03-05T14").astimezone(UTC)
 
 
 def _ticks_csv(ticks: pd.DataFrame, digits: int) -> str:
@@ -119,17 +114,21 @@ def _ticks_csv(ticks: pd.DataFrame, digits: int) -> str:
 
 @app.command("bars")
 def market_bars(
-    symbol: str, start: str, end: str,
-    timeframe: str = typer.Option("1m", help="1m, 1h or 1d"),
+    symbol: Annotated[str, typer.Argument(parser=arguments.symbol, help="e.g. EURUSD")],
+    start: Annotated[datetime, typer.Argument(parser=arguments.day, help="first UTC day")],
+    end: Annotated[datetime, typer.Argument(parser=arguments.day, help="day after the last")],
+    timeframe: Annotated[str, typer.Option(parser=arguments.timeframe,
+                                           help="1m, 1h or 1d")] = "1m",
 ) -> None:
     """Print bars of [start, end) as CSV (whole M1 days through the Redis bar packs)."""
     from underdog.store.readers import bars
 
+    arguments.ordered(start, end, ("start", "end"))
     with database() as db:
         if timeframe == "1m":
-            frame = bar_packs().bars(db, symbol.upper(), day(start), day(end))
+            frame = bar_packs().bars(db, symbol, start, end)
         else:
-            frame = bars(db, symbol.upper(), day(start), day(end), timeframe)
+            frame = bars(db, symbol, start, end, timeframe)
     frame.to_csv(sys.stdout)
 
 

@@ -3,39 +3,39 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 import typer
 from rich.table import Table as RichTable
 
-from underdog.cli.common import aware, cache, console, database, fail
+from underdog.cli import arguments
+from underdog.cli.common import cache, console, database, status
+from underdog.cli.errors import fail
 from underdog.config import get_settings
 
 app = typer.Typer(no_args_is_help=True, help="Sentiment: fetch sources, score texts.")
 
 
-def _window_bound(value: str) -> datetime:
-    """A day (2024-03-08) or a time (2024-03-08T14:30), in UTC."""
-    return aware(value, "expected a day or a time like 2024-03-08T14:30").astimezone(UTC)
-
-
 @app.command("fetch")
 def sentiment_fetch(
     source: str = typer.Option(..., help="newsapi | gnews | reddit | alphavantage | fixture"),
-    since: str | None = typer.Option(None, help="from, a day or a time (default: 24 h ago)"),
-    until: str | None = typer.Option(None, help="to (exclusive), a day or a time "
-                                                "(default: now)"),
+    since: Annotated[datetime | None, typer.Option(
+        parser=arguments.moment, help="from, a day or a time (default: 24 h ago)")] = None,
+    until: Annotated[datetime | None, typer.Option(
+        parser=arguments.moment, help="to (exclusive), a day or a time (default: now)")
+    ] = None,
 ) -> None:
     """Fetch one source, store its new documents, score them, publish the latest to Redis."""
     from underdog.sentiment.loading import load_scorer
     from underdog.sentiment.options import ALL_SOURCES, SentimentOptions
     from underdog.sentiment.pipeline import collect, publish_latest, score_window
 
-    if source not in ALL_SOURCES:
-        fail(f"unknown source {source!r}; use one of {', '.join(ALL_SOURCES)}")
-    options = SentimentOptions.from_settings(get_settings())
+    arguments.choice(source, ALL_SOURCES, "--source")
     now = datetime.now(UTC)
-    end = _window_bound(until) if until else now
-    start = _window_bound(since) if since else end - timedelta(days=1)
+    end = until.astimezone(UTC) if until else now
+    start = since.astimezone(UTC) if since else end - timedelta(days=1)
+    arguments.ordered(start, end, ("--since", "--until"))
+    options = SentimentOptions.from_settings(get_settings())
     with database() as db:
         run = collect(db, source, start, end, options, now=now)
         if run.skipped:
@@ -57,13 +57,15 @@ def sentiment_score(texts: list[str] = typer.Argument(..., help="texts to score"
     settings = get_settings()
     loaded = load_scorer(settings.finbert_model, quantize=settings.finbert_quantize)
     if loaded.is_fallback:
-        console.print(f"[bold yellow]warning:[/] {loaded.fallback_reason}: scored by the "
-                      f"lexicon fallback, not the model")
+        status.print(f"[bold yellow]warning:[/] {loaded.fallback_reason}: scored by the "
+                     f"lexicon fallback, not the model")
     table = RichTable()
     for column in ("text", "score", "confidence", "label", "model"):
-        table.add_column(column, justify="right" if column in ("score", "confidence") else "left")
+        number = column in ("score", "confidence")  # every digit, never cut: no_wrap
+        table.add_column(column, justify="right" if number else "left", no_wrap=number,
+                         overflow="fold")
     for text, score in zip(texts, loaded.scorer.score(texts), strict=True):
-        table.add_row(text, f"{score.sentiment:+.3f}", f"{score.confidence:.3f}", score.label,
+        table.add_row(text, repr(score.sentiment), repr(score.confidence), score.label,
                       score.model)
     console.print(table)
 

@@ -7,10 +7,8 @@ partition. Elsewhere `log_context(run_id=..., partition=...)` sets them.
 
 Redaction happens in the formatter, so it covers every message, argument, extra field and
 traceback; in Dagster's processes `install_record_redaction` also scrubs each record as it is
-made, for the sinks that are Dagster's (its default console logger, its event log). Masked:
-URL passwords, `key=value` credentials and Bearer tokens by pattern, and the values
-of the secrets this process knows (the settings' SecretStr fields, `*_PASSWORD`, `*_SECRET`,
-`*_TOKEN`, `*_API_KEY` variables and the passwords in `*_URL` variables).
+made, for the sinks that are Dagster's (its default console logger, its event log). What is
+masked: `underdog.redaction` (the one redaction, shared with every message and print).
 """
 
 from __future__ import annotations
@@ -18,88 +16,20 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import os
-import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import lru_cache
-from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-MASK = "***"
-_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.\-]*://[^\s:/@]*:)[^\s@/]+(?=@)", re.I)
-_CREDENTIAL = re.compile(
-    r"(?P<head>\b(?:api[_-]?key|apikey|access[_-]?token|token|client[_-]?secret|secret|"
-    r"password|passwd|pwd)\b[\"']?\s*[=:]\s*[\"']?)(?P<value>[^\s&\"',;}]+)", re.I)
-_BEARER = re.compile(r"(?P<head>\bBearer\s+)[A-Za-z0-9._~+/=\-]+", re.I)
-_SECRET_ENV = re.compile(r"(PASSWORD|SECRET|TOKEN|API_KEY|_KEY)$")
-_MIN_SECRET = 4  # shorter values would mask ordinary words
+from underdog.redaction import MASK, forget_secrets, redact
 
 CONTEXT: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "underdog_log_context", default=None)
 # LogRecord attributes that are not extra fields.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _DAGSTER = "dagster_meta"
-
-
-def _url_password(value: str) -> str | None:
-    try:
-        return urlsplit(value).password
-    except ValueError:
-        return None
-
-
-def secret_values(environ: dict[str, str] | None = None,
-                  extra: Iterable[object] = ()) -> frozenset[str]:
-    """The secret strings this process could leak: from the environment and the settings."""
-    environ = dict(os.environ if environ is None else environ)
-    found: set[str] = set()
-    for name, value in environ.items():
-        if not value:
-            continue
-        if _SECRET_ENV.search(name.upper()):
-            found.add(value)
-        if name.upper().endswith(("_URL", "_DSN")):
-            found.add(_url_password(value) or "")
-    for value in extra:
-        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value or "")
-        found.add(_url_password(text) or ("" if "://" in text else text))
-    return frozenset(v for v in found if len(v) >= _MIN_SECRET)
-
-
-def _settings_secrets() -> list[SecretStr]:
-    try:
-        from underdog.config import get_settings
-
-        settings = get_settings()
-    except Exception:  # noqa: BLE001 - invalid settings must not break logging itself
-        return []
-    return [v for v in vars(settings).values() if isinstance(v, SecretStr)]
-
-
-@lru_cache(maxsize=1)
-def _known_secrets() -> tuple[str, ...]:
-    # Longest first: a secret that contains another is masked whole.
-    return tuple(sorted(secret_values(extra=_settings_secrets()), key=len, reverse=True))
-
-
-def forget_secrets() -> None:
-    """Re-read the secrets (after the environment or settings changed: tests, reloads)."""
-    _known_secrets.cache_clear()
-
-
-def redact(text: str, secrets: Iterable[str] | None = None) -> str:
-    """`text` with every password, key and token in it replaced by ***."""
-    text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK, text)
-    text = _CREDENTIAL.sub(lambda m: m["head"] + MASK, text)
-    text = _BEARER.sub(lambda m: m["head"] + MASK, text)
-    for secret in _known_secrets() if secrets is None else secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text
 
 
 @contextmanager

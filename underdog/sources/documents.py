@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 import requests
 import tenacity
 
+from underdog.redaction import redact
+
 MAX_RETRY_AFTER_S = 60.0  # a longer Retry-After ends this run's attempts: the next run retries
 
 
@@ -122,8 +124,8 @@ class JsonApi:
 
     `refusal(status, body)` turns an API's error body into a message (None: not an error);
     `rate_limit(body)` recognises a rate limit sent as a normal answer (Alpha Vantage).
-    `secret` (a key sent in the query string) is masked in every error message: requests
-    puts the URL in its exception texts.
+    `secret` (the key, in the query string or a header) is masked in every error message:
+    requests puts the URL, and a header value it refuses, in its exception texts.
     """
 
     name: str
@@ -158,7 +160,8 @@ class JsonApi:
             raise type(exc)(self._mask(str(exc))) from None
 
     def _mask(self, text: str) -> str:
-        return text.replace(self.secret, "***") if self.secret else text
+        # Stripped too: requests shows a key with a stray newline as its repr ('key\\n').
+        return redact(text, {self.secret, self.secret.strip()} - {""})
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         backoff = tenacity.wait_exponential_jitter(multiplier=self.backoff_s, max=30,

@@ -34,6 +34,7 @@ import pandas as pd
 import requests
 from fredapi import Fred
 
+from underdog.sources import fred_ids
 from underdog.sources.retries import retry_policy
 
 log = logging.getLogger(__name__)
@@ -135,16 +136,25 @@ class FredClient:
         self._fred = _Fred(api_key, base_url, http)
 
     def info(self, series_id: str) -> SeriesInfo:
+        series_id = _checked(series_id)
         return _info(series_id, self._fred.get_series_info(series_id).to_dict())
 
     def vintages(self, series_id: str) -> Vintages:
         info = self.info(series_id)
-        frame = self._fred.get_series_all_releases(series_id)
+        frame = self._fred.get_series_all_releases(_checked(series_id))
         if len(frame) >= MAX_ROWS:
             log.warning("%s: %d rows, FRED's per-request limit: older vintages may be cut off",
                         series_id, len(frame))
         observations = _sorted(frame) if len(frame) else empty_observations()
         return Vintages(info, observations)
+
+
+def _checked(series_id: str) -> str:
+    """The id as it may go into a URL (fredapi does not encode it), else FredError."""
+    try:
+        return fred_ids.series_id(series_id)
+    except ValueError as exc:
+        raise FredError(str(exc)) from None
 
 
 class _Fred(Fred):

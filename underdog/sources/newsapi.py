@@ -58,7 +58,7 @@ def fetch_news(
     if not api_key:
         raise MissingCredentials("newsapi: UNDERDOG_NEWSAPI_API_KEY is not set")
     api = JsonApi("newsapi", session or requests.Session(), tries=tries, backoff_s=backoff_s,
-                  timeout_s=timeout_s, refusal=_refusal)
+                  timeout_s=timeout_s, refusal=_refusal, secret=api_key)
     params = {"q": query, "from": iso_z(start), "to": iso_z(end), "language": "en",
               "sortBy": "publishedAt", "pageSize": PAGE_SIZE}
     documents: list[Document] = []

@@ -46,7 +46,7 @@ import pandas as pd
 import psycopg
 import redis
 
-from underdog.config import redact
+from underdog.redaction import redact
 from underdog.store import readers
 from underdog.store.cache import CACHE_REQUESTS
 from underdog.store.db import Database

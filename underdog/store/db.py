@@ -16,14 +16,10 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from underdog.config import ConfigError, redact
+from underdog.config import ConfigError
+from underdog.redaction import dsn_passwords, known_secrets, redact
 
 SCHEMA = "underdog"
-
-
-def _scrub(message: str, dsn: str) -> str:
-    password = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
-    return message.replace(str(password), "***") if password else message
 
 
 def connect(dsn: str, *, variable: str = "UNDERDOG_DATABASE_URL", **kwargs) -> psycopg.Connection:
@@ -31,8 +27,10 @@ def connect(dsn: str, *, variable: str = "UNDERDOG_DATABASE_URL", **kwargs) -> p
     try:
         return psycopg.connect(dsn, connect_timeout=5, **kwargs)
     except psycopg.Error as exc:
-        reason = _scrub(str(exc).strip(), dsn)
-        raise ConfigError(f"{variable} ({redact(dsn)}) is not reachable: {reason}") from None
+        # The DSN's own password too: it need not be one this process's settings know.
+        secrets = {*known_secrets(), *dsn_passwords(dsn)}
+        message = f"{variable} ({dsn}) is not reachable: {str(exc).strip()}"
+        raise ConfigError(redact(message, secrets)) from None
 
 
 def check_database(dsn: str, *, variable: str = "UNDERDOG_DATABASE_URL") -> str:

@@ -30,8 +30,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from underdog.ops.health import AssetRuns
-from underdog.ops.logs import redact
 from underdog.ops.metrics import AGENT_LABELS, AGENT_METADATA_KEY, AGENT_METRICS
+from underdog.redaction import redact
 
 log = logging.getLogger(__name__)
 
