@@ -387,7 +387,8 @@ def test_decode_bi5_refuses_a_bomb_on_one_stderr_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2 and result.stdout == ""
     [line] = result.stderr.splitlines()
-    assert line.startswith("error: bomb.bi5: EURUSD 2024-03-05T14h: ") and "ceiling of an hour" in line
+    assert line.startswith("error: bomb.bi5: EURUSD 2024-03-05T14h: ")
+    assert "ceiling of an hour" in line
 
 
 def test_decoded_prices_are_exact_decimals_over_a_simulated_day() -> None:
