@@ -103,7 +103,7 @@ def _state_hook(resources: ExitStack, source: str):
     from underdog_streaming.hooks import state_vector_hook
 
     settings = get_settings()
-    db = resources.enter_context(Database(settings.dsn, reader_role=settings.reader_role))
+    db = resources.enter_context(Database.from_settings(settings))
     cache = LatestCache.from_url(settings.redis_url.get_secret_value(),
                                  prefix=settings.redis_prefix, ttl_s=settings.cache_ttl_s,
                                  loader=lambda k, s, src: latest(db, k, s, src))

@@ -48,8 +48,7 @@ def database() -> Database:
     from underdog.store.db import Database
 
     settings = get_settings()
-    return Database(settings.dsn, reader_role=settings.reader_role,
-                    max_size=settings.pool_max_size)
+    return Database.from_settings(settings)
 
 
 def cache(db: Database) -> LatestCache:
