@@ -90,8 +90,9 @@ def read_only(conn: psycopg.Connection) -> None:
 def reset_session(conn: psycopg.Connection) -> None:
     """On return to the reader pool: drop every SET, prepared statement, LISTEN, advisory
     lock and temp object the borrower left. The reader pool prepares nothing server-side
-    (`prepare_threshold=None`): psycopg notices a DISCARD ALL only the first time it runs one,
-    and would then execute statements the server has dropped."""
+    (`prepare_threshold=None`): a borrower could re-PREPARE psycopg's `_pg3_N` names as
+    queries of its own choosing (fake rows for the next reader), and psycopg notices a
+    DISCARD ALL only the first time it runs one. One round trip per borrow."""
     conn.execute("DISCARD ALL")
     read_only(conn)
 
