@@ -28,28 +28,44 @@ CLI = "from underdog.cli import app; app(prog_name='underdog')"
 WRITER_PASSWORD, READER_PASSWORD = "w-secret-1", "r-secret-2"
 
 
-@pytest.fixture(scope="module")
-def scram_server() -> Iterator[str]:
+@pytest.fixture(scope="module", params=["postgresql", "timescaledb"])
+def scram_server(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    """(host:port, UNDERDOG_TIMESCALE). The TimescaleDB one is set up as the compose image
+    does: the database exists, owned by postgres, with the extension created in it."""
     if not (PG_BIN / "initdb").exists():
         pytest.fail(f"PostgreSQL server binaries not found in {PG_BIN}")
+    timescale = request.param == "timescaledb"
+    if timescale and not (PG_BIN.parent / "lib" / "timescaledb.so").exists():
+        pytest.skip("TimescaleDB is not installed for this PostgreSQL (shared/timescaledb)")
     cluster = PrivatePostgres()
     try:
-        (cluster.dir / "data" / "pg_hba.conf").write_text(
+        data = cluster.dir / "data"
+        (data / "pg_hba.conf").write_text(
             "local all all trust\n"
             "host all postgres 127.0.0.1/32 trust\n"
             "host all all 127.0.0.1/32 scram-sha-256\n")
+        if timescale:
+            with (data / "postgresql.conf").open("a") as conf:
+                conf.write("shared_preload_libraries = 'timescaledb'\n"
+                           "timescaledb.telemetry_level = off\n")
+            cluster.stop()
+            cluster.start()
+            with psycopg.connect(f"{cluster.server}/postgres", autocommit=True) as conn:
+                conn.execute("CREATE DATABASE underdog")
+            with psycopg.connect(f"{cluster.server}/underdog", autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION timescaledb")
         with psycopg.connect(f"{cluster.server}/postgres", autocommit=True) as conn:
             conn.execute("SELECT pg_reload_conf()")
-        yield f"127.0.0.1:{cluster.port}"
+        yield f"127.0.0.1:{cluster.port}", "on" if timescale else "off"
     finally:
         cluster.destroy()
 
 
-def _env(host: str) -> dict[str, str]:
+def _env(host: str, timescale: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("UNDERDOG_", "DAGSTER_PG")) and k != "PGPASSWORD"}
     return {
-        **env, "PYTHONPATH": str(ROOT),
+        **env, "PYTHONPATH": str(ROOT), "UNDERDOG_TIMESCALE": timescale,
         "UNDERDOG_ADMIN_DATABASE_URL": f"postgresql://postgres@{host}/postgres",
         "UNDERDOG_DATABASE_URL": f"postgresql://underdog_writer:{WRITER_PASSWORD}@{host}/underdog",
         "UNDERDOG_READER_PASSWORD": READER_PASSWORD,
@@ -66,11 +82,15 @@ def _underdog(env: dict[str, str], *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def provisioned(scram_server: str) -> dict[str, str]:
-    env = _env(scram_server)
+def provisioned(scram_server: tuple[str, str]) -> dict[str, str]:
+    env = _env(*scram_server)
     out = _underdog(env, "db", "create")
-    assert "UNDERDOG_DATABASE_URL: created" in out and "DAGSTER_PG_URL: created" in out
-    _underdog(env, "db", "upgrade")
+    assert "DAGSTER_PG_URL: created" in out
+    assert "UNDERDOG_DATABASE_URL: " + (
+        "exists, underdog_writer may create in it" if scram_server[1] == "on" else "created"
+    ) in out
+    upgraded = _underdog(env, "db", "upgrade")
+    assert ("on TimescaleDB" in upgraded) == (scram_server[1] == "on"), upgraded
     assert "created" not in _underdog(env, "db", "create")  # a second time: nothing new
     return env
 
