@@ -179,3 +179,13 @@ def test_a_reader_that_alters_its_own_defaults_still_cannot_write(stocked: Datab
         with stocked.connection() as conn, conn.transaction():
             conn.execute("ALTER ROLE underdog_reader SET default_transaction_read_only = on")
     assert table_checksum(stocked, "ohlcv") == before
+
+
+def test_a_reader_database_url_that_is_not_postgresql_names_the_variable(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNDERDOG_READER_DATABASE_URL", "mysql://reader:hush-1@replica/underdog")
+    with pytest.raises(ConfigError, match="UNDERDOG_READER_DATABASE_URL") as err:
+        load_settings()
+    assert "hush-1" not in str(err.value)
+    monkeypatch.setenv("UNDERDOG_READER_DATABASE_URL", "")  # empty: derived from the writer's
+    assert load_settings().reader_dsn is None
