@@ -6,7 +6,8 @@ dropped), measured side by side:
   server-side prepared statements);
 - baseline: the pool it replaced (the writer's superuser login with `SET ROLE underdog_reader`
   once per connection, psycopg's prepared statements, no reset), which a borrower could
-  turn back into a superuser.
+  turn back into a superuser;
+- and, to show what the reset costs: the reader login with prepared statements, no reset.
 Last line of output: one JSON object.
 """
 
@@ -48,6 +49,16 @@ class Baseline(Database):
             name="baseline-reader")
 
 
+class NoReset(Database):
+    """The reader login as ours, without the reset and with psycopg's prepared statements."""
+
+    def __init__(self, dsn: str) -> None:
+        super().__init__(dsn)
+        self._reader = ConnectionPool(
+            self.reader_dsn, min_size=1, max_size=1, open=False, kwargs={"autocommit": True},
+            check=check_idle, name="noreset-reader")
+
+
 def per_read_us(db: Database, reads: int) -> float:
     """Microseconds per latest-bar read (one borrow and return each)."""
     start = time.perf_counter()
@@ -80,8 +91,10 @@ def main() -> None:
         migrate.upgrade(dsn, timescale=settings.timescale)
         with Database(dsn) as db:
             backfill_bars(db, ["EURUSD"], DAY, DAY.replace(hour=2), seed=3)
-        with Database(dsn, max_size=1) as ours, Baseline(dsn) as baseline:
-            results = interleaved({"ours": ours, "baseline": baseline}, args.reads)
+        with Database(dsn, max_size=1) as ours, Baseline(dsn) as baseline, \
+                NoReset(dsn) as no_reset:
+            results = interleaved({"ours": ours, "baseline": baseline, "no_reset": no_reset},
+                                  args.reads)
         for name, us in results.items():
             print(f"{name:8s} {us:7.1f} us per latest-bar read (median of 7 interleaved rounds)")
     finally:
@@ -89,6 +102,7 @@ def main() -> None:
     print(json.dumps({"bench": "reader_pool", "reads": args.reads,
                       "ours_us": round(results["ours"], 1),
                       "baseline_us": round(results["baseline"], 1),
+                      "no_reset_us": round(results["no_reset"], 1),
                       "ratio": round(results["ours"] / results["baseline"], 2)}))
 
 
