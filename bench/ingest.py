@@ -172,7 +172,8 @@ def throwaway_database(dsn: str, settings: Settings) -> Iterator[str]:
         drop_database(dsn)
         create_database(dsn)
     try:
-        migrate.upgrade(dsn, timescale=settings.timescale, reader_role=settings.reader_role)
+        migrate.upgrade(dsn, timescale=settings.timescale, reader_role=settings.reader_role,
+                        reader_password=settings.reader_secret)
         yield dsn
     finally:
         drop_database(dsn)
@@ -422,7 +423,8 @@ def run(rows: int, repeat: int, settings: Settings, workdir: Path) -> dict:
     frame.to_csv(csv, columns=COLUMNS, header=False, index=False)
     say(f"data: {len(frame):,} bars, {len(SYMBOLS)} symbols, CSV {csv.stat().st_size >> 20} MiB")
     with throwaway_database(dsn, settings), psycopg.connect(dsn, autocommit=True) as admin, \
-            Database(dsn, reader_role=settings.reader_role) as db:
+            Database(dsn, reader_role=settings.reader_role,
+                     reader_password=settings.reader_secret) as db:
         name = backend(admin)
         paused = pause_timescale_jobs(admin)
         checkpoint = can_checkpoint(admin)

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from underdog.redaction import dsn_passwords, redact
@@ -45,7 +45,16 @@ class Settings(BaseSettings):
     database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/underdog")
     # "auto": use TimescaleDB where the server has it; "on": require it; "off": plain PostgreSQL.
     timescale: Literal["auto", "on", "off"] = "auto"
+    # Serving reads log in as the reader role: a LOGIN role with SELECT grants only and
+    # read-only transactions by default (created by `underdog db create` / the migrations).
+    # Its DSN: UNDERDOG_READER_DATABASE_URL (e.g. a streaming replica) or, when empty,
+    # UNDERDOG_DATABASE_URL with the reader role as user and UNDERDOG_READER_PASSWORD.
     reader_role: str = "underdog_reader"
+    reader_password: SecretStr | None = None
+    reader_database_url: SecretStr | None = None
+    # `underdog db create` only: a superuser (or CREATEROLE + CREATEDB) DSN on the same server
+    # that creates the databases and the login roles; empty: UNDERDOG_DATABASE_URL.
+    admin_database_url: SecretStr | None = None
     pool_max_size: int = Field(default=4, ge=1)
 
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
@@ -115,6 +124,22 @@ class Settings(BaseSettings):
     def _database_url(cls, value: SecretStr) -> SecretStr:
         return _require_scheme(value, ("postgresql", "postgres"), "UNDERDOG_DATABASE_URL")
 
+    @field_validator("reader_database_url", "admin_database_url", mode="before")
+    @classmethod
+    def _optional_dsn(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if value is None:
+            return None
+        secret = value if isinstance(value, SecretStr) else SecretStr(str(value))
+        variable = f"UNDERDOG_{info.field_name.upper()}"
+        return _require_scheme(secret, ("postgresql", "postgres"), variable)
+
+    @field_validator("reader_password", mode="before")
+    @classmethod
+    def _blank_password_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value else value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: SecretStr) -> SecretStr:
@@ -169,6 +194,24 @@ class Settings(BaseSettings):
     @property
     def dsn(self) -> str:
         return self.database_url.get_secret_value()
+
+    @property
+    def reader_dsn(self) -> str | None:
+        """UNDERDOG_READER_DATABASE_URL, or None: derive the reader's login from `dsn`."""
+        return self.reader_database_url.get_secret_value() if self.reader_database_url else None
+
+    @property
+    def admin_dsn(self) -> str:
+        return self.admin_database_url.get_secret_value() if self.admin_database_url else self.dsn
+
+    @property
+    def admin_variable(self) -> str:
+        """The variable `admin_dsn` comes from: errors name the one a user set."""
+        return "UNDERDOG_ADMIN_DATABASE_URL" if self.admin_database_url else "UNDERDOG_DATABASE_URL"
+
+    @property
+    def reader_secret(self) -> str | None:
+        return self.reader_password.get_secret_value() if self.reader_password else None
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -25,7 +25,7 @@ def print_demo(console: Console, runs) -> None:
                       f"{passed}/{len(r.checks)} passed")
     console.print(table)
     settings = get_settings()
-    with Database(settings.dsn, reader_role=settings.reader_role) as db:
+    with Database.from_settings(settings) as db:
         cache = LatestCache.from_url(
             settings.redis_url.get_secret_value(), prefix=settings.redis_prefix,
             ttl_s=settings.cache_ttl_s, loader=lambda k, s, src: latest(db, k, s, src),

@@ -111,7 +111,7 @@ def _state_hook(resources: ExitStack, source: str):
     from underdog_streaming.hooks import OpenOnUse, state_vector_hook
 
     settings = get_settings()
-    db = OpenOnUse(lambda: Database(settings.dsn, reader_role=settings.reader_role).open())
+    db = OpenOnUse(lambda: Database.from_settings(settings).open())
     resources.callback(db.close)
     cache = LatestCache.from_url(settings.redis_url.get_secret_value(),
                                  prefix=settings.redis_prefix, ttl_s=settings.cache_ttl_s,

@@ -13,21 +13,29 @@ import re
 import shlex
 import shutil
 import subprocess
+import time
 from importlib.metadata import entry_points
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import redis
 import typer
 import yaml
 
+from tests.helpers import DAY, free_port
 from underdog.config import Settings, load_settings
 from underdog.ops.freshness import thresholds
+from underdog.store.cache import LatestCache
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 COMPOSE = DOCKER / "docker-compose.yml"
-ENV = {"POSTGRES_PASSWORD": "pw-for-tests", "GRAFANA_ADMIN_PASSWORD": "grafana-for-tests"}
+ENV = {"POSTGRES_PASSWORD": "pw-for-tests", "POSTGRES_WRITER_PASSWORD": "writer-for-tests",
+       "UNDERDOG_READER_PASSWORD": "reader-for-tests", "REDIS_PASSWORD": "redis-for-tests",
+       "GRAFANA_ADMIN_PASSWORD": "grafana-for-tests"}
+# The variables that hold a password, and the only ones a URL may take its password from.
+SECRETS = "POSTGRES_PASSWORD|POSTGRES_WRITER_PASSWORD|UNDERDOG_READER_PASSWORD|REDIS_PASSWORD"
 PROJECT_SERVICES = {"migrate", "dagster-webserver", "dagster-daemon", "streamer", "exporter"}
 SERVICES = PROJECT_SERVICES | {"timescaledb", "redis", "prometheus", "grafana"}
 PUBLISHED = {"timescaledb", "redis", "dagster-webserver", "prometheus", "grafana"}
@@ -81,10 +89,9 @@ def services(compose: dict) -> dict[str, dict]:
 
 def test_the_services_and_a_missing_secret(compose: dict) -> None:
     assert set(services(compose)) == SERVICES
-    with pytest.raises(MissingVariable, match="POSTGRES_PASSWORD: set POSTGRES_PASSWORD in .env"):
-        interpolate(raw(), {"GRAFANA_ADMIN_PASSWORD": "x"})
-    with pytest.raises(MissingVariable, match="GRAFANA_ADMIN_PASSWORD"):
-        interpolate(raw(), {"POSTGRES_PASSWORD": "x"})
+    for name in ENV:
+        with pytest.raises(MissingVariable, match=f"{name}: set {name} in .env"):
+            interpolate(raw(), {k: v for k, v in ENV.items() if k != name})
 
 
 def test_images_are_pinned_and_the_project_image_is_built_here(compose: dict) -> None:
@@ -109,6 +116,7 @@ def test_redis_is_a_512mb_lru_cache_with_a_healthcheck(compose: dict) -> None:
     options = dict(zip(args[1::2], args[2::2], strict=True))
     assert options["--maxmemory"] == "512mb" and options["--maxmemory-policy"] == "allkeys-lru"
     assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert redis["environment"]["REDISCLI_AUTH"] == options["--requirepass"]  # the ping logs in
 
 
 def test_only_the_uis_and_the_stores_listen_and_only_on_loopback(compose: dict) -> None:
@@ -248,7 +256,8 @@ def test_every_service_environment_loads_as_settings(compose: dict,
             monkeypatch.setenv(variable, str(value))
         settings = load_settings()
         assert urlsplit(settings.dsn).hostname == "timescaledb", name
-        assert urlsplit(settings.dsn).password == ENV["POSTGRES_PASSWORD"]
+        assert urlsplit(settings.dsn).password == ENV["POSTGRES_WRITER_PASSWORD"]
+        assert urlsplit(settings.reader_dsn).password == ENV["UNDERDOG_READER_PASSWORD"]
         assert urlsplit(settings.redis_url.get_secret_value()).hostname == "redis"
         assert settings.timescale == "on" and settings.log_format == "json"
         thresholds(settings)  # UNDERDOG_FRESHNESS_MAX_LAG, empty by default, parses
@@ -256,15 +265,68 @@ def test_every_service_environment_loads_as_settings(compose: dict,
         assert dagster.scheme == "postgresql+psycopg2" and dagster.hostname == "timescaledb"
 
 
+def test_services_log_in_as_least_privileged_roles(compose: dict) -> None:
+    """The superuser's password reaches the database server and the one-shot `migrate` only;
+    the services write as the writer and serve reads as the reader role of the settings."""
+    reader_role = Settings.model_fields["reader_role"].default
+    for name in PROJECT_SERVICES:
+        env = services(compose)[name]["environment"]
+        users = {v: urlsplit(str(env[v])).username for v in
+                 ("UNDERDOG_DATABASE_URL", "UNDERDOG_READER_DATABASE_URL", "DAGSTER_PG_URL")}
+        assert users == {"UNDERDOG_DATABASE_URL": "underdog_writer",
+                         "UNDERDOG_READER_DATABASE_URL": reader_role,
+                         "DAGSTER_PG_URL": "underdog_writer"}, name
+        admin = env.get("UNDERDOG_ADMIN_DATABASE_URL")
+        assert (admin is not None) == (name == "migrate"), name
+    admin = urlsplit(services(compose)["migrate"]["environment"]["UNDERDOG_ADMIN_DATABASE_URL"])
+    assert admin.username == "postgres" and admin.password == ENV["POSTGRES_PASSWORD"]
+    holders = {name for name, service in raw()["services"].items()
+               if "POSTGRES_PASSWORD:" in str(service.get("environment"))}
+    assert holders == {"timescaledb", "migrate"}
+
+
+def test_redis_requires_the_password_every_client_carries(compose: dict) -> None:
+    """A redis-server with the compose file's own arguments: without the password nothing can
+    be read or planted; every service's UNDERDOG_REDIS_URL carries it and works."""
+    args = services(compose)["redis"]["command"]
+    port = free_port()
+    proc = subprocess.Popen([shutil.which("redis-server") or "redis-server", *args[1:],
+                             "--port", str(port), "--bind", "127.0.0.1"],
+                            stdout=subprocess.DEVNULL)
+    try:
+        anonymous = redis.Redis(port=port, socket_timeout=1)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                anonymous.ping()
+                raise AssertionError("redis answered without a password")
+            except redis.AuthenticationError:
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        with pytest.raises(redis.AuthenticationError):
+            anonymous.hset("underdog:v1:state:EURUSD", mapping={"close": 9.9})
+        for name in PROJECT_SERVICES:
+            url = str(services(compose)[name]["environment"]["UNDERDOG_REDIS_URL"])
+            local = url.replace("@redis:6379", f"@127.0.0.1:{port}")
+            cache = LatestCache.from_url(local, prefix=f"compose_test_{name}", timeout_s=1)
+            assert cache.put("state", "EURUSD", {"time": DAY, "close": 1.1}), name
+            assert cache.get("state", "EURUSD")["close"] == 1.1
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def test_secrets_only_by_interpolation() -> None:
     text = COMPOSE.read_text()
     for name, service in raw()["services"].items():
         for variable, value in (service.get("environment") or {}).items():
             value = str(value)
-            if re.search(r"PASSWORD|SECRET|API_KEY|TOKEN", variable):
+            if re.search(r"PASSWORD|SECRET|API_KEY|TOKEN|_AUTH$", variable):
                 assert re.fullmatch(r"\$\{\w+:?[-?][^}]*\}", value), f"{name}: {variable}"
             if "://" in value and "@" in value:
-                assert re.search(r"://\w+:\$\{POSTGRES_PASSWORD:\?", value), f"{name}: {variable}"
+                assert re.search(rf"://\w+:\$\{{({SECRETS}):\?", value), f"{name}: {variable}"
     assert not re.search(r"(?i)password\s*[:=]\s*[\"']?(?!\$\{)\w", text.replace(
         "GF_SECURITY_ADMIN_PASSWORD: ${", ""))
 
@@ -345,5 +407,5 @@ def test_every_interpolated_variable_is_documented_in_env_example() -> None:
     used = {m["name"] for m in _VAR.finditer(COMPOSE.read_text()) if m["name"]}
     documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(),
                                 re.M))
-    assert {"POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD"} <= used
+    assert set(ENV) <= used
     assert used <= documented, sorted(used - documented)

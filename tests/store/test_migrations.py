@@ -34,8 +34,8 @@ def test_upgrade_from_empty_twice_and_concurrently() -> None:
         for p in procs:
             _, err = p.communicate(timeout=120)
             assert p.returncode == 0, err.decode()
-        assert migrate.current(dsn) == migrate.head() == "0007"
-        assert migrate.upgrade(dsn) == "0007"  # a third time: nothing to do, no error
+        assert migrate.current(dsn) == migrate.head() == "0008"
+        assert migrate.upgrade(dsn) == "0008"  # a third time: nothing to do, no error
     finally:
         drop_database(dsn)
 
@@ -98,7 +98,7 @@ def test_a_key_value_dsn_migrates_the_database_it_names() -> None:
     try:
         keyvalue = psycopg.conninfo.make_conninfo(**psycopg.conninfo.conninfo_to_dict(dsn))
         assert "://" not in keyvalue
-        assert migrate.upgrade(keyvalue) == "0007"
-        assert migrate.current(dsn) == "0007"
+        assert migrate.upgrade(keyvalue) == "0008"
+        assert migrate.current(dsn) == "0008"
     finally:
         drop_database(dsn)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from underdog.config import ConfigError, get_settings
+from underdog.config import get_settings
 
 if TYPE_CHECKING:
     from underdog.store.bar_packs import BarPacks
@@ -31,33 +31,11 @@ def when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
-# NULL: no such role; false: the login user may not SET ROLE to it.
-ROLE_MEMBER = """SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)
-                        THEN pg_has_role(%s, 'MEMBER') END"""
-
-
 def database() -> Database:
     from underdog.store.db import Database
 
     settings = get_settings()
-    check_reader_role(settings.dsn, settings.reader_role)
-    return Database(settings.dsn, reader_role=settings.reader_role,
-                    max_size=settings.pool_max_size)
-
-
-def check_reader_role(dsn: str, role: str) -> None:
-    """A ConfigError naming UNDERDOG_READER_ROLE if the server has no such role: the reader
-    pool would otherwise retry SET ROLE until its 10 s timeout and end in a traceback."""
-    from underdog.store.db import connect
-
-    with connect(dsn) as conn:
-        [member] = conn.execute(ROLE_MEMBER, (role, role)).fetchone()
-    if member is None:
-        raise ConfigError(f"UNDERDOG_READER_ROLE: no role {role!r} on the server of "
-                          f"UNDERDOG_DATABASE_URL (`underdog db upgrade` creates it)")
-    if not member:
-        raise ConfigError(f"UNDERDOG_READER_ROLE: the user of UNDERDOG_DATABASE_URL cannot "
-                          f"SET ROLE {role!r} (not a member of it)")
+    return Database.from_settings(settings)
 
 
 def cache(db: Database) -> LatestCache:

@@ -3,27 +3,50 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import unquote, urlsplit
 
 import typer
 from rich.table import Table as RichTable
 
 from underdog.cli.common import cache, console, database, when
-from underdog.config import get_settings
+from underdog.config import Settings, get_settings
 
 app = typer.Typer(no_args_is_help=True, help="Databases and migrations.")
 
 
 @app.command("create")
 def db_create() -> None:
-    """Create the feature-store database (and Dagster's, from DAGSTER_PG_URL) if missing."""
-    from underdog.store.admin import create_database
+    """Create the feature-store database (and Dagster's, from DAGSTER_PG_URL) if missing, and
+    the logins: the read-only reader, and each database's owner where a DSN names a user
+    other than UNDERDOG_ADMIN_DATABASE_URL's (default: UNDERDOG_DATABASE_URL)."""
+    from underdog.store.admin import prepare_feature_store, provision
 
-    targets = [("UNDERDOG_DATABASE_URL", get_settings().dsn)]
+    settings = get_settings()
+    targets = [("UNDERDOG_DATABASE_URL", settings.dsn)]
     if os.environ.get("DAGSTER_PG_URL"):
         targets.append(("DAGSTER_PG_URL", os.environ["DAGSTER_PG_URL"]))
     for variable, dsn in targets:
-        created = create_database(dsn, variable=variable)
-        console.print(f"{variable}: {'created' if created else 'exists'}")
+        # Without an admin DSN each database is made on its own server with its own login.
+        admin, admin_variable = ((settings.admin_dsn, settings.admin_variable)
+                                 if settings.admin_database_url else (dsn, variable))
+        for line in provision(admin, dsn, variable=variable, admin_variable=admin_variable):
+            console.print(line)
+    for line in prepare_feature_store(settings.admin_dsn, settings.dsn,
+                                      reader_role=settings.reader_role,
+                                      reader_password=reader_password(settings),
+                                      timescale=settings.timescale,
+                                      admin_variable=settings.admin_variable):
+        console.print(line)
+
+
+def reader_password(settings: Settings) -> str | None:
+    """UNDERDOG_READER_PASSWORD, or the password of UNDERDOG_READER_DATABASE_URL when that
+    logs in as the reader role."""
+    if settings.reader_secret or not settings.reader_dsn:
+        return settings.reader_secret
+    url = urlsplit(settings.reader_dsn)
+    return unquote(url.password) if url.password and url.username == settings.reader_role \
+        else None
 
 
 @app.command("upgrade")
@@ -33,7 +56,8 @@ def db_upgrade() -> None:
 
     settings = get_settings()
     revision = migrate.upgrade(settings.dsn, timescale=settings.timescale,
-                               reader_role=settings.reader_role)
+                               reader_role=settings.reader_role,
+                               reader_password=reader_password(settings))
     with database() as db:
         backend = "TimescaleDB" if db.is_timescale else "PostgreSQL (no TimescaleDB)"
     console.print(f"database at revision [bold]{revision}[/] on {backend}")

@@ -1,7 +1,10 @@
 """Connections: a writer pool and a read-only reader pool on the same database.
 
-The reader pool's sessions run as the `underdog_reader` role (SELECT only) with read-only
-transactions, so a serving path cannot write even by mistake. They are in autocommit: a read
+The reader pool logs in as the reader role (`underdog_reader`: SELECT grants only, read-only
+transactions by default), so a serving path cannot write even by mistake, and no `RESET ROLE`
+or `SET` in a borrowed session undoes that. Its DSN is UNDERDOG_READER_DATABASE_URL (a
+replica) or the writer's with the reader as user. Each connection is reset (`DISCARD ALL`) on
+its return, so no borrower's session state reaches the next. They are in autocommit: a read
 is one statement, with no BEGIN/ROLLBACK round trips around it.
 """
 
@@ -13,13 +16,14 @@ from contextlib import contextmanager
 from functools import cached_property
 
 import psycopg
-from psycopg import sql
+from psycopg import conninfo
 from psycopg_pool import ConnectionPool
 
-from underdog.config import ConfigError
+from underdog.config import ConfigError, Settings
 from underdog.redaction import dsn_passwords, known_secrets, redact
 
 SCHEMA = "underdog"
+READER_VARIABLE = "UNDERDOG_READER_DATABASE_URL"
 
 
 def connect(dsn: str, *, variable: str = "UNDERDOG_DATABASE_URL", **kwargs) -> psycopg.Connection:
@@ -33,10 +37,62 @@ def connect(dsn: str, *, variable: str = "UNDERDOG_DATABASE_URL", **kwargs) -> p
         raise ConfigError(redact(message, secrets)) from None
 
 
-def check_database(dsn: str, *, variable: str = "UNDERDOG_DATABASE_URL") -> str:
+def check_database(dsn: str, *, variable: str = "UNDERDOG_DATABASE_URL", **kwargs) -> str:
     """The server version, or a `ConfigError` that says what is wrong."""
-    with connect(dsn, variable=variable) as conn:
+    with connect(dsn, variable=variable, **kwargs) as conn:
         return str(conn.execute("SHOW server_version").fetchone()[0])
+
+
+def reader_login(dsn: str, role: str) -> str:
+    """`dsn` with the reader role as its user and no password (that is passed apart)."""
+    params = conninfo.conninfo_to_dict(dsn)
+    params.pop("password", None)
+    return conninfo.make_conninfo(**{**params, "user": role})
+
+
+# Whether the session could write: a superuser, or a table of the schema it may change. A
+# standby can write nothing, whoever logs in. (Read-only transactions are the pool's own SET.)
+_WRITE_POWER = """
+SELECT pg_is_in_recovery(), r.rolsuper,
+       (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'underdog' AND c.relkind IN ('r', 'p', 'm')
+           AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE'))
+  FROM pg_roles r WHERE r.rolname = current_user
+"""
+
+
+def check_reader(dsn: str, *, variable: str = READER_VARIABLE, **kwargs) -> None:
+    """A `ConfigError` unless `dsn` logs in as a role that cannot write (or on a standby)."""
+    try:
+        conn = connect(dsn, variable=variable, **kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (`underdog db upgrade` makes the reader login)") from None
+    with conn:
+        standby, superuser, writable = conn.execute(_WRITE_POWER).fetchone()
+        user = conn.info.user
+    if standby or not (superuser or writable):
+        return
+    why = "is a superuser" if superuser else f"may change {writable} tables of the schema"
+    raise ConfigError(
+        f"{variable} ({redact(dsn)}) logs in as {user}, which {why}: serving reads need a"
+        " role that cannot write (`underdog db upgrade` makes one)")
+
+
+def read_only(conn: psycopg.Connection) -> None:
+    """Read-only transactions by default: the role's default, unless someone altered it.
+    The server reports the setting (PostgreSQL 14+), so the usual case costs no round trip."""
+    if conn.info.parameter_status("default_transaction_read_only") != "on":
+        conn.execute("SET default_transaction_read_only = on")
+
+
+def reset_session(conn: psycopg.Connection) -> None:
+    """On return to the reader pool: drop every SET, prepared statement, LISTEN, advisory
+    lock and temp object the borrower left. The reader pool prepares nothing server-side
+    (`prepare_threshold=None`): a borrower could re-PREPARE psycopg's `_pg3_N` names as
+    queries of its own choosing (fake rows for the next reader), and psycopg notices a
+    DISCARD ALL only the first time it runs one. One round trip per borrow."""
+    conn.execute("DISCARD ALL")
+    read_only(conn)
 
 
 def is_timescale(conn: psycopg.Connection) -> bool:
@@ -62,23 +118,32 @@ def check_idle(conn: psycopg.Connection) -> None:
 class Database:
     """Pools for one database. Open it once per process; use as a context manager."""
 
-    def __init__(self, dsn: str, *, reader_role: str = "underdog_reader", max_size: int = 4):
+    def __init__(self, dsn: str, *, reader_dsn: str | None = None,
+                 reader_role: str = "underdog_reader", reader_password: str | None = None,
+                 max_size: int = 4):
         self.dsn = dsn
         self.reader_role = reader_role
+        self.reader_dsn = reader_dsn or reader_login(dsn, reader_role)
+        password = {"password": reader_password} if reader_password else {}
         check_database(dsn)
+        check_reader(self.reader_dsn, **password, variable=READER_VARIABLE if reader_dsn else
+                     "the reader login (UNDERDOG_READER_ROLE on UNDERDOG_DATABASE_URL)")
         self._writer = ConnectionPool(
             dsn, min_size=1, max_size=max_size, open=False,
             check=ConnectionPool.check_connection, name="underdog-writer",
         )
         self._reader = ConnectionPool(
-            dsn, min_size=1, max_size=max_size, open=False, kwargs={"autocommit": True},
-            check=check_idle, configure=self._configure_reader,
-            name="underdog-reader",
+            self.reader_dsn, min_size=1, max_size=max_size, open=False,
+            kwargs={"autocommit": True, "prepare_threshold": None, **password},
+            configure=read_only, check=check_idle, reset=reset_session, name="underdog-reader",
         )
 
-    def _configure_reader(self, conn: psycopg.Connection) -> None:
-        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(self.reader_role)))
-        conn.execute("SET default_transaction_read_only = on")
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: object) -> Database:
+        """The pools the settings describe: writer, reader login and pool size."""
+        return cls(settings.dsn, reader_dsn=settings.reader_dsn,
+                   reader_role=settings.reader_role, reader_password=settings.reader_secret,
+                   max_size=settings.pool_max_size, **kwargs)
 
     def open(self) -> Database:
         self._writer.open(wait=True, timeout=10)
@@ -103,7 +168,7 @@ class Database:
 
     @contextmanager
     def reader(self) -> Iterator[psycopg.Connection]:
-        """A read-only connection running as the reader role."""
+        """A read-only connection logged in as the reader role."""
         with self._reader.connection() as conn:
             yield conn
 

@@ -27,17 +27,19 @@ def engine_for(dsn: str) -> Engine:
                          poolclass=NullPool)
 
 
-def _config(dsn: str, *, timescale: str = "auto", reader_role: str = "underdog_reader") -> Config:
+def _config(dsn: str, **attributes: object) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes.update(dsn=dsn, timescale=timescale, reader_role=reader_role)
+    config.attributes.update(dsn=dsn, **attributes)
     return config
 
 
-def upgrade(dsn: str, *, timescale: str = "auto", reader_role: str = "underdog_reader") -> str:
+def upgrade(dsn: str, *, timescale: str = "auto", reader_role: str = "underdog_reader",
+            reader_password: str | None = None) -> str:
     """Migrate to the newest revision (a no-op when already there); return it."""
     check_database(dsn)
-    command.upgrade(_config(dsn, timescale=timescale, reader_role=reader_role), "head")
+    command.upgrade(_config(dsn, timescale=timescale, reader_role=reader_role,
+                            reader_password=reader_password), "head")
     return current(dsn) or ""
 
 

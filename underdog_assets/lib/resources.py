@@ -22,7 +22,11 @@ class DatabaseResource(dg.ConfigurableResource):
     _db: Database | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._db = Database(self.database_url, reader_role=self.reader_role).open()
+        # The reader's own DSN and password come from the settings, never from the config.
+        settings = load_settings()
+        self._db = Database(self.database_url, reader_dsn=settings.reader_dsn,
+                            reader_role=self.reader_role,
+                            reader_password=settings.reader_secret).open()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._db is not None:

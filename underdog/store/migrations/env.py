@@ -30,6 +30,7 @@ def run() -> None:
                 context.run_migrations(
                     timescale=config.attributes.get("timescale", "auto"),
                     reader_role=config.attributes.get("reader_role", "underdog_reader"),
+                    reader_password=config.attributes.get("reader_password"),
                 )
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})

@@ -38,7 +38,12 @@ def timescale_wanted(mode: str) -> bool:
     available = bind.execute(
         text("SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'")
     ).scalar()
-    preloaded = "timescaledb" in bind.execute(text("SHOW shared_preload_libraries")).scalar()
+    # Only a superuser (or pg_read_all_settings) sees the setting. A migrating owner that may
+    # not sees TimescaleDB installed by `underdog db create`, which needs it preloaded.
+    setting = bind.execute(text("SELECT setting FROM pg_settings"
+                                " WHERE name = 'shared_preload_libraries'")).scalar()
+    preloaded = "timescaledb" in setting if setting is not None else bool(bind.execute(
+        text("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")).scalar())
     if mode == "on" and not (available and preloaded):
         raise RuntimeError(
             "UNDERDOG_TIMESCALE=on but this server has no TimescaleDB "
