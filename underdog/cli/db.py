@@ -62,8 +62,17 @@ def db_status() -> None:
 
 @app.command("retention")
 def db_retention() -> None:
-    """Delete rows older than each table's retention window (plain PostgreSQL's policy)."""
-    with database() as db, db.connection() as conn, conn.transaction():
-        for name, deleted in conn.execute("SELECT * FROM underdog.apply_retention()"):
-            console.print(f"{name}: {deleted} rows deleted")
+    """Enforce each table's retention window now (TimescaleDB: its policy jobs drop whole
+    chunks; PostgreSQL: rows are deleted), then drop what Redis held for those rows."""
+    import redis
 
+    from underdog.store import retention
+
+    settings = get_settings()
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value(),
+                                  socket_timeout=settings.redis_timeout_s)
+    with database() as db:
+        run = retention.apply(db, client, prefix=settings.redis_prefix)
+    for name, dropped in sorted(run.dropped.items()):
+        console.print(f"{name}: {dropped} {run.unit} dropped (before {when(run.cutoffs[name])})")
+    console.print(f"redis: {run.redis_keys} keys deleted")
