@@ -174,3 +174,20 @@ def test_bar_packs_of_columnstore_days_are_read_from_the_table(timescale: Databa
     pd.testing.assert_frame_equal(columnstore, rowstore)
     pd.testing.assert_frame_equal(columnstore, bars(db, "EURUSD", start, end))
     assert np.isfinite(columnstore["close"]).all() and len(columnstore) > 1000
+
+
+def test_bar_packs_of_rowstore_days_keep_serving_beside_compressed_chunks(
+        timescale: Database, packs: BarPacks) -> None:
+    db, old, new = timescale, DAY - timedelta(days=1), DAY
+    backfill_bars(db, ["EURUSD"], old, new + timedelta(days=1), seed=8)
+    with db.connection() as conn, conn.transaction():
+        conn.execute("SELECT compress_chunk(c) FROM show_chunks('underdog.ohlcv',"
+                     " older_than => %s::timestamptz) c", (new,))
+    assert [c[2] for c in chunks(db, "ohlcv")] == [True, False]
+    expected = bars(db, "EURUSD", new, new + timedelta(days=1))
+    for _ in range(12):  # past the 5 custom plans after which PostgreSQL may plan generically
+        got = packs.bars(db, "EURUSD", new, new + timedelta(days=1))
+        pd.testing.assert_frame_equal(got, expected)
+    assert dict(packs.stats) == {"miss": 1, "hit": 11}
+    pd.testing.assert_frame_equal(packs.bars(db, "EURUSD", old, new), bars(db, "EURUSD", old, new))
+    assert packs.stats["uncheckable"] == 1
