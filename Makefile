@@ -12,7 +12,7 @@ export UNDERDOG_REDIS_PREFIX ?= underdog
 export DAGSTER_PG_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/underdog_dagster
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: demo test test-tools ui bench install services db lint clean
+.PHONY: demo test test-timescale test-tools ui bench install services db lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,15 @@ test-tools:
 	@scripts/test_tools.sh
 
 test: services $(NODE_DEPS) test-tools
+	$(PY) -m pytest -q
+
+# The whole suite again with its databases on a TimescaleDB server, UNDERDOG_TEST_SERVER
+# (postgresql://USER[:PASSWORD]@HOST:PORT: the compose one on 127.0.0.1:5433, or
+# ../shared/timescaledb/start.sh's on 5544). Refuses a server without TimescaleDB preloaded,
+# where the TimescaleDB tests would only skip.
+test-timescale: services $(NODE_DEPS) test-tools
+	@test -n "$$UNDERDOG_TEST_SERVER" || { echo "set UNDERDOG_TEST_SERVER to a TimescaleDB server (postgresql://USER@HOST:PORT)" >&2; exit 2; }
+	@$(PY) -c 'import sys, psycopg; c = psycopg.connect(sys.argv[1].rstrip("/") + "/postgres", connect_timeout=5); sys.exit(None if "timescaledb" in c.execute("SHOW shared_preload_libraries").fetchone()[0] else "UNDERDOG_TEST_SERVER has no TimescaleDB preloaded")' "$$UNDERDOG_TEST_SERVER"
 	$(PY) -m pytest -q
 
 ui: db

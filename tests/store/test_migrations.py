@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import fresh_dsn
 from underdog.store import migrate
 from underdog.store.admin import drop_database
+from underdog.store.db import Database
 from underdog.store.tables import FACT_TABLES
 
 PG_TYPES = {"text": "text", "timestamptz": "timestamp with time zone", "date": "date",
@@ -34,8 +35,8 @@ def test_upgrade_from_empty_twice_and_concurrently() -> None:
         for p in procs:
             _, err = p.communicate(timeout=120)
             assert p.returncode == 0, err.decode()
-        assert migrate.current(dsn) == migrate.head() == "0008"
-        assert migrate.upgrade(dsn) == "0008"  # a third time: nothing to do, no error
+        assert migrate.current(dsn) == migrate.head() == "0011"
+        assert migrate.upgrade(dsn) == "0011"  # a third time: nothing to do, no error
     finally:
         drop_database(dsn)
 
@@ -84,11 +85,39 @@ def test_retention_windows_follow_the_design(dsn: str) -> None:
     }
 
 
-def test_timescale_on_without_the_extension_is_a_clear_error() -> None:
+def hypertables(dsn: str) -> list[str]:
+    with psycopg.connect(dsn) as conn:
+        if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
+            return []
+        return sorted(r[0] for r in conn.execute(
+            "SELECT hypertable_name FROM timescaledb_information.hypertables"
+            " WHERE hypertable_schema = 'underdog'"))
+
+
+def test_timescale_on_is_a_clear_error_without_the_extension_and_hypertables_with_it(
+        database: Database) -> None:
     dsn = fresh_dsn("tson")
     try:
-        with pytest.raises(RuntimeError, match="UNDERDOG_TIMESCALE=on"):
+        if database.is_timescale:  # the test server has TimescaleDB: "on" must use it
             migrate.upgrade(dsn, timescale="on")
+            assert hypertables(dsn) == sorted(FACT_TABLES)
+        else:
+            with pytest.raises(RuntimeError, match="UNDERDOG_TIMESCALE=on"):
+                migrate.upgrade(dsn, timescale="on")
+    finally:
+        drop_database(dsn)
+
+
+def test_timescale_off_gives_plain_tables_on_any_server() -> None:
+    dsn = fresh_dsn("tsoff")
+    try:
+        migrate.upgrade(dsn, timescale="off")
+        assert hypertables(dsn) == []
+        with psycopg.connect(dsn) as conn:
+            kinds = dict(conn.execute(
+                "SELECT relname, relkind FROM pg_class WHERE relname IN ('ohlcv', 'ohlcv_1h')"
+                " AND relnamespace = 'underdog'::regnamespace").fetchall())
+        assert kinds == {"ohlcv": "r", "ohlcv_1h": "r"}  # summaries are tables, not views
     finally:
         drop_database(dsn)
 
@@ -98,7 +127,7 @@ def test_a_key_value_dsn_migrates_the_database_it_names() -> None:
     try:
         keyvalue = psycopg.conninfo.make_conninfo(**psycopg.conninfo.conninfo_to_dict(dsn))
         assert "://" not in keyvalue
-        assert migrate.upgrade(keyvalue) == "0008"
-        assert migrate.current(dsn) == "0008"
+        assert migrate.upgrade(keyvalue) == "0011"
+        assert migrate.current(dsn) == "0011"
     finally:
         drop_database(dsn)

@@ -86,11 +86,13 @@ def db_status() -> None:
 
 @app.command("retention")
 def db_retention() -> None:
-    """Delete rows older than each table's retention window (plain PostgreSQL's policy);
-    cached latest values of those tables are reloaded from them."""
-    from underdog.store.retention import apply_retention
+    """Enforce each table's retention window now (TimescaleDB: its policy jobs drop whole
+    chunks; PostgreSQL: rows are deleted); the bar packs of those days are deleted and the
+    cached latest values of those tables reloaded from them."""
+    from underdog.store import retention
 
     with database() as db:
-        for name, deleted in apply_retention(db, cache(db)).items():
-            console.print(f"{name}: {deleted} rows deleted")
-
+        run = retention.apply(db, cache(db))
+    for name, dropped in sorted(run.dropped.items()):
+        console.print(f"{name}: {dropped} {run.unit} dropped (before {when(run.cutoffs[name])})")
+    console.print(f"redis: {run.packs_deleted} bar packs deleted, latest values reloaded")

@@ -181,8 +181,11 @@ class BarPacks:
     def _days(self, db: Database, symbol: str, start: datetime,
               end: datetime) -> dict[str, np.ndarray]:
         origin = self.origin(db)
+        # TimescaleDB refuses xmin in any plan that holds a compressed chunk, and a prepared
+        # statement's generic plan holds every chunk: plan each check for its own days.
+        prepare = not db.is_timescale
         with db.reader() as conn:
-            current = _fingerprints(conn, symbol, start, end)  # days with rows only
+            current = _fingerprints(conn, symbol, start, end, prepare)  # days with rows only
             packs = self._stored(origin, symbol, sorted(current))
             if packs is not None and all(packs.get(d, ("",))[0] == current[d] for d in current):
                 self._count("hit", len(current))
@@ -192,7 +195,8 @@ class BarPacks:
             # two days at once is never returned half old, half new).
             with _snapshot(conn):
                 parts, storing = [], packs is not None
-                for day, fingerprint in sorted(_fingerprints(conn, symbol, start, end).items()):
+                for day, fingerprint in sorted(
+                        _fingerprints(conn, symbol, start, end, prepare).items()):
                     pack = packs.get(day) if packs is not None else None
                     if pack is not None and pack[0] == fingerprint:
                         self._count("hit")
@@ -201,7 +205,8 @@ class BarPacks:
                     if packs is not None:
                         self._count("miss" if pack is None else "stale")
                     key = self.key(origin, symbol, day) if storing else None
-                    arrays, storing = self._read(conn, symbol, day, key)  # False: Redis failed
+                    # storing turns False when Redis failed
+                    arrays, storing = self._read(conn, symbol, day, key, prepare)
                     parts.append(arrays)
         return _concat(parts)
 
@@ -220,13 +225,13 @@ class BarPacks:
         return {d: decode(v) or DAMAGED for d, v in zip(days, values, strict=True) if v}
 
     def _read(self, conn: psycopg.Connection, symbol: str, day: int,
-              key: str | None) -> tuple[dict[str, np.ndarray], bool]:
+              key: str | None, prepare: bool = True) -> tuple[dict[str, np.ndarray], bool]:
         """One day from the table with the fingerprint of exactly those rows (one statement,
         one snapshot), stored under `key` (unless None) once the day has closed; and whether
         Redis may still be asked (False after a failed store: no more timeouts to wait)."""
         start = day_start(day)
         row = conn.execute(READ_SQL, (symbol, start, start + DAY), binary=True,
-                           prepare=True).fetchone()
+                           prepare=prepare).fetchone()
         arrays = readers.bar_arrays(row[1:])
         if key is None or start + DAY > datetime.now(UTC):
             return arrays, key is not None
@@ -252,8 +257,8 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def _fingerprints(conn: psycopg.Connection, symbol: str, start: datetime,
-                  end: datetime) -> dict[int, str]:
-    return dict(conn.execute(CHECK_SQL, (symbol, start, end), prepare=True).fetchall())
+                  end: datetime, prepare: bool = True) -> dict[int, str]:
+    return dict(conn.execute(CHECK_SQL, (symbol, start, end), prepare=prepare).fetchall())
 
 
 @contextmanager

@@ -1,27 +1,113 @@
-"""Retention on plain PostgreSQL: delete rows past each table's window, then refresh the cache.
+"""Retention: each fact table keeps the window of `underdog.retention_policies`, on both
+backends, and Redis forgets what it held for the rows that went.
 
-`underdog.apply_retention(as_of)` (migration 0001) deletes by `retention_policies`; a cached
-latest value whose row it deleted would be served for up to the cache TTL, so every cached
-key of the kinds those tables serve is reloaded from the table (`LatestCache.refresh_cached`).
-On TimescaleDB the policy jobs drop chunks in the background: there the TTL bounds it.
+TimescaleDB drops whole chunks past the window: its retention policy jobs (0002), which its
+scheduler runs daily, and `apply` runs now. Plain PostgreSQL deletes the rows
+(`underdog.apply_retention()`). Then Redis: the bar packs of days before the day of ohlcv's
+cutoff are deleted, and every cached latest value of a table that lost rows is reloaded from
+it (`LatestCache.refresh_cached`: the newest row left, or no key for a symbol that stopped
+trading), never left empty in between. Packs of a day dropped by the scheduler alone are never
+served (a read only uses packs of days the table still has) and expire with their TTL, as do
+latest values the scheduler's drops made wrong.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime
 
+import redis
+
+from underdog.store.bar_packs import KIND as PACKS
 from underdog.store.cache import LatestCache
 from underdog.store.db import Database
 from underdog.store.validation import write_moment
 
+log = logging.getLogger(__name__)
 
-def apply_retention(db: Database, cache: LatestCache | None = None, *,
-                    as_of: datetime | None = None) -> dict[str, int]:
-    """Rows deleted per table (as of `as_of`, default now); the cache refreshed after."""
+POLICY_JOBS = ("SELECT job_id, hypertable_name FROM timescaledb_information.jobs"
+               " WHERE proc_name = 'policy_retention' AND hypertable_schema = 'underdog'"
+               " ORDER BY hypertable_name")
+CHUNKS = ("SELECT hypertable_name, count(*) FROM timescaledb_information.chunks"
+          " WHERE hypertable_schema = 'underdog' GROUP BY 1")
+
+
+@dataclass
+class RetentionRun:
+    cutoffs: dict[str, datetime]  # table -> rows before this are past the window
+    dropped: dict[str, int] = field(default_factory=dict)  # chunks (TimescaleDB) or rows
+    unit: str = "rows"
+    packs_deleted: int = 0
+
+
+def cutoffs(db: Database, now: datetime) -> dict[str, datetime]:
+    with db.connection() as conn:
+        return dict(conn.execute(
+            "SELECT table_name, %s::timestamptz - keep FROM underdog.retention_policies",
+            (now,)).fetchall())
+
+
+def _run_policies(db: Database) -> dict[str, int]:
+    """Run every retention policy job now; chunks dropped per table."""
+    with db.connection() as conn:
+        conn.autocommit = True  # run_job commits as it goes: no transaction around it
+        try:
+            before = dict(conn.execute(CHUNKS).fetchall())
+            for job_id, _table in conn.execute(POLICY_JOBS).fetchall():
+                conn.execute("CALL run_job(%s)", (job_id,))
+            after = dict(conn.execute(CHUNKS).fetchall())
+        finally:
+            conn.autocommit = False
+    return {t: n - after.get(t, 0) for t, n in before.items()}
+
+
+def _delete_rows(db: Database, now: datetime) -> dict[str, int]:
     with db.connection() as conn, conn.transaction():
-        rows = conn.execute("SELECT * FROM underdog.apply_retention(%s)",
-                            (write_moment(as_of),)).fetchall()
-    deleted = {name: int(n) for name, n in rows}
+        return dict(conn.execute("SELECT * FROM underdog.apply_retention(%s)", (now,)).fetchall())
+
+
+def apply(db: Database, cache: LatestCache | None = None, *,
+          now: datetime | None = None) -> RetentionRun:
+    """Enforce every table's window now, then make Redis (under the cache's prefix) hold
+    nothing the tables no longer hold.
+
+    TimescaleDB's policy jobs measure their window from the server's clock: `now` moves only
+    plain PostgreSQL's cutoff (and the bar packs').
+    """
+    run = RetentionRun(cutoffs(db, write_moment(now)))
+    if db.is_timescale:
+        run.dropped, run.unit = _run_policies(db), "chunks"
+    else:
+        run.dropped = _delete_rows(db, write_moment(now))
     if cache is not None:
-        cache.refresh_cached([name for name, n in deleted.items() if n])
-    return deleted
+        run.packs_deleted = delete_stale_packs(cache.client, cache.prefix,
+                                               run.cutoffs["ohlcv"].date())
+        cache.refresh_cached([table for table, n in run.dropped.items() if n])
+    return run
+
+
+def delete_stale_packs(client: redis.Redis, prefix: str, first_kept: date) -> int:
+    """Delete the bar packs of days before `first_kept`; how many. Redis down: 0, logged
+    (the packs expire with their TTL, and a read never uses a day the table lacks)."""
+    try:
+        stale = _stale_packs(client, prefix, first_kept)
+        return client.delete(*stale) if stale else 0
+    except redis.RedisError as exc:
+        log.warning("retention could not delete bar packs (%s): they expire with their TTL",
+                    exc)
+        return 0
+
+
+def _stale_packs(client: redis.Redis, prefix: str, first_kept: date) -> list[bytes]:
+    """Packs (`<prefix>:v1:bars1m:<origin>:<symbol>:<day>`) of days before `first_kept`."""
+    stale = []
+    for key in client.scan_iter(match=f"{prefix}:v1:{PACKS}:*", count=1000):
+        name = key.decode("ascii", "replace") if isinstance(key, bytes) else key
+        day = name.rsplit(":", 1)[-1]
+        try:
+            if date.fromisoformat(day) < first_kept:
+                stale.append(key)
+        except ValueError:
+            continue  # not a pack key
+    return stale

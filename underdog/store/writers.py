@@ -63,6 +63,14 @@ def _dead_letters(cur: psycopg.Cursor, checked: Checked, *, source: str, table: 
             copy.write_row((source, table.name, reason, Jsonb(payload)))
 
 
+def _unlimited_decompression(db: Database, cur: psycopg.Cursor) -> None:
+    """TimescaleDB stops a DML transaction that decompresses more than 100,000 columnstore
+    rows (a guard for ad-hoc statements); a backfill rewriting a month of bars, or an upsert
+    correcting a compressed day, must go through whole."""
+    if db.is_timescale:
+        cur.execute("SET LOCAL timescaledb.max_tuples_decompressed_per_dml_transaction = 0")
+
+
 def _identifier(table: Table) -> sql.Composable:
     return sql.Identifier(*table.qualified.split("."))
 
@@ -98,6 +106,7 @@ def replace_window(
         params.append(list(allowed))
     delete = sql.SQL("DELETE FROM {} WHERE ").format(_identifier(table)) + condition
     with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        _unlimited_decompression(db, cur)
         cur.execute(delete, params)
         deleted = cur.rowcount
         _copy(cur, _identifier(table), table, checked.good)
@@ -140,6 +149,7 @@ def upsert(
     ).format(target=_identifier(table), columns=columns, stage=stage, updates=updates,
              key=sql.SQL(", ").join(map(sql.Identifier, table.key)))
     with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        _unlimited_decompression(db, cur)
         cur.execute(sql.SQL(
             "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         ).format(stage, _identifier(table)))
