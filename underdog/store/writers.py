@@ -159,9 +159,11 @@ def _replace_days(db: Database, table: Table, stored: pd.DataFrame,
                   days: list[tuple[datetime, datetime]],
                   only: Mapping[str, Sequence[str]] | None, streams: int) -> int:
     """One DELETE + COPY transaction per day, `streams` at a time: rows deleted."""
-    day_of_row = np.searchsorted([pd.Timestamp(lo) for lo, _ in days[1:]],
-                                 pd.DatetimeIndex(stored["time"]), side="right")
-    parts = [np.flatnonzero(day_of_row == i) for i in range(len(days))]
+    cuts = pd.DatetimeIndex([lo for lo, _ in days[1:]]).as_unit("us").asi8
+    day_of_row = np.searchsorted(cuts, pd.DatetimeIndex(stored["time"]).as_unit("us").asi8,
+                                 side="right")
+    order = np.argsort(day_of_row, kind="stable")
+    parts = np.split(order, np.cumsum(np.bincount(day_of_row, minlength=len(days)))[:-1])
 
     def one(i: int) -> int:
         with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
