@@ -17,7 +17,7 @@ Then, with the rows loaded by our writer and VACUUM ANALYZE run (autovacuum may 
                against the table's fingerprint of that day first; every day read once before
                timing), readers.bars straight from the table, and a text-protocol SELECT +
                fetchall (the seed's read); then 30-day windows through the packs and the table.
-               On TimescaleDB the first half of the days is moved to the columnstore first
+               On TimescaleDB the first half of the days then moves to the columnstore
                (compress_chunk) and readers.bars is timed on rowstore and columnstore days
                apart
   latest       LatestCache.get hits on Redis vs readers.latest straight from PostgreSQL
@@ -422,11 +422,7 @@ def measure_reads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame,
     """Latencies with the rows loaded by our writer, fresh statistics and visibility map."""
     reset(admin, checkpoint=False)
     load_ours(db, frame)
-    half = full_days(frame) // 2
-    moved = to_columnstore(admin, half)
     admin.execute("VACUUM ANALYZE underdog.ohlcv")
-    if moved:
-        say(f"  columnstore: days 0-{half - 1} ({moved} chunks); rowstore: the rest")
     say(f"reads: {QUERY_ITERATIONS} one-day queries after {QUERY_WARMUP} warm-up,"
         f" {CACHE_ITERATIONS} latest-bar gets")
     prefix = f"underdog_bench_{os.getpid()}"
@@ -443,10 +439,6 @@ def measure_reads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame,
         query = measure_query(db, frame, through_packs)
         if packs.stats["hit"] != QUERY_WARMUP + QUERY_ITERATIONS:
             raise RuntimeError(f"every timed read should hit its pack: {dict(packs.stats)}")
-        rowstore_days = (half, full_days(frame)) if moved else None
-        uncached = measure_query(db, frame, query_bars, among=rowstore_days)
-        columnstore = (measure_query(db, frame, query_bars, among=(0, half))
-                       if moved else None)
         month = measure_query(db, frame, through_packs, MONTH_DAYS, MONTH_ITERATIONS)
         month_uncached = measure_query(db, frame, query_bars, MONTH_DAYS, MONTH_ITERATIONS)
         baseline = measure_query(db, frame, query_baseline)
@@ -455,6 +447,14 @@ def measure_reads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame,
         cache.clear()
         cache.client.close()
         packs.client.close()
+    # Last, as bar packs read columnstore days from the table: half the days move there.
+    half = full_days(frame) // 2
+    if moved := to_columnstore(admin, half):
+        admin.execute("VACUUM ANALYZE underdog.ohlcv")
+        say(f"  columnstore: days 0-{half - 1} ({moved} chunks); rowstore: the rest")
+    rowstore_days = (half, full_days(frame)) if moved else None
+    uncached = measure_query(db, frame, query_bars, among=rowstore_days)
+    columnstore = measure_query(db, frame, query_bars, among=(0, half)) if moved else None
     return Reads(query, uncached, columnstore, baseline, hits, direct, month, month_uncached)
 
 
