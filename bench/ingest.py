@@ -7,20 +7,25 @@ the benchmark's rows from the table it always reads.
 
 Measured, each load into an empty `underdog.ohlcv` (TRUNCATE, then CHECKPOINT so no run pays
 for an earlier run's dirty pages):
-  ours         replace_window: validate + numpy binary encode + COPY, one transaction
+  ours         replace_window(streams=--streams): validate + numpy binary encode, then one
+               DELETE + COPY transaction per UTC day (a chunk), --streams of them at once
+  ours_single  replace_window: the same in one transaction, one COPY stream
   psql \\copy   the same rows as CSV, timing only the psql process
   seed style   executemany of INSERT .. ON CONFLICT DO NOTHING, 10,000 rows and a commit per batch
 Then, with the rows loaded by our writer and VACUUM ANALYZE run (autovacuum may be off):
   query_day    BarPacks.bars for one symbol and one day (whole days from Redis, each checked
                against the table's fingerprint of that day first; every day read once before
                timing), readers.bars straight from the table, and a text-protocol SELECT +
-               fetchall (the seed's read); then 30-day windows through the packs and the table
+               fetchall (the seed's read); then 30-day windows through the packs and the table.
+               On TimescaleDB the first half of the days then moves to the columnstore
+               (compress_chunk) and readers.bars is timed on rowstore and columnstore days
+               apart
   latest       LatestCache.get hits on Redis vs readers.latest straight from PostgreSQL
 
 Progress goes to stdout; the last line of stdout is one JSON object. Exit code 0 even when a
 target is missed: this measures, it does not test.
 
-    .venv/bin/python bench/ingest.py --rows 1000000 [--repeat 3]
+    .venv/bin/python bench/ingest.py --rows 1000000 [--repeat 3] [--streams 2]
 """
 
 from __future__ import annotations
@@ -188,12 +193,12 @@ def timed(run: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def load_ours(db: Database, frame: pd.DataFrame) -> None:
+def load_ours(db: Database, frame: pd.DataFrame, streams: int = 1) -> None:
     start = frame["time"].min().to_pydatetime()
     end = frame["time"].max().to_pydatetime() + timedelta(minutes=1)
     symbols = sorted(frame["symbol"].unique())
     result = replace_window(db, OHLCV, frame, start=start, end=end, source="bench",
-                            only={"symbol": symbols}, symbols=symbols)
+                            only={"symbol": symbols}, symbols=symbols, streams=streams)
     if result.rejected:
         raise RuntimeError(f"bench rows rejected: {result.reasons}")
 
@@ -214,18 +219,20 @@ def load_seed_style(conn: psycopg.Connection, rows: list[tuple]) -> None:
 @dataclass
 class Loads:
     ours: list[float]
+    ours_single: list[float]
     psql: list[float]
     seed: list[float]
 
 
 def measure_loads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame, csv: Path,
-                  repeat: int, checkpoint: bool) -> Loads:
-    """Rows/s of each path, interleaved per repeat so drift hits all three alike."""
+                  repeat: int, checkpoint: bool, streams: int) -> Loads:
+    """Rows/s of each path, interleaved per repeat so drift hits all of them alike."""
     rows = seed_tuples(frame)
-    loads = Loads([], [], [])
+    loads = Loads([], [], [], [])
     with psycopg.connect(db.dsn) as seed_conn:
         paths: dict[str, Callable[[], object]] = {
-            "ours": lambda: load_ours(db, frame),
+            "ours": lambda: load_ours(db, frame, streams),
+            "ours_single": lambda: load_ours(db, frame),
             "psql": lambda: load_psql(db.dsn, csv),
             "seed": lambda: load_seed_style(seed_conn, rows),
         }
@@ -237,7 +244,7 @@ def measure_loads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame, 
                     raise RuntimeError(f"{name}: {n} rows in the table, expected {len(frame)}")
                 rate = len(frame) / seconds
                 getattr(loads, name).append(rate)
-                say(f"  [{r + 1}/{repeat}] {name:5s} {seconds:7.2f} s  {rate:12,.0f} rows/s")
+                say(f"  [{r + 1}/{repeat}] {name:11s} {seconds:7.2f} s  {rate:12,.0f} rows/s")
     return loads
 
 
@@ -247,7 +254,8 @@ def measure_loads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame, 
 @dataclass
 class Reads:
     query: list[float]
-    uncached: list[float]
+    uncached: list[float]  # rowstore days
+    columnstore: list[float] | None  # columnstore days (TimescaleDB)
     baseline: list[float]
     hits: list[float]
     direct: list[float]
@@ -275,14 +283,16 @@ def full_days(frame: pd.DataFrame) -> int:
     return int(frame["symbol"].value_counts().min()) // 1440
 
 
-def random_days(frame: pd.DataFrame, count: int,
-                length: int = 1) -> Iterator[tuple[str, datetime, datetime]]:
-    """(symbol, start, start + `length` days) over the days every symbol fully covers."""
-    days = max(1, full_days(frame) - length + 1)
+def random_days(frame: pd.DataFrame, count: int, length: int = 1,
+                among: tuple[int, int] | None = None) -> Iterator[tuple[str, datetime, datetime]]:
+    """(symbol, start, start + `length` days) over the days every symbol fully covers (or
+    the day numbers `among` = [first, last) of them)."""
+    first, last = among or (0, full_days(frame))
+    days = max(1, last - first - length + 1)
     symbols = sorted(frame["symbol"].unique())
     rng = np.random.default_rng(SEED + length)
     for _ in range(count):
-        day = START + timedelta(days=int(rng.integers(days)))
+        day = START + timedelta(days=first + int(rng.integers(days)))
         yield str(symbols[rng.integers(len(symbols))]), day, day + timedelta(days=length)
 
 
@@ -314,9 +324,10 @@ def query_baseline(db: Database, window: tuple[str, datetime, datetime]) -> pd.D
 
 def measure_query(db: Database, frame: pd.DataFrame,
                   query: Callable[[Database, tuple], pd.DataFrame], length: int = 1,
-                  iterations: int = QUERY_ITERATIONS) -> list[float]:
-    """Latencies of reading random windows of `length` whole days."""
-    windows = random_days(frame, QUERY_WARMUP + iterations, length)
+                  iterations: int = QUERY_ITERATIONS,
+                  among: tuple[int, int] | None = None) -> list[float]:
+    """Latencies of reading random windows of `length` whole days (of the days `among`)."""
+    windows = random_days(frame, QUERY_WARMUP + iterations, length, among)
     expected = min(1440 * length, int(frame["symbol"].value_counts().min()))
 
     def one() -> None:
@@ -342,7 +353,9 @@ def measure_cache(db: Database, cache: LatestCache,
 
 
 def summary(rows: int, backend_name: str, loads: Loads, reads: Reads) -> dict:
-    ours, psql, seed = (statistics.median(x) for x in (loads.ours, loads.psql, loads.seed))
+    ours, single, psql, seed = (statistics.median(x) for x in (
+        loads.ours, loads.ours_single, loads.psql, loads.seed))
+    columnstore = percentiles(reads.columnstore) if reads.columnstore else (None, None)
     q50, q99 = percentiles(reads.query)
     u50, u99 = percentiles(reads.uncached)
     b50, b99 = percentiles(reads.baseline)
@@ -354,12 +367,16 @@ def summary(rows: int, backend_name: str, loads: Loads, reads: Reads) -> dict:
         "ours_rows_per_s": round(ours),
         "psql_copy_rows_per_s": round(psql),
         "seed_style_rows_per_s": round(seed),
+        "ours_single_rows_per_s": round(single),
         "ours_vs_psql": round(ours / psql, 3),
+        "ours_single_vs_psql": round(single / psql, 3),
         "ours_vs_seed": round(ours / seed, 3),
         "query_day_p50_ms": round(q50, 3),
         "query_day_p99_ms": round(q99, 3),
         "query_day_uncached_p50_ms": round(u50, 3),
         "query_day_uncached_p99_ms": round(u99, 3),
+        "query_day_columnstore_p50_ms": _round(columnstore[0]),
+        "query_day_columnstore_p99_ms": _round(columnstore[1]),
         "query_30d_p50_ms": round(percentiles(reads.month)[0], 3),
         "query_30d_uncached_p50_ms": round(percentiles(reads.month_uncached)[0], 3),
         "query_day_baseline_p50_ms": round(b50, 3),
@@ -370,16 +387,35 @@ def summary(rows: int, backend_name: str, loads: Loads, reads: Reads) -> dict:
         "latest_db_p99_ms": round(d99, 3),
         "targets_met": {
             "ours_ge_0.9x_psql": ours >= 0.9 * psql,
+            "ours_ge_1.3x_psql": ours >= 1.3 * psql,
+            "table_day_p50_lt_2ms": u50 < 2.0 and (columnstore[0] or 0) < 2.0,
             "ours_ge_4x_seed": ours >= 4 * seed,
             "query_day_p50_lt_2ms": q50 < 2.0,
             "cached_p99_lt_1ms": c99 < 1.0,
         },
-        "runs": {"ours": [round(x) for x in loads.ours], "psql": [round(x) for x in loads.psql],
-                 "seed": [round(x) for x in loads.seed]},
+        "runs": {"ours": [round(x) for x in loads.ours],
+                 "ours_single": [round(x) for x in loads.ours_single],
+                 "psql": [round(x) for x in loads.psql], "seed": [round(x) for x in loads.seed],
+                 "ours_vs_psql": [round(o / p, 3) for o, p in zip(loads.ours, loads.psql,
+                                                                   strict=True)]},
         "symbols": len(SYMBOLS),
         "method": "median over --repeat, paths interleaved; TRUNCATE (+ CHECKPOINT) before each"
                   " load; VACUUM ANALYZE before reads; throwaway database",
     }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def to_columnstore(admin: psycopg.Connection, days: int) -> int:
+    """Move the chunks of the first `days` days to the columnstore: chunks moved."""
+    if "timescaledb" not in backend(admin):
+        return 0
+    rows = admin.execute(
+        "SELECT compress_chunk(c) FROM show_chunks('underdog.ohlcv', older_than => %s) c",
+        (START + timedelta(days=days),)).fetchall()
+    return len(rows)
 
 
 def measure_reads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame,
@@ -404,7 +440,6 @@ def measure_reads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame,
         query = measure_query(db, frame, through_packs)
         if packs.stats["hit"] != QUERY_WARMUP + QUERY_ITERATIONS:
             raise RuntimeError(f"every timed read should hit its pack: {dict(packs.stats)}")
-        uncached = measure_query(db, frame, query_bars)
         month = measure_query(db, frame, through_packs, MONTH_DAYS, MONTH_ITERATIONS)
         month_uncached = measure_query(db, frame, query_bars, MONTH_DAYS, MONTH_ITERATIONS)
         baseline = measure_query(db, frame, query_baseline)
@@ -413,10 +448,18 @@ def measure_reads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame,
         cache.clear()
         cache.client.close()
         packs.client.close()
-    return Reads(query, uncached, baseline, hits, direct, month, month_uncached)
+    # Last, as bar packs read columnstore days from the table: half the days move there.
+    half = full_days(frame) // 2
+    if moved := to_columnstore(admin, half):
+        admin.execute("VACUUM ANALYZE underdog.ohlcv")
+        say(f"  columnstore: days 0-{half - 1} ({moved} chunks); rowstore: the rest")
+    rowstore_days = (half, full_days(frame)) if moved else None
+    uncached = measure_query(db, frame, query_bars, among=rowstore_days)
+    columnstore = measure_query(db, frame, query_bars, among=(0, half)) if moved else None
+    return Reads(query, uncached, columnstore, baseline, hits, direct, month, month_uncached)
 
 
-def run(rows: int, repeat: int, settings: Settings, workdir: Path) -> dict:
+def run(rows: int, repeat: int, settings: Settings, workdir: Path, streams: int) -> dict:
     dsn = throwaway_dsn(settings.dsn, f"underdog_bench_{os.getpid()}")
     frame = make_bars(rows, SYMBOLS)
     csv = workdir / "bars.csv"
@@ -432,21 +475,25 @@ def run(rows: int, repeat: int, settings: Settings, workdir: Path) -> dict:
             + (f" ({paused} TimescaleDB jobs paused)" if paused else "")
             + ("" if checkpoint else " (no CHECKPOINT privilege: loads not isolated)"))
         say(f"loads ({repeat}x, median reported):")
-        loads = measure_loads(db, admin, frame, csv, repeat, checkpoint)
+        loads = measure_loads(db, admin, frame, csv, repeat, checkpoint, streams)
         reads = measure_reads(db, admin, frame, settings.redis_url.get_secret_value())
     result = summary(len(frame), name, loads, reads)
     result["checkpoint_between_loads"] = checkpoint
+    result["streams"] = streams
     return result
 
 
 def report(result: dict) -> None:
     say(f"ours        {result['ours_rows_per_s']:>12,} rows/s")
+    say(f"ours, 1 COPY {result['ours_single_rows_per_s']:>11,} rows/s"
+        f"  (x{result['ours_single_vs_psql']} psql)")
     say(f"psql \\copy  {result['psql_copy_rows_per_s']:>12,} rows/s"
         f"  (ours x{result['ours_vs_psql']})")
     say(f"seed style  {result['seed_style_rows_per_s']:>12,} rows/s"
         f"  (ours x{result['ours_vs_seed']})")
     say(f"query day   p50 {result['query_day_p50_ms']} ms  p99 {result['query_day_p99_ms']} ms"
-        f" (checked packs); table p50 {result['query_day_uncached_p50_ms']} ms;"
+        f" (checked packs); table p50 {result['query_day_uncached_p50_ms']} ms"
+        f" (columnstore day {result['query_day_columnstore_p50_ms']} ms);"
         f" text SELECT p50 {result['query_day_baseline_p50_ms']} ms")
     say(f"query 30 d  p50 {result['query_30d_p50_ms']} ms (checked packs);"
         f" table p50 {result['query_30d_uncached_p50_ms']} ms")
@@ -461,9 +508,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="M1 bars to load")
     parser.add_argument("--repeat", type=int, default=1, help="loads per path (median kept)")
+    parser.add_argument("--streams", type=int, default=2,
+                        help="COPY streams of our writer (one UTC day each at a time)")
     args = parser.parse_args(argv)
-    if args.rows < len(SYMBOLS) or args.repeat < 1:
-        parser.error(f"--rows must be >= {len(SYMBOLS)} and --repeat >= 1")
+    if args.rows < len(SYMBOLS) or args.repeat < 1 or not 1 <= args.streams <= 4:
+        parser.error(f"--rows must be >= {len(SYMBOLS)}, --repeat >= 1, --streams in 1..4")
     return args
 
 
@@ -476,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     settings = load_settings()
     with tempfile.TemporaryDirectory(prefix="underdog_bench_") as workdir:
-        result = run(args.rows, args.repeat, settings, Path(workdir))
+        result = run(args.rows, args.repeat, settings, Path(workdir), args.streams)
     report(result)
     return 0
 

@@ -293,7 +293,11 @@ def stream_run(args: argparse.Namespace, dsn: str, prefix: str, redis_url: str,
 def naive_run(args: argparse.Namespace, dsn: str) -> dict:
     """The baseline: receive, INSERT, commit, one tick at a time, in one thread."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE TABLE {NAIVE_TABLE} (LIKE underdog.ticks INCLUDING ALL)")
+        # The ticks table as the seed designed it: floats and a timestamp per value.
+        conn.execute(f"CREATE TABLE {NAIVE_TABLE} (symbol text NOT NULL, time timestamptz NOT"
+                     " NULL, seq bigint NOT NULL, bid float8 NOT NULL, ask float8 NOT NULL,"
+                     " bid_volume float8, ask_volume float8, available_at timestamptz NOT"
+                     " NULL, PRIMARY KEY (symbol, time, seq))")
     bridge = BridgeProcess(rate=args.rate, seconds=args.naive_seconds, protocol="mql5")
     context = zmq.Context()
     control = context.socket(zmq.REQ)

@@ -242,7 +242,7 @@ def tick_audit(db: Database, start: datetime, end: datetime) -> TickAudit:
             "SELECT count(*) FILTER (WHERE ask < bid), count(*) - (SELECT count(*) FROM"
             " (SELECT DISTINCT symbol, time, seq FROM underdog.ticks"
             "  WHERE time >= %(start)s AND time < %(end)s) AS keys)"
-            " FROM underdog.ticks WHERE time >= %(start)s AND time < %(end)s",
+            " FROM underdog.tick_values WHERE time >= %(start)s AND time < %(end)s",
             {"start": start, "end": end},
         ).fetchone()
         conn.rollback()

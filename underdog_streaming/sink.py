@@ -35,15 +35,19 @@ import psycopg
 import psycopg.errors
 from psycopg.types.json import Jsonb
 
+from underdog.instruments import INSTRUMENTS
 from underdog.store.db import Database
+from underdog.store.decimals import POW10_PY, scale_of
 from underdog.store.readers import latest_on
 from underdog.store.tables import OHLCV, QUOTES, TICKS
 from underdog.store.writers import upsert
 from underdog_streaming.batcher import BarRow, DeadRow, QuoteRow, TickRow, WriteBatch
 
-TICK_COPY = ("COPY underdog.ticks (symbol, time, seq, bid, ask, available_at)"
-             " FROM STDIN (FORMAT BINARY)")  # bid_volume, ask_volume: NULL (MT5 sends none)
-TICK_TYPES = ["text", "timestamptz", "int8", "float8", "float8", "timestamptz"]
+# Ticks in their stored form (underdog.store.tick_storage); bid_volume_units and
+# ask_volume_units stay NULL (MT5 sends no volumes).
+TICK_COPY = ("COPY underdog.ticks (symbol, time, seq, price_scale, bid_units, ask_units,"
+             " volume_scale, available_lag_us) FROM STDIN (FORMAT BINARY)")
+TICK_TYPES = ["text", "timestamptz", "int8", "int2", "int8", "int8", "int2", "int8"]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # What "the database is not there" looks like from the client.
 UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError, OSError)
@@ -58,14 +62,17 @@ def _stage(name: str, columns: str, types: list[str], merge: str) -> dict[str, o
 STAGES = {
     "ticks": _stage(
         "stream_stage_ticks",
-        "symbol text, time_us int8, seq int8, bid float8, ask float8, recv_us int8",
-        ["text", "int8", "int8", "float8", "float8", "int8"],
-        "INSERT INTO underdog.ticks (symbol, time, seq, bid, ask, bid_volume, ask_volume,"
-        f" available_at) SELECT symbol, {_AT.format('time_us')}, seq, bid, ask, NULL, NULL,"
-        f" {_AT.format('recv_us')} FROM stream_stage_ticks ON CONFLICT (symbol, time, seq)"
-        " DO UPDATE SET bid = EXCLUDED.bid, ask = EXCLUDED.ask, bid_volume ="
-        " EXCLUDED.bid_volume, ask_volume = EXCLUDED.ask_volume, available_at ="
-        " EXCLUDED.available_at"),
+        "symbol text, time_us int8, seq int8, price_scale int2, bid_units int8,"
+        " ask_units int8, lag_us int8",
+        ["text", "int8", "int8", "int2", "int8", "int8", "int8"],
+        "INSERT INTO underdog.ticks (symbol, time, seq, price_scale, bid_units, ask_units,"
+        " volume_scale, bid_volume_units, ask_volume_units, available_lag_us)"
+        f" SELECT symbol, {_AT.format('time_us')}, seq, price_scale, bid_units, ask_units, 0,"
+        " NULL, NULL, lag_us FROM stream_stage_ticks ON CONFLICT (symbol, time, seq)"
+        " DO UPDATE SET price_scale = EXCLUDED.price_scale, bid_units = EXCLUDED.bid_units,"
+        " ask_units = EXCLUDED.ask_units, volume_scale = EXCLUDED.volume_scale,"
+        " bid_volume_units = EXCLUDED.bid_volume_units, ask_volume_units ="
+        " EXCLUDED.ask_volume_units, available_lag_us = EXCLUDED.available_lag_us"),
     "bars": _stage(
         "stream_stage_bars",
         "symbol text, time_us int8, open float8, high float8, low float8, close float8,"
@@ -181,7 +188,7 @@ class Sink:
     def minute_ticks(self, symbol: str, start_us: int) -> tuple[list, list, list] | None:
         """The ticks of one minute already in `ticks` (the roller's seed); None if unknown."""
         query = ("SELECT (extract(epoch FROM time) * 1000000)::bigint, bid, ask"
-                 " FROM underdog.ticks WHERE symbol = %s"
+                 " FROM underdog.tick_values WHERE symbol = %s"
                  f" AND time >= {_AT.format('%s::int8')} AND time < {_AT.format('%s::int8')}"
                  " ORDER BY time, seq")
         try:
@@ -194,10 +201,12 @@ class Sink:
     # ------------------------------------------------------------ the fast path
 
     def _write_fast(self, batch: WriteBatch, *, upsert_ticks: bool = False) -> None:
-        ticks = unique(batch.ticks, 3)
+        ticks = [stored_tick(r) for r in unique(batch.ticks, 3)]
+        if None in ticks:  # a price no scale carries exactly: the validated path refuses it
+            raise psycopg.DataError("a tick price has too many decimals")
         staged = {
-            "ticks": [(r.symbol, r.time_us, r.seq, r.bid, r.ask, r.recv_ns // 1000)
-                      for r in ticks] if upsert_ticks else [],
+            "ticks": [(s, t, q, ps, b, a, lag) for s, t, q, ps, b, a, lag in ticks]
+            if upsert_ticks else [],
             "bars": unique(batch.bars, 2),
             "quotes": [(q.symbol, q.time_us, q.bid, q.ask, None if q.depth is None
                         else Jsonb(q.depth), q.available_us) for q in unique(batch.quotes, 2)],
@@ -223,15 +232,15 @@ class Sink:
                 copy.write_row(row)
         cur.execute(stage["merge"], {"source": self.source})
 
-    def _copy_ticks(self, cur: psycopg.Cursor, rows: list[TickRow]) -> None:
+    def _copy_ticks(self, cur: psycopg.Cursor, rows: list[tuple]) -> None:
         """New ticks go straight in: a third cheaper than staging them. A key already there
         (a replayed batch) raises UniqueViolation, and the batch is written again with the
         ticks staged and upserted."""
         with cur.copy(TICK_COPY) as copy:
             copy.set_types(TICK_TYPES)
-            for r in rows:
-                copy.write_row((r.symbol, EPOCH + timedelta(microseconds=r.time_us), r.seq,
-                                r.bid, r.ask, EPOCH + timedelta(microseconds=r.recv_ns // 1000)))
+            for symbol, time_us, seq, scale, bid, ask, lag in rows:
+                copy.write_row((symbol, EPOCH + timedelta(microseconds=time_us), seq, scale,
+                                bid, ask, 0, lag))
 
     def _dead_letters(self, cur: psycopg.Cursor, rows: list[DeadRow]) -> None:
         with cur.copy("COPY underdog.dead_letters (source, target_table, reason, payload)"
@@ -254,6 +263,19 @@ class Sink:
         if batch.dead:
             with self.db.connection() as conn, conn.transaction(), conn.cursor() as cur:
                 self._dead_letters(cur, batch.dead)
+
+
+def stored_tick(r: TickRow) -> tuple | None:
+    """The tick in its stored form (symbol, time_us, seq, price_scale, bid_units, ask_units,
+    lag_us); None when no scale gives bid or ask back exactly (underdog.store.decimals)."""
+    instrument = INSTRUMENTS.get(r.symbol)
+    floor = instrument.digits if instrument else 0
+    bid_scale, ask_scale = scale_of(r.bid, floor), scale_of(r.ask, floor)
+    if bid_scale is None or ask_scale is None:
+        return None
+    scale = max(bid_scale, ask_scale)
+    return (r.symbol, r.time_us, r.seq, scale, round(r.bid * POW10_PY[scale]),
+            round(r.ask * POW10_PY[scale]), r.recv_ns // 1000 - r.time_us)
 
 
 def unique(rows: list, key_fields: int) -> list:

@@ -86,7 +86,7 @@ def stored_ticks(db: Database, symbol: str = "EURUSD") -> pd.DataFrame:
     with db.connection() as conn:
         rows = conn.execute(
             "SELECT time, bid, ask, bid_volume, ask_volume, seq, available_at"
-            " FROM underdog.ticks WHERE symbol = %s ORDER BY time, seq", (symbol,)
+            " FROM underdog.tick_values WHERE symbol = %s ORDER BY time, seq", (symbol,)
         ).fetchall()
     frame = pd.DataFrame(rows, columns=["time", "bid", "ask", "bid_volume", "ask_volume",
                                         "seq", "available_at"])

@@ -24,8 +24,9 @@ def put_ohlcv(db: Database, known: datetime, symbols=SYMBOLS) -> None:
 
 
 def put_ticks(db: Database, known: datetime, symbols=SYMBOLS) -> None:
-    _insert(db, "INSERT INTO underdog.ticks VALUES (%s, %s, 0, 1.1, 1.1001, NULL, NULL, %s)",
-            [(s, known, known) for s in symbols])
+    # Stored form (revision 0010): bid 1.1, ask 1.1001 at scale 4, known at its time.
+    _insert(db, "INSERT INTO underdog.ticks VALUES (%s, %s, 0, 4, 11000, 11001, 0, NULL, NULL,"
+                " 0)", [(s, known) for s in symbols])
 
 
 def put_quotes(db: Database, known: datetime, symbols=SYMBOLS) -> None:

@@ -397,3 +397,25 @@ def test_decoded_prices_are_exact_decimals_over_a_simulated_day() -> None:
     ticks = decode_bi5(data, symbol="GBPJPY", hour=DAY)
     pd.testing.assert_frame_equal(ticks, sim)
     assert np.all(np.round(ticks["bid"], 3) == ticks["bid"])
+
+
+def test_encode_bi5_is_the_inverse_of_decode() -> None:
+    ticks = decode_bi5(bi5(RECORDS), symbol="EURUSD", hour=HOUR)
+    again = decode_bi5(dukascopy.encode_bi5(ticks, symbol="EURUSD", hour=HOUR),
+                       symbol="EURUSD", hour=HOUR)
+    pd.testing.assert_frame_equal(again, ticks)
+    # Byte for byte the records the hand-built file holds (any LZMA preset decodes alike).
+    raw = lzma.decompress(dukascopy.encode_bi5(ticks, symbol="EURUSD", hour=HOUR))
+    assert raw == pack(RECORDS)
+    assert dukascopy.encode_bi5(ticks.iloc[:0], symbol="EURUSD", hour=HOUR) == b""
+
+
+def test_encode_bi5_refuses_what_the_format_cannot_carry() -> None:
+    ticks = decode_bi5(bi5(RECORDS), symbol="EURUSD", hour=HOUR)
+    off_grid = ticks.assign(bid=ticks["bid"] + 1e-6)
+    with pytest.raises(ValueError, match="off the 1e-05 grid"):
+        dukascopy.encode_bi5(off_grid, symbol="EURUSD", hour=HOUR)
+    with pytest.raises(ValueError, match="outside the hour"):
+        dukascopy.encode_bi5(ticks, symbol="EURUSD", hour=HOUR + timedelta(hours=1))
+    with pytest.raises(ValueError, match="missing bid_volume"):
+        dukascopy.encode_bi5(ticks.assign(bid_volume=np.nan), symbol="EURUSD", hour=HOUR)

@@ -49,7 +49,7 @@ def _row(table: Table, time: datetime, available_at: datetime) -> dict[str, obje
 def _stored(db: Database, table: Table) -> list[tuple[datetime, datetime | None]]:
     stamp = "available_at" if "available_at" in table.column_names else "NULL"
     with db.connection() as conn:
-        return conn.execute(f"SELECT time, {stamp} FROM {table.qualified} ORDER BY time"
+        return conn.execute(f"SELECT time, {stamp} FROM {table.readable} ORDER BY time"
                             ).fetchall()
 
 

@@ -52,7 +52,7 @@ def test_both_protocols_end_to_end(protocol: str, db: Database, dsn: str, prefix
     assert sent > 500 and summary["rejected"] == 0
     assert count(dsn, "SELECT count(*) FROM underdog.ticks") == sent == summary["written"]
 
-    ticks = frame(dsn, "SELECT symbol, time, seq, bid, ask, available_at FROM underdog.ticks"
+    ticks = frame(dsn, "SELECT symbol, time, seq, bid, ask, available_at FROM underdog.tick_values"
                        " ORDER BY symbol, time, seq")
     assert ticks.groupby("symbol").size().to_dict() == bridge.sent_by_symbol
     now = datetime.now(UTC)  # the offset was taken off: tick times are UTC, i.e. just now
@@ -182,4 +182,4 @@ def test_a_batch_written_twice_is_upserted_not_duplicated(db: Database, dsn: str
     sink.write(WriteBatch(ticks=again + [first[0]._replace(time_us=first[0].time_us + 9)]))
     sink.db.close()
     assert count(dsn, "SELECT count(*) FROM underdog.ticks") == 6
-    assert count(dsn, "SELECT count(*) FROM underdog.ticks WHERE bid = 1.2") == 5
+    assert count(dsn, "SELECT count(*) FROM underdog.tick_values WHERE bid = 1.2") == 5

@@ -27,8 +27,9 @@ from underdog.store.readers import latest
 ROWS = {
     "ohlcv": ("INSERT INTO underdog.ohlcv VALUES (%(s)s, %(t)s, 1.1, 1.2, 1.0, 1.1, 10, 0.0001,"
               " 'test')", 3),
-    "ticks": ("INSERT INTO underdog.ticks VALUES (%(s)s, %(t)s, 0, 1.1, 1.1001, NULL, NULL,"
-              " %(t)s)", 3),
+    # stored form (revision 0010): bid 1.1, ask 1.1001 at scale 4, known at its time
+    "ticks": ("INSERT INTO underdog.ticks VALUES (%(s)s, %(t)s, 0, 4, 11000, 11001, 0, NULL,"
+              " NULL, 0)", 3),
     "macro_indicators": ("INSERT INTO underdog.macro_indicators VALUES ('VIXCLS', %(t)s,"
                          " %(t)s::date, NULL, 15.0, NULL, NULL, %(t)s)", 10),  # 7-day chunks
 }

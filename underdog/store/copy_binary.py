@@ -25,8 +25,8 @@ PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in Unix microseconds
 PG_EPOCH_DAYS = 10_957  # 2000-01-01 in Unix days
 
 FIXED: dict[str, str] = {
-    "float8": ">f8", "int8": ">i8", "int4": ">i4", "timestamptz": ">i8", "date": ">i4",
-    "bool": "u1",
+    "float8": ">f8", "int8": ">i8", "int4": ">i4", "int2": ">i2", "timestamptz": ">i8",
+    "date": ">i4", "bool": "u1",
 }
 
 
@@ -46,7 +46,7 @@ def _fixed_values(series: pd.Series, col: Column) -> np.ndarray:
         return series.to_numpy(dtype="float64", na_value=np.nan)
     if col.pgtype == "bool":
         return series.to_numpy(dtype="bool").astype("u1")
-    return series.to_numpy(dtype="int64")
+    return series.to_numpy(dtype="int64", na_value=0)  # NULLs are masked by the caller
 
 
 def _encode_text(series: pd.Series, col: Column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ from underdog.store.db import SCHEMA
 @dataclass(frozen=True)
 class Column:
     name: str
-    pgtype: str  # text | timestamptz | date | float8 | int8 | int4 | bool | jsonb
+    pgtype: str  # text | timestamptz | date | float8 | int8 | int4 | int2 | bool | jsonb
     nullable: bool = False
     positive: bool = False  # finite and > 0 (prices)
     non_negative: bool = False  # finite and >= 0 (volumes, counts)
@@ -27,6 +27,10 @@ class Table:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     ohlc: bool = False  # rows carry open/high/low/close that must be consistent
+    # Rows stored encoded (ticks): the table's own columns; `columns` are then what writers
+    # take and what the view `values_view` reads back, value for value.
+    stored: tuple[Column, ...] | None = None
+    values_view: str | None = None
 
     @property
     def qualified(self) -> str:
@@ -35,6 +39,15 @@ class Table:
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def stored_columns(self) -> tuple[Column, ...]:
+        return self.stored or self.columns
+
+    @property
+    def readable(self) -> str:
+        """The relation to SELECT the `columns` from."""
+        return f"{SCHEMA}.{self.values_view or self.name}"
 
 
 def _c(name: str, pgtype: str = "float8", **rules: bool) -> Column:
@@ -55,12 +68,20 @@ OHLCV = Table(
     ohlc=True,
 )
 
+# Ticks are stored as integers and scales (revision 0010, underdog.store.tick_storage):
+# prices as units of 10^-price_scale, volumes of 10^-volume_scale, available_at as its lag
+# behind time. The view underdog.tick_values gives the columns below back, exactly.
 TICKS = Table(
     "ticks",
     (_SYMBOL, _TIME, _c("seq", "int8"), _c("bid", positive=True), _c("ask", positive=True),
      _c("bid_volume", nullable=True, non_negative=True),
      _c("ask_volume", nullable=True, non_negative=True), _AVAILABLE),
     key=("symbol", "time", "seq"),
+    stored=(_SYMBOL, _TIME, _c("seq", "int8"), _c("price_scale", "int2"),
+            _c("bid_units", "int8"), _c("ask_units", "int8"), _c("volume_scale", "int2"),
+            _c("bid_volume_units", "int8", nullable=True),
+            _c("ask_volume_units", "int8", nullable=True), _c("available_lag_us", "int8")),
+    values_view="tick_values",
 )
 
 SENTIMENT_SCORES = Table(

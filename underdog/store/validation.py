@@ -196,12 +196,12 @@ def validate(
         return Checked(good=clean, rejected=pd.DataFrame({"reason": [], "payload": []}))
     rejected = pd.DataFrame({
         "reason": reason[~ok].astype(str),
-        "payload": [_json_safe(r) for r in frame[~ok].to_dict("records")],
+        "payload": [json_safe(r) for r in frame[~ok].to_dict("records")],
     })
     return Checked(good=clean[ok].reset_index(drop=True), rejected=rejected)
 
 
-def _json_safe(row: dict) -> dict:
+def json_safe(row: dict) -> dict:
     def one(v: object) -> object:
         if isinstance(v, np.generic):
             v = v.item()

@@ -28,4 +28,7 @@ def upgrade(reader_role: str = "underdog_reader", reader_password: str | None = 
     op.execute(f"GRANT USAGE ON SCHEMA underdog TO {role}")
     op.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA underdog TO {role}")
     op.execute("REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA underdog FROM PUBLIC")
+    # and the functions later migrations create (by the same migrating role)
+    op.execute("ALTER DEFAULT PRIVILEGES IN SCHEMA underdog REVOKE EXECUTE ON FUNCTIONS"
+               " FROM PUBLIC")
     close_public_writes(conn)
