@@ -22,6 +22,9 @@ class EnvConfig:
     moving averages with rate `dsr_eta`; variance floored at `dsr_var_floor`, clipped to
     +-`reward_clip`), minus `drawdown_penalty` x (drawdown beyond `drawdown_threshold`).
 
+    `reward` "return" instead: the step's net return x `reward_scale` (a plain PnL signal
+    that a critic regresses easily; the costs are in it, so churning is penalized).
+
     Risk shield (prop-firm rules): a loss of `max_daily_loss` from the UTC day's opening
     equity, or a drawdown of `max_drawdown` from the equity's high-water mark, flattens the
     position and ends the episode.
@@ -38,6 +41,12 @@ class EnvConfig:
     max_daily_loss: float = 0.05
     max_drawdown: float = 0.10
     obs_clip: float = 10.0  # scaled features beyond +-10 sigma are clipped
+    reward: str = "dsr"  # "dsr" (differential Sharpe) or "return" (scaled net return)
+    reward_scale: float = 1000.0  # "return" only: 1e-3 of equity per step reads as 1.0
+
+    def __post_init__(self) -> None:
+        if self.reward not in ("dsr", "return"):
+            raise ValueError(f"reward must be 'dsr' or 'return', got {self.reward!r}")
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,8 @@ class SplitConfig:
     train: float = 0.6
     validation: float = 0.2
     purge_bars: int = 60  # bars dropped between windows: indicator look-backs do not straddle
+    embargo_bars: int = 0  # more bars dropped between windows: serially correlated returns
+    folds: int = 1  # expanding walk-forward folds (data.walk_forward_folds)
 
 
 @dataclass(frozen=True)

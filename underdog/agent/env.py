@@ -116,7 +116,8 @@ class FxTradingEnv(gym.Env):
             self.day_open = before  # the move to t+1 belongs to t+1's day
         self.peak = max(self.peak, self.equity)
         drawdown = 1.0 - self.equity / self.peak
-        reward = self._dsr(net) - c.drawdown_penalty * max(0.0, drawdown - c.drawdown_threshold)
+        gain = self._dsr(net) if c.reward == "dsr" else c.reward_scale * net
+        reward = gain - c.drawdown_penalty * max(0.0, drawdown - c.drawdown_threshold)
         breach = self._breach(drawdown)
         info = {"t": t, "position": new, "cost": cost, "gross_return": gross, "net_return": net,
                 "flatten_cost": 0.0}
