@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from underdog.agent.backtest import Policy
+from underdog.agent.config import EnvConfig
+from underdog.agent.data import MarketData
 from underdog.agent.env import FxTradingEnv
 
 ORACLE_THRESHOLD = 1.5  # in units of the edge signal's standard deviation
@@ -43,3 +45,14 @@ def follow(env: FxTradingEnv, positions: np.ndarray) -> Policy:
         return np.array([positions[env.bar], 1.0], dtype=np.float32)
 
     return act
+
+
+def schedule_returns(data: MarketData, positions: np.ndarray, config: EnvConfig) -> np.ndarray:
+    """Net per-bar returns of a schedule with the environment's costs, without its shield:
+    a long simulation's expected Sharpe in one vectorized pass. Bar t's return is position t
+    held to t+1's close, less the cost of trading to position t at t's close."""
+    c = config
+    unit_cost = c.leverage * (data.spread / data.close / 2 + c.slippage + c.commission)
+    change = np.abs(np.diff(positions, prepend=0.0))
+    gross = positions[:-1] * c.leverage * (data.close[1:] / data.close[:-1] - 1.0)
+    return gross - change[:-1] * unit_cost[:-1]

@@ -68,6 +68,7 @@ def make_model(env: FxTradingEnv, config: AgentConfig) -> TD3:
     return TD3("MlpPolicy", env, learning_rate=t.learning_rate, buffer_size=t.buffer_size,
                learning_starts=t.learning_starts, batch_size=t.batch_size, tau=t.tau,
                gamma=t.gamma, policy_delay=t.policy_delay, action_noise=noise,
+               train_freq=t.train_freq, gradient_steps=t.gradient_steps,
                policy_kwargs={"net_arch": list(t.net_arch)}, seed=t.seed, device="cpu",
                verbose=0)
 

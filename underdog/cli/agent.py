@@ -39,10 +39,11 @@ def agent_train(
                                      "same policy"),
 ) -> None:
     """Train TD3 on the stored state vectors (walk-forward), store the policy, show validation."""
-    from underdog.agent.config import AgentConfig, TrainConfig
+    from underdog.agent.config import LEARNING
     from underdog.agent.runs import train_symbol
 
-    config = AgentConfig(train=TrainConfig(timesteps=timesteps, seed=seed))
+    # The configuration that learns (README "Does the agent learn?"), one walk-forward split.
+    config = LEARNING.with_budget(timesteps, folds=1).with_seed(seed)
     with database() as db, console.status(f"training TD3 on {symbol.upper()}..."):
         try:
             run = train_symbol(db, symbol.upper(), config, start=day(start) if start else None,
