@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -127,6 +128,10 @@ def test_levels_mapping_rounds_the_target_and_return_reward_is_the_scaled_net() 
         moves.append(info["position"])
         assert reward == pytest.approx(100.0 * info["net_return"], rel=1e-12)
     assert moves == [1.0, 0.0, -1.0, 0.0]  # rounded, and traded whatever the signal says
+    env = env_on(path([1.00, 1.01, 1.00]), replace(config, action_mapping="target"))
+    env.reset(seed=0)
+    assert [env.step(np.array(a, dtype=np.float32))[4]["position"] for a in
+            ([0.7, -1.0], [-1.5, -1.0])] == [pytest.approx(0.7), -1.0]  # clipped, traded
     with pytest.raises(ValueError, match="action_mapping"):
         EnvConfig(action_mapping="nudge")
     with pytest.raises(ValueError, match="reward"):

@@ -45,14 +45,15 @@ class EnvConfig:
     # training window and drifts out of range later; a policy keyed to it holds one side.
     price_level: bool = True
     # "gated": action (target, signal), traded only when signal > 0; "levels": the target
-    # rounded to -1, 0 or +1 and always traded (no gate to discover, no churn of small moves)
+    # rounded to -1, 0 or +1 and always traded (no gate to discover, no churn of small moves);
+    # "target": the target always traded (the critic's value is smooth in the action)
     action_mapping: str = "gated"
     reward: str = "dsr"  # "dsr" (differential Sharpe) or "return" (scaled net return)
     reward_scale: float = 1000.0  # "return" only: 1e-3 of equity per step reads as 1.0
 
     def __post_init__(self) -> None:
-        if self.action_mapping not in ("gated", "levels"):
-            raise ValueError(f"action_mapping must be 'gated' or 'levels', got "
+        if self.action_mapping not in ("gated", "levels", "target"):
+            raise ValueError(f"action_mapping must be 'gated', 'levels' or 'target', got "
                              f"{self.action_mapping!r}")
         if self.reward not in ("dsr", "return"):
             raise ValueError(f"reward must be 'dsr' or 'return', got {self.reward!r}")
@@ -126,8 +127,8 @@ class AgentConfig:
 # README's "Does the agent learn?" for what mattered. Leverage 3 rather than 10: the Sharpe is
 # the same, but the daily-loss shield no longer ends test windows early on a bad day.
 LEARNING = AgentConfig(
-    env=EnvConfig(leverage=3.0, reward="return", action_mapping="levels", price_level=False),
+    env=EnvConfig(leverage=3.0, reward="return", action_mapping="target", price_level=False),
     split=SplitConfig(train=0.5, validation=0.15, purge_bars=60, embargo_bars=60, folds=3),
-    train=TrainConfig(timesteps=6_000, learning_starts=500, batch_size=64, gamma=0.9,
+    train=TrainConfig(timesteps=5_000, learning_starts=500, batch_size=64, gamma=0.9,
                       net_arch=(32, 32), train_freq=4),
 )

@@ -141,6 +141,8 @@ class FxTradingEnv(gym.Env):
         target = min(max(float(action[0]), -1.0), 1.0)
         if self.config.action_mapping == "levels":
             return float(round(target))
+        if self.config.action_mapping == "target":
+            return target
         return target if float(action[1]) > 0.0 else self.position
 
     def _breach(self, drawdown: float) -> str | None:
