@@ -11,6 +11,7 @@ import typer
 from underdog.cli.common import console
 from underdog.cli.db import db_create, db_status, db_upgrade
 from underdog.config import get_settings
+from underdog.sources.simulated import STRONG_EDGE
 
 
 def dagster_url(dsn: str) -> str | None:
@@ -26,7 +27,11 @@ def dagster_url(dsn: str) -> str | None:
 
 def _environment() -> None:
     """What the Dagster resources and dagster.yaml read (EnvVar), from the settings'
-    defaults when unset: `underdog demo` works outside `make demo` too."""
+    defaults when unset: `underdog demo` works outside `make demo` too. The demo's market has
+    the strong planted edge (UNDERDOG_SIMULATOR_EDGE=0 for the plain random walk), so its
+    closing table shows whether training learned it."""
+    os.environ.setdefault("UNDERDOG_SIMULATOR_EDGE", str(STRONG_EDGE.strength))
+    get_settings.cache_clear()
     settings = get_settings()
     os.environ.setdefault("DAGSTER_HOME", str(Path.cwd()))
     os.environ.setdefault("UNDERDOG_DATABASE_URL", settings.dsn)
