@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 from rich.table import Table
@@ -10,6 +10,7 @@ from rich.table import Table
 from underdog.config import get_settings
 from underdog.features.online import latest_state, update_online
 from underdog.features.registry import FEATURE_NAMES
+from underdog.features.state_vector import training_frame
 from underdog.store.cache import LatestCache
 from underdog.store.db import Database
 from underdog.store.readers import bars, latest
@@ -90,11 +91,16 @@ def _state_vectors(db: Database, cache: LatestCache, symbols: list[str]) -> Tabl
 
 
 def _offline_vector(db: Database, symbol: str, time: datetime) -> dict[str, float] | None:
+    """The stored offline row of the bar, else the offline builder's row for it (a bar the
+    live stream just wrote has no stored row yet)."""
     with db.reader() as conn:
         row = conn.execute(f"SELECT {', '.join(FEATURE_NAMES)} FROM underdog.state_vectors"
                            " WHERE symbol = %s AND time = %s AND feature_version = 1",
                            (symbol, time)).fetchone()
-    return dict(zip(FEATURE_NAMES, map(float, row), strict=True)) if row else None
+    if row:
+        return dict(zip(FEATURE_NAMES, map(float, row), strict=True))
+    frame = training_frame(db, symbol, time, time + timedelta(minutes=1))
+    return {n: float(frame.iloc[0][n]) for n in FEATURE_NAMES} if len(frame) else None
 
 
 EVALUATION_METRICS = {"total_return": "return", "sharpe": "Sharpe", "max_drawdown": "max DD",

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from rich.console import Console
 
 from tests.conftest import REDIS_URL
 from underdog.features import materialize
+from underdog.features.registry import FEATURE_NAMES
+from underdog.features.state_vector import training_frame
 from underdog.ingest import backfill_bars
-from underdog.report import _sharpe_table, _state_vectors
+from underdog.report import _offline_vector, _sharpe_table, _state_vectors
 from underdog.store.cache import LatestCache
 from underdog.store.db import Database
 from underdog.store.readers import latest
@@ -35,8 +38,10 @@ def test_sharpe_table_reads_the_evaluation_metadata() -> None:
 
 
 def test_online_vector_is_shown_beside_the_offline_one(db: Database, redis_prefix: str) -> None:
+    # The last hour has bars but no stored vectors (as the live stream's bars): the offline
+    # side is then the offline builder's row for that bar.
     backfill_bars(db, ["EURUSD"], DAY - timedelta(days=1), DAY + timedelta(hours=6), seed=5)
-    materialize.state_vectors(db, ["EURUSD"], DAY, DAY + timedelta(hours=6))
+    materialize.state_vectors(db, ["EURUSD"], DAY, DAY + timedelta(hours=5))
     cache = LatestCache.from_url(REDIS_URL, prefix=f"{redis_prefix}:report",
                                  loader=lambda k, s, src: latest(db, k, s, src))
     cache.clear()
@@ -44,3 +49,7 @@ def test_online_vector_is_shown_beside_the_offline_one(db: Database, redis_prefi
     assert "EURUSD online @ 03-05 05:59" in text and "offline" in text
     gap = text.split("max |online - offline|")[1].split()[1]
     assert float(gap) < 1e-9
+    stored = _offline_vector(db, "EURUSD", DAY + timedelta(hours=4, minutes=59))
+    built = training_frame(db, "EURUSD", DAY + timedelta(hours=4, minutes=59),
+                           DAY + timedelta(hours=5)).iloc[0]
+    assert stored == pytest.approx({n: built[n] for n in FEATURE_NAMES}, rel=1e-9)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -53,21 +54,36 @@ def demo() -> None:
 
     with console.status("materializing the asset graph..."):
         runs = run_demo()
+    stream = _demo_stream()  # continues the history: the vectors printed next are its bars'
     print_demo(console, runs)
-    stream = _demo_stream()
     db_status()
     if not all(r.success for r in runs) or stream.get("lost"):
         raise typer.Exit(1)
 
 
+def history_end() -> datetime | None:
+    """Where the backfilled bars end (the last bar's close, over the symbols)."""
+    from underdog.features.online import last_bar_time
+    from underdog.store.db import Database
+
+    settings = get_settings()
+    with Database(settings.dsn, reader_role=settings.reader_role) as db:
+        ends = [t for t in (last_bar_time(db, s) for s in settings.symbols) if t is not None]
+    return max(ends) + timedelta(minutes=1) if ends else None
+
+
 def _demo_stream(seconds: float = 5.0) -> dict:
-    """A few seconds of the live path: fake MT5 bridge -> streamer -> PostgreSQL + Redis."""
+    """A few seconds of the live path: fake MT5 bridge -> streamer -> PostgreSQL + Redis, on
+    a replay clock that continues the history from its last bar (the bridge sends the
+    simulated ticks of the following minutes, faster than real time)."""
     from underdog_streaming.demo import run_demo as stream_demo
 
+    start = history_end()
     with console.status(f"streaming live ticks from the fake MT5 bridge for {seconds:.0f} s..."):
-        result = stream_demo(seconds)
+        result = stream_demo(seconds, replay_from=start)
+    clock = f" (replay clock from {start:%Y-%m-%d %H:%M} UTC)" if start else ""
     console.print(
-        f"live stream: {result['sent']:,} ticks sent, {result['written']:,} written, "
+        f"live stream{clock}: {result['sent']:,} ticks sent, {result['written']:,} written, "
         f"{result['rejected']} rejected, {result['lost']} lost; p99 tick->Redis "
         f"{result['redis_p99_ms']} ms, tick->database {result['db_p99_ms']} ms"
     )
