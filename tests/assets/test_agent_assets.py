@@ -80,3 +80,12 @@ def test_evaluation_without_a_trained_policy_says_so(dagster_env: None, db: Data
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert "materialize td3_policy first" in str(failure.event_specific_data.error)
+
+
+def test_weekly_retraining_is_a_run_per_seed_partition() -> None:
+    from underdog_assets.defs.agent.schedules import agent_train_schedule
+
+    when = datetime(2024, 3, 10, 2, tzinfo=UTC)
+    requests = agent_train_schedule(dg.build_schedule_context(scheduled_execution_time=when))
+    assert [r.partition_key for r in requests] == ["1", "2", "3"]
+    assert len({r.run_key for r in requests}) == 3

@@ -2,18 +2,15 @@
 
 import dagster as dg
 
-from underdog_assets.defs.agent.assets import SEEDS
-
 agent_train = dg.define_asset_job(
     "agent_train",
-    selection=dg.AssetSelection.groups("agent"),
-    partitions_def=SEEDS,
+    selection=dg.AssetSelection.groups("agent"),  # partitioned by seed: td3_* are
     description="Train the TD3 policies of one seed (the partition) per symbol and fold on the "
                 "stored state vectors, evaluate each on its test window into the ledger "
                 "tables, refresh the daily trading summary. A sweep: backfill the seeds.",
 )
 
-WEEKLY_SEEDS = ("1", "2", "3")
+WEEKLY_SEEDS = ("1", "2", "3")  # of td3_policy's SEEDS partitions
 
 
 @dg.schedule(job=agent_train, cron_schedule="0 2 * * 0", execution_timezone="UTC",
