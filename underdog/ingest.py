@@ -85,7 +85,8 @@ class MarketBackfill:
 
 def simulated_bars(symbols: Sequence[str], start: datetime, end: datetime, *,
                    seed: int, edge: float = 0.0) -> pd.DataFrame:
-    frames = [simulate_bars(s, start, end, seed=seed, edge=Edge(edge)) for s in symbols]
+    planted = {"edge": Edge(edge)} if edge else {}  # none: the plain walk's own call
+    frames = [simulate_bars(s, start, end, seed=seed, **planted) for s in symbols]
     bars = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     bars["source"] = "simulated"
     return bars
@@ -144,7 +145,8 @@ def source_ticks(
 
 def _simulated_ticks(symbol: str, start: datetime, end: datetime,
                      options: SourceOptions) -> pd.DataFrame:
-    return simulate_ticks(symbol, start, end, seed=options.seed, edge=Edge(options.edge))
+    planted = {"edge": Edge(options.edge)} if options.edge else {}
+    return simulate_ticks(symbol, start, end, seed=options.seed, **planted)
 
 
 def _dukascopy(symbols: Sequence[str], start: datetime, end: datetime,

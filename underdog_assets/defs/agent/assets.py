@@ -53,7 +53,9 @@ BEATS_FLAT = dg.AssetCheckSpec(
 
 
 @dg.asset(
-    deps=["state_vectors"], group_name="agent", kinds={"pytorch", "postgres"}, owners=OWNERS,
+    # Every stored day of vectors feeds each seed's policies.
+    deps=[dg.AssetDep("state_vectors", partition_mapping=dg.AllPartitionMapping())],
+    group_name="agent", kinds={"pytorch", "postgres"}, owners=OWNERS,
     check_specs=[BEATS_FLAT], partitions_def=SEEDS,
     description="TD3 (stable-baselines3) per symbol on the state vectors, one policy per "
                 "expanding walk-forward fold (train / validation / test by time, purged and "
