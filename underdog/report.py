@@ -135,7 +135,7 @@ def _sharpe_table(evaluation: dict, symbols: list[str]) -> Table:
     windows (pooled over folds) with its 95 % interval and the windows it covers."""
     table = Table(title="Does it learn? Test-window Sharpe after costs, annualized, "
                         "[95 % interval] (td3_evaluation)")
-    for column in ("symbol", "strategy", "Sharpe [interval] over trading days",
+    for column in ("symbol", "strategy", r"Sharpe \[interval] over trading days",
                    "test windows (UTC)"):
         table.add_column(column)
     for symbol in symbols:

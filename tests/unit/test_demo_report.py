@@ -35,6 +35,7 @@ def test_sharpe_table_reads_the_evaluation_metadata() -> None:
     text = render(_sharpe_table(evaluation, ["EURUSD", "GBPUSD"]))
     assert "+30.00 [+8.00, +52.00] over 2.1 d" in text and "2024-01-13 22:00 .." in text
     assert "oracle" in text and "GBPUSD" not in text.split("Does it learn?")[1]
+    assert "Sharpe [interval] over trading days" in text  # a header, not Rich markup
 
 
 def test_online_vector_is_shown_beside_the_offline_one(db: Database, redis_prefix: str) -> None:
