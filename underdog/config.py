@@ -68,6 +68,9 @@ class Settings(BaseSettings):
 
     symbols: Annotated[list[str], NoDecode] = ["EURUSD", "GBPUSD"]
     simulator_seed: int = 7
+    # The simulated market's planted momentum (sources.simulated.Edge strength); 0: none, the
+    # plain random walk. `underdog demo` sets it (STRONG_EDGE) unless given.
+    simulator_edge: float = Field(default=0.0, ge=0.0, lt=1.0)
     # Where backfilled ticks (and their M1 bars) come from.
     market_source: Literal["simulated", "dukascopy", "mt5"] = "simulated"
     dukascopy_base_url: str = "https://datafeed.dukascopy.com/datafeed"

@@ -40,7 +40,7 @@ from psycopg.types.json import Jsonb
 from underdog.features.bars import bars_from_ticks
 from underdog.sources import dukascopy
 from underdog.sources.dukascopy import HourFailure
-from underdog.sources.simulated import TICK_COLUMNS, simulate_bars, simulate_ticks
+from underdog.sources.simulated import TICK_COLUMNS, Edge, simulate_bars, simulate_ticks
 from underdog.store.cache import LatestCache
 from underdog.store.db import Database
 from underdog.store.tables import OHLCV, TICKS
@@ -61,6 +61,7 @@ class SourceOptions:
     """How to reach each source; only the chosen source's fields are used."""
 
     seed: int = 0  # simulated
+    edge: float = 0.0  # simulated: the planted edge's strength (0: none)
     dukascopy_base_url: str = dukascopy.DEFAULT_BASE_URL
     dukascopy_cache_dir: str | None = None  # None or "": no cache
     dukascopy_tries: int = 5  # attempts per hour on 429/5xx/timeouts/connection errors
@@ -89,17 +90,18 @@ class MarketBackfill:
 
 
 def simulated_bars(symbols: Sequence[str], start: datetime, end: datetime, *,
-                   seed: int) -> pd.DataFrame:
-    frames = [simulate_bars(s, start, end, seed=seed) for s in symbols]
+                   seed: int, edge: float = 0.0) -> pd.DataFrame:
+    planted = {"edge": Edge(edge)} if edge else {}  # none: the plain walk's own call
+    frames = [simulate_bars(s, start, end, seed=seed, **planted) for s in symbols]
     bars = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     bars["source"] = "simulated"
     return bars
 
 
 def backfill_bars(db: Database, symbols: Sequence[str], start: datetime, end: datetime, *,
-                  seed: int) -> BarBackfill:
+                  seed: int, edge: float = 0.0) -> BarBackfill:
     """Replace [start, end) of `ohlcv` for `symbols` with the simulated market's bars."""
-    bars = simulated_bars(symbols, start, end, seed=seed)
+    bars = simulated_bars(symbols, start, end, seed=seed, edge=edge)
     result = replace_window(db, OHLCV, bars, start=start, end=end, source="simulated",
                             only={"symbol": list(symbols)}, symbols=symbols)
     return BarBackfill(result, bars)
@@ -157,7 +159,8 @@ def source_ticks(
 
 def _simulated_ticks(symbol: str, start: datetime, end: datetime,
                      options: SourceOptions) -> pd.DataFrame:
-    return simulate_ticks(symbol, start, end, seed=options.seed)
+    planted = {"edge": Edge(options.edge)} if options.edge else {}
+    return simulate_ticks(symbol, start, end, seed=options.seed, **planted)
 
 
 def _dukascopy(symbols: Sequence[str], start: datetime, end: datetime,
@@ -209,7 +212,7 @@ def _rows(symbol: str, ticks: pd.DataFrame) -> pd.DataFrame:
 def _bars(source: str, symbols: Sequence[str], start: datetime, end: datetime,
           ticks: pd.DataFrame, options: SourceOptions) -> pd.DataFrame:
     if source == "simulated":
-        return simulated_bars(symbols, start, end, seed=options.seed)
+        return simulated_bars(symbols, start, end, seed=options.seed, edge=options.edge)
     by_symbol = dict(tuple(ticks.groupby("symbol", sort=False)))
     frames = [bars_from_ticks(by_symbol.get(s, ticks.iloc[:0]), symbol=s) for s in symbols]
     bars = pd.concat(frames, ignore_index=True)

@@ -48,6 +48,9 @@ class StreamConfig:
     depth: bool = True  # ask the bridge for book depth (disabled if it answers that it can't)
     bridge_bars: bool = False  # also subscribe to the bridge's own M1 bars (counted only)
     bar_grace_s: float = 5.0  # a silent minute closes this long after its end
+    # What "the clock" is for closing silent minutes: "wall" (now), or "ticks" (the newest
+    # tick's time: a replay of history, whose minutes all ended long ago by the wall clock)
+    clock: str = "wall"
     open_bar_every_s: float = 1.0  # how often the open minute's growing bar is upserted
     heartbeat_s: float = 1.0
     max_future_s: float = 120.0
@@ -67,6 +70,8 @@ class StreamConfig:
             raise ValueError(f"protocol must be mql5 or dwx, got {self.protocol!r}")
         if self.max_frame_bytes < 1024 or self.receive_hwm < 1:
             raise ValueError("max_frame_bytes must be >= 1024 and receive_hwm >= 1")
+        if self.clock not in ("wall", "ticks"):
+            raise ValueError(f"clock must be wall or ticks, got {self.clock!r}")
         if not 1.0 <= self.quote_interval_s <= 5.0:
             raise ValueError("quote_interval_s must be between 1 and 5 seconds")
 

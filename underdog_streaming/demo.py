@@ -13,6 +13,7 @@ import shutil
 import socket
 import tempfile
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -31,8 +32,12 @@ def _free_port() -> int:
 
 
 def run_demo(seconds: float = 5.0, *, settings: Settings | None = None, rate: float = 500.0,
-             protocol: str = "mql5") -> dict[str, Any]:
+             protocol: str = "mql5", replay_from: datetime | None = None) -> dict[str, Any]:
     """Stream `rate` fake ticks/s for `seconds`; counts, latencies and where things went.
+
+    `replay_from`: the bridge continues a backfilled history's clock from there (the
+    simulator's seed and edge of the settings) and the streamer closes minutes by the ticks'
+    time, so the stream's bars and online state vectors extend the history.
 
     Keys: protocol, seconds, symbols, sent, received, written, rejected, lost (sent minus
     written and turned away), bars_closed, quotes, redis_p99_ms, db_p99_ms, heartbeat_key.
@@ -42,11 +47,16 @@ def run_demo(seconds: float = 5.0, *, settings: Settings | None = None, rate: fl
     ports = BridgePorts(*(_free_port() for _ in range(5)))
     spool = tempfile.mkdtemp(prefix="underdog_demo_spool_")
     bridge = FakeBridge(protocol=protocol, ports=ports, rate=rate, seconds=seconds,
-                        symbols=symbols).start()
+                        symbols=symbols, replay_from=replay_from, seed=settings.simulator_seed,
+                        edge=settings.simulator_edge).start()
+    replay = {}
+    if replay_from is not None:  # ticks of the past: accepted, and minutes closed by them
+        replay = {"clock": "ticks",
+                  "max_age_s": (datetime.now(UTC) - replay_from).total_seconds() + 86_400}
     config = StreamConfig.from_settings(
         settings, protocol=protocol, symbols=symbols, sys_port=ports.sys,
         data_port=ports.data, live_port=ports.live, pub_port=ports.pub, push_port=ports.push,
-        spool_dir=spool, record_latencies=True,
+        spool_dir=spool, record_latencies=True, **replay,
     )
     try:
         streamer = Streamer(config).start()

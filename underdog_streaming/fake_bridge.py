@@ -13,6 +13,11 @@ dwx   PUB on the pub port (an XPUB, so it knows who subscribed and sends only wh
       receives: "sent" then means delivered to a subscriber's queue), command PULL on the
       push port (TRACK_PRICES / TRACK_RATES pick what is published).
 
+Replay clock (`replay_from`): the simulated ticks from that instant on (same seed and edge
+as a backfill), each stamped with its own simulated time and sent at `rate`, so a live
+stream continues a backfilled history's clock (the demo); the stream stops when the
+`REPLAY_HOURS` of ticks run out. mql5 only (DWX ticks are stamped on receipt).
+
 Nothing is dropped on the bridge side (unbounded send queues): a slow consumer shows as
 latency from the tick's time, not as loss. `inject` sends raw frames (tests of bad input);
 `hostile=N` spreads N frames of `hostile.hostile_frame` evenly among the ticks of the run.
@@ -33,7 +38,7 @@ import numpy as np
 import zmq
 
 from underdog.instruments import INSTRUMENTS, get_instrument
-from underdog.sources.simulated import simulate_bars, simulate_ticks
+from underdog.sources.simulated import Edge, simulate_bars, simulate_ticks
 from underdog_streaming.hostile import hostile_frame
 from underdog_streaming.protocols import (
     DELIMITER,
@@ -44,6 +49,7 @@ from underdog_streaming.protocols import (
 )
 
 PRICE_DAY = date(2024, 3, 5)  # a Tuesday: a full day of simulated quotes
+REPLAY_HOURS = 12
 DEPTH_LEVELS = 5
 
 
@@ -63,6 +69,13 @@ class _Path:
     bid: np.ndarray
     ask: np.ndarray
     i: int = 0
+    time_ms: np.ndarray | None = None  # replay: each tick's own time
+
+    def time_of_next(self) -> int | None:
+        """Replay: the next tick's time (ms), None once the replay ran out."""
+        if self.time_ms is None or self.i >= len(self.time_ms):
+            return None
+        return int(self.time_ms[self.i])
 
     def peek(self) -> tuple[float, float]:
         """The quote at the current step (advance with `i += 1`)."""
@@ -101,6 +114,8 @@ class FakeBridge:
     depth: bool = True
     hostile: int = 0  # hostile frames to spread over `seconds` (needs seconds > 0)
     max_frame_bytes: int = 16_384  # the hostile frames' largest size
+    replay_from: datetime | None = None  # replay clock (mql5): ticks from here, own times
+    edge: float = 0.0  # the simulator's planted edge (replay), as the backfill had it
     sent: int = 0
     hostile_sent: int = 0
     bars_sent: int = 0
@@ -111,6 +126,8 @@ class FakeBridge:
     def __post_init__(self) -> None:
         if self.protocol not in ("mql5", "dwx"):
             raise ValueError(f"protocol must be mql5 or dwx, got {self.protocol!r}")
+        if self.replay_from is not None and self.protocol != "mql5":
+            raise ValueError("the replay clock needs mql5 (DWX ticks are stamped on receipt)")
         self.context = zmq.Context()
         self._stop = threading.Event()
         self.streaming = threading.Event()  # someone subscribed: ticks are flowing
@@ -129,6 +146,12 @@ class FakeBridge:
         self._rng = np.random.default_rng(self.seed)
 
     def _path(self, symbol: str) -> _Path:
+        if self.replay_from is not None:
+            ticks = simulate_ticks(symbol, self.replay_from,
+                                   self.replay_from + timedelta(hours=REPLAY_HOURS),
+                                   seed=self.seed, edge=Edge(self.edge))
+            return _Path(ticks["bid"].to_numpy(), ticks["ask"].to_numpy(),
+                         time_ms=ticks["time"].astype("int64").to_numpy() // 1_000_000)
         start = datetime.combine(PRICE_DAY, datetime.min.time(), UTC)
         ticks = simulate_ticks(symbol, start, start + timedelta(days=1), seed=self.seed)
         return _Path(ticks["bid"].to_numpy(), ticks["ask"].to_numpy())
@@ -211,7 +234,7 @@ class FakeBridge:
                 time.sleep(0.0005)
                 continue
             for _ in range(due):
-                if not self._send_tick(socket, live[sent % len(live)]):
+                if not self._send_tick(socket, self._next_symbol(live, sent)):
                     time.sleep(0.001)  # no peer yet (or any more): wait, stay stoppable
                     break
                 sent += 1
@@ -231,6 +254,12 @@ class FakeBridge:
                 return  # no peer: the next tick tries again
             self.hostile_sent += 1
 
+    def _next_symbol(self, live: list[str], sent: int) -> str:
+        """In turn; a replay sends in time order across symbols, as a real feed does."""
+        if self.replay_from is None:
+            return live[sent % len(live)]
+        return min(live, key=lambda s: self._paths[s].time_of_next() or float("inf"))
+
     def _send_injected(self, socket: zmq.Socket) -> None:
         try:
             while True:
@@ -244,8 +273,15 @@ class FakeBridge:
 
     def _send_tick(self, socket: zmq.Socket, symbol: str) -> bool:
         """Send one tick; False if it could not go out now (a PUSH with no peer)."""
-        bid, ask = self._paths[symbol].peek()
+        path = self._paths[symbol]
+        bid, ask = path.peek()
         now_ms = time.time_ns() // 1_000_000 + self._offset_ms
+        if self.replay_from is not None:
+            replayed = path.time_of_next()
+            if replayed is None:
+                self.done.set()  # the replay ran out: as if `seconds` had elapsed
+                return True
+            now_ms = replayed + self._offset_ms
         if self.protocol == "mql5":
             frame = format_mql5_tick(symbol, now_ms, bid, ask)
         else:

@@ -58,6 +58,7 @@ class Writer:
         self.stats = stats
         self.hooks = hooks
         self.roller = LiveRoller(seed=self._seed)
+        self._newest_us = 0  # clock "ticks": the newest tick time rolled so far
         self._retry_at = 0.0
         self._backoff = 0.0
         self._last_provisional = 0.0
@@ -121,7 +122,12 @@ class Writer:
             if bar is not None:
                 closed.append(bar)
         batch.ticks = kept
-        cutoff_us = time.time_ns() // 1000 - int(self.config.bar_grace_s * 1e6)
+        if self.config.clock == "ticks":
+            self._newest_us = max([self._newest_us, *(row.time_us for row in kept)])
+            now_us = self._newest_us
+        else:
+            now_us = time.time_ns() // 1000
+        cutoff_us = now_us - int(self.config.bar_grace_s * 1e6)
         closed += self.roller.close_due(cutoff_us)
         batch.bars.extend(bar_row(b) for b in closed)
         return closed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -113,3 +114,25 @@ def test_observations_and_rewards_never_see_a_later_price() -> None:
     for a, b in zip(*seen, strict=True):
         np.testing.assert_array_equal(a, b)
 
+
+
+def test_levels_mapping_rounds_the_target_and_return_reward_is_the_scaled_net() -> None:
+    config = EnvConfig(leverage=1.0, commission=0.0, slippage=0.0, max_daily_loss=0.5,
+                       max_drawdown=0.9, action_mapping="levels", reward="return",
+                       reward_scale=100.0, drawdown_penalty=0.0)
+    env = env_on(path([1.00, 1.01, 1.00, 1.02, 1.02]), config)
+    env.reset(seed=0)
+    moves = []
+    for action in ([0.7, -1.0], [0.4, -1.0], [-0.6, 1.0], [0.2, 0.5]):
+        _, reward, _, _, info = env.step(np.array(action, dtype=np.float32))
+        moves.append(info["position"])
+        assert reward == pytest.approx(100.0 * info["net_return"], rel=1e-12)
+    assert moves == [1.0, 0.0, -1.0, 0.0]  # rounded, and traded whatever the signal says
+    env = env_on(path([1.00, 1.01, 1.00]), replace(config, action_mapping="target"))
+    env.reset(seed=0)
+    assert [env.step(np.array(a, dtype=np.float32))[4]["position"] for a in
+            ([0.7, -1.0], [-1.5, -1.0])] == [pytest.approx(0.7), -1.0]  # clipped, traded
+    with pytest.raises(ValueError, match="action_mapping"):
+        EnvConfig(action_mapping="nudge")
+    with pytest.raises(ValueError, match="reward"):
+        EnvConfig(reward="pnl")

@@ -23,22 +23,35 @@ def vectors(db: Database) -> Database:
     return db
 
 
-def test_train_evaluate_and_summarize(dagster_env: None, vectors: Database) -> None:
+def _train(instance: dg.DagsterInstance, seed: str):
     job = defs().resolve_job_def("agent_train")
-    config = {"ops": {"td3_policy": {"config": {"timesteps": 300, "seed": 3}}}}
-    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), run_config=config)
+    config = {"ops": {"td3_policy": {"config": {"timesteps": 300, "folds": 2}}}}
+    result = job.execute_in_process(instance=instance, run_config=config, partition_key=seed)
     assert result.success
+    return result
+
+
+def test_train_evaluate_and_summarize(dagster_env: None, vectors: Database) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    result = _train(instance, "3")
     events = {m.asset_key.to_user_string(): m.materialization.metadata
               for m in result.get_asset_materialization_events()}
     assert set(events) == {"td3_policy", "td3_evaluation", "daily_trading_summary"}
     policy, evaluation = events["td3_policy"], events["td3_evaluation"]
     assert set(policy["versions"].value) == set(SYMBOLS)
+    assert all(len(v) == 2 for v in policy["versions"].value.values())  # one per fold
+    assert policy["seed"].value == 3 and policy["folds"].value == 2
     assert policy["timesteps"].value == 300 and "buy_and_hold" in policy[
         "validation_EURUSD"].value
     assert evaluation["equity_curve_GBPUSD"].value.startswith(
         "![equity GBPUSD](data:image/png;base64,iVBORw0KGgo")
+    folds = evaluation["folds_EURUSD"].value  # a row per fold: Sharpe [interval], window
+    assert folds.count("| EURUSD-") == 2 and "ma_crossover" in folds and "days" in folds
+    assert evaluation["seeds_in_deflation_EURUSD"].value == 1
+    assert 0.0 <= evaluation["deflated_sharpe_EURUSD"].value <= 1.0
     rows = evaluation["agent_metrics"].value  # what the exporter reads for the dashboard
-    assert {r["policy_version"] for r in rows} == set(policy["versions"].value.values())
+    assert {r["policy_version"] for r in rows} == {v[-1] for v in
+                                                   policy["versions"].value.values()}
     assert {r["window"] for r in rows} == {"test"} and all("sharpe" in r for r in rows)
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks["ledger_balances"].passed
@@ -49,14 +62,30 @@ def test_train_evaluate_and_summarize(dagster_env: None, vectors: Database) -> N
         strategies = {r[0] for r in conn.execute(
             "SELECT DISTINCT strategy FROM underdog.positions WHERE run_id = %s",
             (result.run_id,))}
-    assert strategies == {f"td3:{policy['versions'].value[s]}" for s in SYMBOLS}
+    assert strategies == {f"td3:{v}" for s in SYMBOLS for v in policy["versions"].value[s]}
+
+    # Another seed is another partition; its evaluation deflates over both seeds.
+    again = _train(instance, "4")
+    other = {m.asset_key.to_user_string(): m.materialization.metadata
+             for m in again.get_asset_materialization_events()}["td3_evaluation"]
+    assert other["seeds_in_deflation_EURUSD"].value == 2
+    assert instance.get_materialized_partitions(dg.AssetKey("td3_policy")) == {"3", "4"}
 
 
 def test_evaluation_without_a_trained_policy_says_so(dagster_env: None, db: Database) -> None:
     job = defs().resolve_job_def("agent_train")
     result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(),
                                     asset_selection=[dg.AssetKey("td3_evaluation")],
-                                    raise_on_error=False)
+                                    raise_on_error=False, partition_key="1")
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert "materialize td3_policy first" in str(failure.event_specific_data.error)
+
+
+def test_weekly_retraining_is_a_run_per_seed_partition() -> None:
+    from underdog_assets.defs.agent.schedules import agent_train_schedule
+
+    when = datetime(2024, 3, 10, 2, tzinfo=UTC)
+    requests = agent_train_schedule(dg.build_schedule_context(scheduled_execution_time=when))
+    assert [r.partition_key for r in requests] == ["1", "2", "3"]
+    assert len({r.run_key for r in requests}) == 3

@@ -9,3 +9,20 @@ def test_dagster_storage_sits_beside_the_feature_store() -> None:
                              "underdog_dagster?sslmode=require")
     assert dagster_url("postgres://u@h/") == "postgresql+psycopg2://u@h/postgres_dagster"
     assert dagster_url("host=127.0.0.1 dbname=underdog") is None
+
+
+def test_the_demo_market_has_the_strong_edge_unless_told(monkeypatch) -> None:
+    from underdog.cli.demo import _environment
+    from underdog.config import get_settings
+    from underdog.sources.simulated import STRONG_EDGE
+
+    for name in ("UNDERDOG_SIMULATOR_EDGE", "DAGSTER_HOME", "UNDERDOG_DATABASE_URL",
+                 "UNDERDOG_REDIS_URL", "UNDERDOG_REDIS_PREFIX", "DAGSTER_PG_URL"):
+        monkeypatch.setenv(name, "-")  # recorded, so what _environment sets is undone after
+        monkeypatch.delenv(name)
+    _environment()
+    assert get_settings().simulator_edge == STRONG_EDGE.strength
+    monkeypatch.setenv("UNDERDOG_SIMULATOR_EDGE", "0")
+    _environment()
+    assert get_settings().simulator_edge == 0.0
+    get_settings.cache_clear()

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import numpy as np
 
-from underdog.agent.env import observation
+from underdog.agent.env import observation, scaled_features
 from underdog.agent.policies import load_policy
 from underdog.features.online import latest_state
 from underdog.features.registry import FEATURE_NAMES, FEATURE_VERSION
@@ -48,7 +48,7 @@ def act(db: Database, cache: LatestCache, symbol: str, *, position: float = 0.0,
         raise ValueError(f"the state is feature_version {state.get('feature_version')}, the "
                          f"policy was trained on {policy.params['feature_version']}")
     features = np.array([[float(state[name]) for name in FEATURE_NAMES]])
-    obs = observation(policy.scaler.transform(features, policy.config.env.obs_clip)[0], position)
+    obs = observation(scaled_features(policy.scaler, features, policy.config.env)[0], position)
     target, signal = (float(v) for v in policy.model.predict(obs, deterministic=True)[0])
     return Decision(symbol, policy.version, state["time"], position, target, signal,
                     trade=signal > 0.0)

@@ -6,7 +6,7 @@ trained with and an evaluation can rebuild the same environment.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,9 @@ class EnvConfig:
     Reward per step: the differential Sharpe ratio of the step's net return (Moody & Saffell,
     moving averages with rate `dsr_eta`; variance floored at `dsr_var_floor`, clipped to
     +-`reward_clip`), minus `drawdown_penalty` x (drawdown beyond `drawdown_threshold`).
+
+    `reward` "return" instead: the step's net return x `reward_scale` (a plain PnL signal
+    that a critic regresses easily; the costs are in it, so churning is penalized).
 
     Risk shield (prop-firm rules): a loss of `max_daily_loss` from the UTC day's opening
     equity, or a drawdown of `max_drawdown` from the equity's high-water mark, flattens the
@@ -38,6 +41,22 @@ class EnvConfig:
     max_daily_loss: float = 0.05
     max_drawdown: float = 0.10
     obs_clip: float = 10.0  # scaled features beyond +-10 sigma are clipped
+    # False: the close price's level reads 0 in the observation. Its z-score is fitted on the
+    # training window and drifts out of range later; a policy keyed to it holds one side.
+    price_level: bool = True
+    # "gated": action (target, signal), traded only when signal > 0; "levels": the target
+    # rounded to -1, 0 or +1 and always traded (no gate to discover, no churn of small moves);
+    # "target": the target always traded (the critic's value is smooth in the action)
+    action_mapping: str = "gated"
+    reward: str = "dsr"  # "dsr" (differential Sharpe) or "return" (scaled net return)
+    reward_scale: float = 1000.0  # "return" only: 1e-3 of equity per step reads as 1.0
+
+    def __post_init__(self) -> None:
+        if self.action_mapping not in ("gated", "levels", "target"):
+            raise ValueError(f"action_mapping must be 'gated', 'levels' or 'target', got "
+                             f"{self.action_mapping!r}")
+        if self.reward not in ("dsr", "return"):
+            raise ValueError(f"reward must be 'dsr' or 'return', got {self.reward!r}")
 
 
 @dataclass(frozen=True)
@@ -47,6 +66,8 @@ class SplitConfig:
     train: float = 0.6
     validation: float = 0.2
     purge_bars: int = 60  # bars dropped between windows: indicator look-backs do not straddle
+    embargo_bars: int = 0  # more bars dropped between windows: serially correlated returns
+    folds: int = 1  # expanding walk-forward folds (data.walk_forward_folds)
 
 
 @dataclass(frozen=True)
@@ -64,6 +85,8 @@ class TrainConfig:
     policy_delay: int = 2
     action_noise: float = 0.2
     net_arch: tuple[int, ...] = (64, 64)
+    train_freq: int = 1  # env steps between gradient updates (SB3's train_freq)
+    gradient_steps: int = 1  # gradient updates each time (SB3's gradient_steps)
     episode_bars: int = 1_440  # a training episode: a random day-long stretch of the window
     threads: int = 1  # torch threads: small networks train faster on one (measured)
 
@@ -76,6 +99,13 @@ class AgentConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def with_seed(self, seed: int) -> AgentConfig:
+        return replace(self, train=replace(self.train, seed=seed))
+
+    def with_budget(self, timesteps: int, folds: int | None = None) -> AgentConfig:
+        split = self.split if folds is None else replace(self.split, folds=folds)
+        return replace(self, split=split, train=replace(self.train, timesteps=timesteps))
 
     @classmethod
     def from_dict(cls, data: dict) -> AgentConfig:
@@ -91,3 +121,14 @@ class AgentConfig:
                 values["net_arch"] = tuple(values["net_arch"])
             parts[part.name] = kind(**values)
         return cls(**parts)
+
+
+# What learns the simulator's planted edge (bench/learn.py, the demo, the slow test); see the
+# README's "Does the agent learn?" for what mattered. Leverage 3 rather than 10: the Sharpe is
+# the same, but the daily-loss shield no longer ends test windows early on a bad day.
+LEARNING = AgentConfig(
+    env=EnvConfig(leverage=3.0, reward="return", action_mapping="target", price_level=False),
+    split=SplitConfig(train=0.5, validation=0.15, purge_bars=60, embargo_bars=60, folds=3),
+    train=TrainConfig(timesteps=5_000, learning_starts=500, batch_size=64, gamma=0.9,
+                      net_arch=(32, 32), train_freq=4),
+)

@@ -95,3 +95,37 @@ def walk_forward(n: int, train: float, validation: float, purge: int) -> Split:
             raise ValueError(f"{n} bars are too few for a {name} window (purge {purge} bars); "
                              "use a longer data window or a shorter purge")
     return split
+
+
+def walk_forward_folds(n: int, folds: int, train: float, validation: float, purge: int,
+                       embargo: int = 0) -> list[Split]:
+    """`folds` expanding-window splits of n time-ordered rows.
+
+    The first `train` share of the rows trains fold 1; the rest is cut into `folds` equal
+    segments, each a validation window (`validation` / (1 - train) of the segment) then a
+    test window. Fold i trains on everything before its segment, so each fold is trained and
+    tested on its own and its test rows come after all of its training rows. Between
+    consecutive windows `purge` rows (indicator look-backs) plus `embargo` rows (serial
+    correlation of returns) are dropped. One fold is `walk_forward`'s split.
+    """
+    if folds < 1:
+        raise ValueError(f"folds must be >= 1, got {folds}")
+    if folds == 1 and embargo == 0:
+        return [walk_forward(n, train, validation, purge)]
+    gap = purge + embargo
+    first = int(n * train)
+    segment = (n - first) // folds
+    val_rows = int(segment * validation / (1.0 - train))
+    splits = []
+    for i in range(folds):
+        start = first + i * segment
+        stop = n if i == folds - 1 else start + segment
+        split = Split(slice(0, start - gap), slice(start, start + val_rows - gap),
+                      slice(start + val_rows, stop))
+        for name in ("train", "validation", "test"):
+            part = getattr(split, name)
+            if part.stop - part.start < 2:
+                raise ValueError(f"{n} bars are too few for {folds} folds' {name} windows "
+                                 f"(gaps of {gap} bars)")
+        splits.append(split)
+    return splits

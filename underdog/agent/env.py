@@ -20,6 +20,7 @@ import numpy as np
 from underdog.agent.config import EnvConfig
 from underdog.agent.data import MarketData
 from underdog.agent.scaler import Scaler
+from underdog.features.registry import FEATURE_NAMES
 
 NS_PER_DAY = 86_400 * 10**9
 
@@ -30,6 +31,15 @@ def observation(scaled: np.ndarray, position: float) -> np.ndarray:
     obs[:-1] = scaled
     obs[-1] = position
     return obs
+
+
+def scaled_features(scaler: Scaler, features: np.ndarray, config: EnvConfig) -> np.ndarray:
+    """The features as the agent sees them (training and live): z-scored with the training
+    window's statistics, clipped, the price level hidden unless `config.price_level`."""
+    scaled = scaler.transform(features, config.obs_clip)
+    if not config.price_level:
+        scaled[:, FEATURE_NAMES.index("close")] = 0.0
+    return scaled
 
 
 class DifferentialSharpe:
@@ -63,7 +73,7 @@ class FxTradingEnv(gym.Env):
         self.config = config or EnvConfig()
         self.data = data
         c = self.config
-        self._obs = scaler.transform(data.features, c.obs_clip)
+        self._obs = scaled_features(scaler, data.features, c)
         # Per bar t: what a unit change of position costs, and what a unit held to t+1 earns.
         self._cost = (c.leverage * (data.spread / data.close / 2 + c.slippage + c.commission)
                       ).tolist()
@@ -103,8 +113,7 @@ class FxTradingEnv(gym.Env):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         t, c = self._t, self.config
-        target = min(max(float(action[0]), -1.0), 1.0)
-        new = target if float(action[1]) > 0.0 else self.position
+        new = self.target(action)
         cost = abs(new - self.position) * self._cost[t]
         gross = new * self._ret[t]
         net = gross - cost
@@ -116,7 +125,8 @@ class FxTradingEnv(gym.Env):
             self.day_open = before  # the move to t+1 belongs to t+1's day
         self.peak = max(self.peak, self.equity)
         drawdown = 1.0 - self.equity / self.peak
-        reward = self._dsr(net) - c.drawdown_penalty * max(0.0, drawdown - c.drawdown_threshold)
+        gain = self._dsr(net) if c.reward == "dsr" else c.reward_scale * net
+        reward = gain - c.drawdown_penalty * max(0.0, drawdown - c.drawdown_threshold)
         breach = self._breach(drawdown)
         info = {"t": t, "position": new, "cost": cost, "gross_return": gross, "net_return": net,
                 "flatten_cost": 0.0}
@@ -125,6 +135,15 @@ class FxTradingEnv(gym.Env):
             info["flatten_cost"] = self.flatten()
         truncated = not breach and self._t >= self._end
         return self._observation(), reward, bool(breach), truncated, info
+
+    def target(self, action: np.ndarray) -> float:
+        """The position an action asks for (see EnvConfig.action_mapping)."""
+        target = min(max(float(action[0]), -1.0), 1.0)
+        if self.config.action_mapping == "levels":
+            return float(round(target))
+        if self.config.action_mapping == "target":
+            return target
+        return target if float(action[1]) > 0.0 else self.position
 
     def _breach(self, drawdown: float) -> str | None:
         if 1.0 - self.equity / self.day_open >= self.config.max_daily_loss:

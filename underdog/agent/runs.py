@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from underdog.agent.config import AgentConfig
-from underdog.agent.data import load_market
+from underdog.agent.data import load_market, walk_forward_folds
 from underdog.agent.policies import save_policy
 from underdog.agent.train import Trained, train
 from underdog.store.db import Database
@@ -30,3 +30,18 @@ def train_symbol(db: Database, symbol: str, config: AgentConfig, *,
     """Train on the state vectors of `symbol` in [start, end) (default: all) and store it."""
     trained = train(load_market(db, symbol, start, end), config)
     return TrainRun(save_policy(db, trained), trained)
+
+
+def train_folds(db: Database, symbol: str, config: AgentConfig, *,
+                start: datetime | None = None, end: datetime | None = None) -> list[TrainRun]:
+    """One policy per walk-forward fold (config.split.folds), each trained on its own past
+    and stored with its windows; the last is trained on the most data (the one to deploy)."""
+    data = load_market(db, symbol, start, end)
+    s = config.split
+    splits = walk_forward_folds(len(data), s.folds, s.train, s.validation, s.purge_bars,
+                                s.embargo_bars)
+    runs = []
+    for split in splits:
+        trained = train(data, config, split)
+        runs.append(TrainRun(save_policy(db, trained), trained))
+    return runs

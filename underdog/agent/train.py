@@ -1,8 +1,10 @@
 """TD3 (stable-baselines3) on the trading environment: seeded, on the training window only.
 
 `train` fits the scaler on the training window, trains TD3 on random day-long episodes of
-it, and scores the policy on the validation window against flat and buy-and-hold. The same
-data, config and seed give the same weights and the same metrics (tested).
+it, and scores the policy on the validation window against flat and buy-and-hold. It is
+deployable only when its validation Sharpe's confidence interval lies above flat's 0 (an
+interval, not a point estimate: a lucky window does not deploy a skill-less policy). The
+same data, config and seed give the same weights and the same metrics (tested).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from stable_baselines3 import TD3
 from stable_baselines3.common.noise import NormalActionNoise
 
 from underdog.agent.backtest import Books, Policy, buy_and_hold, flat, run_backtest
+from underdog.agent.baselines import follow
 from underdog.agent.config import AgentConfig, EnvConfig
 from underdog.agent.data import MarketData, Split, walk_forward
 from underdog.agent.env import FxTradingEnv
 from underdog.agent.performance import performance
 from underdog.agent.scaler import Scaler
+from underdog.agent.stats import SharpeEstimate, books_sharpe
 
 
 @dataclass
@@ -34,11 +38,13 @@ class Trained:
     split: Split
     validation: dict[str, dict[str, float]]  # strategy -> metrics on the validation window
     steps_per_s: float
+    validation_sharpe: SharpeEstimate  # the policy's, with its interval
 
     @property
     def deployable(self) -> bool:
-        """Beats flat (zero return, no cost) after costs on the validation window."""
-        return self.validation["td3"]["total_return"] > self.validation["flat"]["total_return"]
+        """Beats flat after costs on the validation window: the lower end of the Sharpe's
+        confidence interval is above flat's Sharpe (0)."""
+        return bool(self.validation_sharpe.low > 0.0)
 
 
 def policy_of(model: TD3) -> Policy:
@@ -62,14 +68,17 @@ def make_model(env: FxTradingEnv, config: AgentConfig) -> TD3:
     return TD3("MlpPolicy", env, learning_rate=t.learning_rate, buffer_size=t.buffer_size,
                learning_starts=t.learning_starts, batch_size=t.batch_size, tau=t.tau,
                gamma=t.gamma, policy_delay=t.policy_delay, action_noise=noise,
+               train_freq=t.train_freq, gradient_steps=t.gradient_steps,
                policy_kwargs={"net_arch": list(t.net_arch)}, seed=t.seed, device="cpu",
                verbose=0)
 
 
-def train(data: MarketData, config: AgentConfig | None = None) -> Trained:
+def train(data: MarketData, config: AgentConfig | None = None,
+          split: Split | None = None) -> Trained:
+    """Train on `split`'s training window (default: the config's one walk-forward split)."""
     config = config or AgentConfig()
-    split = walk_forward(len(data), config.split.train, config.split.validation,
-                         config.split.purge_bars)
+    split = split or walk_forward(len(data), config.split.train, config.split.validation,
+                                  config.split.purge_bars)
     training = data.window(split.train)
     scaler = Scaler.fit(training.features)
     env = FxTradingEnv(training, scaler, config.env, episode_bars=config.train.episode_bars)
@@ -81,11 +90,17 @@ def train(data: MarketData, config: AgentConfig | None = None) -> Trained:
     validation = compare(data.window(split.validation), scaler, config.env, policy_of(model))
     return Trained(model, scaler, config, data, split,
                    {name: performance(books) for name, books in validation.items()},
-                   steps_per_s)
+                   steps_per_s, books_sharpe(validation["td3"]))
 
 
-def compare(data: MarketData, scaler: Scaler, env_config: EnvConfig,
-            policy: Policy) -> dict[str, Books]:
-    """The policy, buy-and-hold and flat over one window, each on a fresh environment."""
-    return {name: run_backtest(FxTradingEnv(data, scaler, env_config), act)
-            for name, act in (("td3", policy), ("buy_and_hold", buy_and_hold), ("flat", flat))}
+def compare(data: MarketData, scaler: Scaler, env_config: EnvConfig, policy: Policy,
+            schedules: dict[str, np.ndarray] | None = None) -> dict[str, Books]:
+    """The policy, buy-and-hold, flat and any position `schedules` (one target per bar of
+    `data`: see baselines) over one window, each on a fresh environment."""
+    books = {name: run_backtest(FxTradingEnv(data, scaler, env_config), act)
+             for name, act in (("td3", policy), ("buy_and_hold", buy_and_hold),
+                               ("flat", flat))}
+    for name, positions in (schedules or {}).items():
+        env = FxTradingEnv(data, scaler, env_config)
+        books[name] = run_backtest(env, follow(env, positions))
+    return books

@@ -47,11 +47,12 @@ def agent_train(
                                      "same policy"),
 ) -> None:
     """Train TD3 on the stored state vectors (walk-forward), store the policy, show validation."""
-    from underdog.agent.config import AgentConfig, TrainConfig
+    from underdog.agent.config import LEARNING
     from underdog.agent.runs import train_symbol
 
     arguments.ordered(start, end, ("--start", "--end"))
-    config = AgentConfig(train=TrainConfig(timesteps=timesteps, seed=seed))
+    # The configuration that learns (README "Does the agent learn?"), one walk-forward split.
+    config = LEARNING.with_budget(timesteps, folds=1).with_seed(seed)
     with database() as db, status.status(f"training TD3 on {symbol}..."):
         try:
             run = train_symbol(db, symbol, config, start=start, end=end)

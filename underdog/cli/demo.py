@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -11,6 +12,7 @@ import typer
 from underdog.cli.common import console, status
 from underdog.cli.db import db_create, db_status, db_upgrade
 from underdog.config import get_settings
+from underdog.sources.simulated import STRONG_EDGE
 
 
 def dagster_url(dsn: str) -> str | None:
@@ -26,7 +28,11 @@ def dagster_url(dsn: str) -> str | None:
 
 def _environment() -> None:
     """What the Dagster resources and dagster.yaml read (EnvVar), from the settings'
-    defaults when unset: `underdog demo` works outside `make demo` too."""
+    defaults when unset: `underdog demo` works outside `make demo` too. The demo's market has
+    the strong planted edge (UNDERDOG_SIMULATOR_EDGE=0 for the plain random walk), so its
+    closing table shows whether training learned it."""
+    os.environ.setdefault("UNDERDOG_SIMULATOR_EDGE", str(STRONG_EDGE.strength))
+    get_settings.cache_clear()
     settings = get_settings()
     os.environ.setdefault("DAGSTER_HOME", str(Path.cwd()))
     os.environ.setdefault("UNDERDOG_DATABASE_URL", settings.dsn)
@@ -48,21 +54,36 @@ def demo() -> None:
 
     with status.status("materializing the asset graph..."):
         runs = run_demo()
+    stream = _demo_stream()  # continues the history: the vectors printed next are its bars'
     print_demo(console, runs)
-    stream = _demo_stream()
     db_status()
     if not all(r.success for r in runs) or stream.get("lost"):
         raise typer.Exit(1)
 
 
+def history_end() -> datetime | None:
+    """Where the backfilled bars end (the last bar's close, over the symbols)."""
+    from underdog.features.online import last_bar_time
+    from underdog.store.db import Database
+
+    settings = get_settings()
+    with Database.from_settings(settings) as db:
+        ends = [t for t in (last_bar_time(db, s) for s in settings.symbols) if t is not None]
+    return max(ends) + timedelta(minutes=1) if ends else None
+
+
 def _demo_stream(seconds: float = 5.0) -> dict:
-    """A few seconds of the live path: fake MT5 bridge -> streamer -> PostgreSQL + Redis."""
+    """A few seconds of the live path: fake MT5 bridge -> streamer -> PostgreSQL + Redis, on
+    a replay clock that continues the history from its last bar (the bridge sends the
+    simulated ticks of the following minutes, faster than real time)."""
     from underdog_streaming.demo import run_demo as stream_demo
 
+    start = history_end()
     with status.status(f"streaming live ticks from the fake MT5 bridge for {seconds:.0f} s..."):
-        result = stream_demo(seconds)
+        result = stream_demo(seconds, replay_from=start)
+    clock = f" (replay clock from {start:%Y-%m-%d %H:%M} UTC)" if start else ""
     console.print(
-        f"live stream: {result['sent']:,} ticks sent, {result['written']:,} written, "
+        f"live stream{clock}: {result['sent']:,} ticks sent, {result['written']:,} written, "
         f"{result['rejected']} rejected, {result['lost']} lost; p99 tick->Redis "
         f"{result['redis_p99_ms']} ms, tick->database {result['db_p99_ms']} ms"
     )

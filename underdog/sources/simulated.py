@@ -15,6 +15,15 @@ Model, all in UTC:
 - Quotes. Spread = spread_points x session factor (wide at the rollover) x regime factor x a
   small lognormal noise, rounded to whole points, at least one point. bid is the mid rounded to
   the point grid minus half the spread; ask = bid + spread, so ask > bid always.
+- Edge (off by default; `Edge`). A planted, documented momentum: each open minute's log
+  return gets a drift of `strength` x that minute's expected volatility x the signal, where
+  the signal is a Wilder (1/`period`) average of the previous minutes' returns in units of
+  their volatility, scaled to unit variance and clipped to +-`cap`: the RSI(14)'s own
+  smoothing, so the state vector's rsi, macd_hist_pct and log_return see it. The signal
+  restarts at each UTC day's first open minute, and the day's drift is pinned out on the
+  variance clock (as the bridge pins its walk) so daily closes, gaps and regimes are
+  unchanged. No extra random numbers are drawn: with the edge off the ticks are identical.
+  `simulated_edge_signal` returns the signal per bar (the oracle's knowledge).
 - Determinism. A day's ticks depend only on (symbol, seed, date): every UTC day is generated
   whole from a seed hashed from those (SHA-256, never Python's salted hash()) and then sliced,
   so a range split at any instant concatenates back to the same ticks.
@@ -93,6 +102,34 @@ class _WalkBlock:
 
 
 @dataclass(frozen=True)
+class Edge:
+    """The planted momentum (see the module docstring); strength 0 is today's random walk."""
+
+    strength: float = 0.0  # next minute's drift per unit signal, in that minute's vols
+    period: int = 14  # Wilder smoothing 1/period: RSI(14)'s
+    cap: float = 2.0  # the signal is clipped to +-cap (unit-variance units)
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.strength) and 0.0 <= self.strength < 1.0):
+            raise ValueError(f"edge strength must be in [0, 1), got {self.strength}")
+        if self.period < 1 or not self.cap > 0:
+            raise ValueError(f"edge period must be >= 1 and cap > 0, got {self.period}, "
+                             f"{self.cap}")
+
+    @property
+    def active(self) -> bool:
+        return self.strength > 0.0
+
+
+NO_EDGE = Edge()
+# A desk's edge: the oracle's Sharpe after the agent's costs is ~3.5 a year (bench/learn.py
+# prints it from a year of simulation); most of its gross edge goes to costs.
+MODEST_EDGE = Edge(strength=0.045)
+# A loud one, for the demo and the training regression test: learnable in minutes.
+STRONG_EDGE = Edge(strength=0.3)
+
+
+@dataclass(frozen=True)
 class _Day:
     """What the daily walk fixes about one day before its ticks are drawn."""
 
@@ -104,12 +141,13 @@ class _Day:
 # ---------------------------------------------------------------- public API
 
 
-def simulate_ticks(symbol: str, start: datetime, end: datetime, *, seed: int = 0) -> pd.DataFrame:
+def simulate_ticks(symbol: str, start: datetime, end: datetime, *, seed: int = 0,
+                   edge: Edge = NO_EDGE) -> pd.DataFrame:
     """Simulated ticks in [start, end): columns TICK_COLUMNS, sorted by time.
 
     time is datetime64[ns, UTC] with millisecond resolution; bid/ask are on the instrument's
     point grid with ask > bid; bid_volume/ask_volume are lots (float). No ticks while the
-    market is closed. Deterministic in (symbol, seed, start, end). Naive datetimes, unknown
+    market is closed. Deterministic in (symbol, seed, edge, start, end). Naive datetimes, unknown
     symbols and starts before EPOCH raise ValueError.
     """
     instrument = get_instrument(symbol)
@@ -118,7 +156,8 @@ def simulate_ticks(symbol: str, start: datetime, end: datetime, *, seed: int = 0
         raise ValueError(f"the simulator starts at {EPOCH.isoformat()}; got start {start_ts}")
     if end_ts <= start_ts:
         return _ticks_frame(*_empty_tick_arrays())
-    frames = [_simulate_day(instrument, seed, day) for day in _utc_days(start_ts, end_ts)]
+    frames = [_simulate_day(instrument, seed, day, edge)[0]
+              for day in _utc_days(start_ts, end_ts)]
     frames = [frame for frame in frames if len(frame)]
     if not frames:
         return _ticks_frame(*_empty_tick_arrays())
@@ -128,9 +167,29 @@ def simulate_ticks(symbol: str, start: datetime, end: datetime, *, seed: int = 0
     return ticks[(times >= start_ts) & (times < end_ts)].reset_index(drop=True)
 
 
-def simulate_bars(symbol: str, start: datetime, end: datetime, *, seed: int = 0) -> pd.DataFrame:
+def simulate_bars(symbol: str, start: datetime, end: datetime, *, seed: int = 0,
+                  edge: Edge = NO_EDGE) -> pd.DataFrame:
     """M1 bars of the simulated ticks in [start, end) (see `bars_from_ticks`)."""
-    return bars_from_ticks(simulate_ticks(symbol, start, end, seed=seed), symbol=symbol)
+    return bars_from_ticks(simulate_ticks(symbol, start, end, seed=seed, edge=edge),
+                           symbol=symbol)
+
+
+def simulated_edge_signal(symbol: str, start: datetime, end: datetime, *, seed: int = 0,
+                          edge: Edge) -> pd.Series:
+    """The planted edge's signal per open minute in [start, end), indexed by the minute's
+    start: the value known at that minute's close, which sets the next minute's drift
+    (ground truth for the oracle; all zero with the edge off)."""
+    instrument = get_instrument(symbol)
+    start_ts, end_ts = _utc(start, "start"), _utc(end, "end")
+    parts = []
+    for day in _utc_days(start_ts, end_ts):
+        signal = _simulate_day(instrument, seed, day, edge)[1]
+        minutes = pd.date_range(pd.Timestamp(day, tz="UTC"), periods=_MINUTES_PER_DAY,
+                                freq="min", unit="ns")
+        parts.append(pd.Series(signal, index=minutes).dropna())
+    series = pd.concat(parts) if parts else pd.Series(dtype="float64")
+    series = series[(series.index >= start_ts) & (series.index < end_ts)]
+    return series.rename("edge_signal").rename_axis("time")
 
 
 def simulated_regimes(symbol: str, start: date, end: date, *, seed: int = 0) -> pd.Series:
@@ -277,20 +336,25 @@ def _day_state(instrument: Instrument, seed: int, day_index: int) -> _Day:
 # ---------------------------------------------------------------- one day of ticks
 
 
-def _simulate_day(instrument: Instrument, seed: int, day: date) -> pd.DataFrame:
-    """All ticks of one UTC day, from the day's own seed."""
+def _simulate_day(instrument: Instrument, seed: int, day: date,
+                  edge: Edge = NO_EDGE) -> tuple[pd.DataFrame, np.ndarray]:
+    """All ticks of one UTC day, from the day's own seed, and the edge signal per minute
+    (NaN while closed)."""
     day_index = _day_index(day)
     open_mask = _open_minutes(day.weekday())
+    signal = np.where(open_mask, 0.0, np.nan)
     if not open_mask.any():
-        return _ticks_frame(*_empty_tick_arrays())
+        return _ticks_frame(*_empty_tick_arrays()), signal
     state = _day_state(instrument, seed, day_index)
     rng = np.random.default_rng(_seed_sequence(instrument.symbol, seed, "day", day.isoformat()))
     tick_ms = _tick_times(rng, open_mask, state.regime)
     mid = _bridge(rng, instrument, state, open_mask, tick_ms)
+    if edge.active:
+        mid, signal = _plant_momentum(edge, instrument, state, open_mask, tick_ms, mid)
     bid, ask = _quotes(rng, instrument, state.regime, mid, tick_ms // _MS_PER_MINUTE)
     bid_volume, ask_volume = _volumes(rng, len(tick_ms))
     day_ns = pd.Timestamp(day, tz="UTC").as_unit("ns").value
-    return _ticks_frame(day_ns + tick_ms * _NS_PER_MS, bid, ask, bid_volume, ask_volume)
+    return _ticks_frame(day_ns + tick_ms * _NS_PER_MS, bid, ask, bid_volume, ask_volume), signal
 
 
 def _tick_times(rng: np.random.Generator, open_mask: np.ndarray, regime: int) -> np.ndarray:
@@ -325,6 +389,34 @@ def _bridge(
     walk_end = walk[-1] + np.sqrt(max(total - clock[-1], 0.0)) * rng.standard_normal()
     pinned = walk - (clock / total) * (walk_end - (state.close_log - state.open_log))
     return np.exp(state.open_log + pinned)
+
+
+def _plant_momentum(edge: Edge, instrument: Instrument, state: _Day, open_mask: np.ndarray,
+                    tick_ms: np.ndarray, mid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mid path with the edge's drift added, and the signal per minute (NaN closed)."""
+    variance = (instrument.daily_vol * _REGIME_VOL[state.regime]) ** 2 * _VARIANCE_SHARE
+    sigma = np.sqrt(variance)
+    minute = tick_ms // _MS_PER_MINUTE
+    last_tick = np.flatnonzero(np.r_[minute[1:] != minute[:-1], True])  # each minute's close
+    closes = np.log(mid[last_tick])
+    base = np.diff(closes, prepend=state.open_log)  # each open minute's own return
+    alpha = 1.0 / edge.period
+    unit = np.sqrt(alpha / (2.0 - alpha))  # the Wilder average's stationary std
+    drift = np.zeros(_MINUTES_PER_DAY)
+    signal = np.full(_MINUTES_PER_DAY, np.nan)
+    average = level = 0.0
+    # Sequential by nature (the drift feeds the signal), ~1k plain-float steps a day.
+    for m, b in zip(minute[last_tick].tolist(), base.tolist(), strict=True):
+        s = sigma[m]
+        drift[m] = edge.strength * s * level
+        average += alpha * ((b + drift[m]) / s - average)
+        level = min(max(average / unit, -edge.cap), edge.cap)
+        signal[m] = level
+    knots = np.r_[0.0, np.cumsum(drift)]
+    clock = np.r_[0.0, np.cumsum(variance * open_mask)]
+    knots -= clock / clock[-1] * knots[-1]  # pinned: the day's close stays the walk's
+    offset = np.interp(tick_ms / _MS_PER_MINUTE, np.arange(_MINUTES_PER_DAY + 1), knots)
+    return mid * np.exp(offset), signal
 
 
 def _quotes(

@@ -25,6 +25,7 @@ def resources() -> dg.Definitions:
             ),
             "market": MarketResource(
                 symbols=settings.symbols, seed=settings.simulator_seed,
+                edge=settings.simulator_edge,
                 source=settings.market_source,
                 dukascopy_base_url=settings.dukascopy_base_url,
                 dukascopy_cache_dir=settings.dukascopy_cache_dir,

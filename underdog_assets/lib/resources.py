@@ -59,6 +59,7 @@ class MarketResource(dg.ConfigurableResource):
 
     symbols: list[str]
     seed: int
+    edge: float = 0.0  # simulated: the planted edge's strength (0: the plain random walk)
     source: str = "simulated"  # simulated | dukascopy | mt5 (underdog.ingest.SOURCES)
     dukascopy_base_url: str = dukascopy.DEFAULT_BASE_URL
     dukascopy_cache_dir: str = ""  # empty: no cache
@@ -68,7 +69,7 @@ class MarketResource(dg.ConfigurableResource):
 
     def options(self) -> SourceOptions:
         return SourceOptions(
-            seed=self.seed, dukascopy_base_url=self.dukascopy_base_url,
+            seed=self.seed, edge=self.edge, dukascopy_base_url=self.dukascopy_base_url,
             dukascopy_cache_dir=self.dukascopy_cache_dir, mt5_host=self.mt5_host,
             mt5_sys_port=self.mt5_sys_port, mt5_data_port=self.mt5_data_port,
         )

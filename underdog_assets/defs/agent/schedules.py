@@ -4,12 +4,18 @@ import dagster as dg
 
 agent_train = dg.define_asset_job(
     "agent_train",
-    selection=dg.AssetSelection.groups("agent"),
-    description="Train the TD3 policy per symbol on the stored state vectors, evaluate it on "
-                "its test window into the ledger tables, refresh the daily trading summary.",
+    selection=dg.AssetSelection.groups("agent"),  # partitioned by seed: td3_* are
+    description="Train the TD3 policies of one seed (the partition) per symbol and fold on the "
+                "stored state vectors, evaluate each on its test window into the ledger "
+                "tables, refresh the daily trading summary. A sweep: backfill the seeds.",
 )
 
-agent_train_schedule = dg.ScheduleDefinition(
-    job=agent_train, cron_schedule="0 2 * * 0", execution_timezone="UTC",
-    description="Weekly: retrain and re-evaluate on everything stored by then.",
-)
+WEEKLY_SEEDS = ("1", "2", "3")  # of td3_policy's SEEDS partitions
+
+
+@dg.schedule(job=agent_train, cron_schedule="0 2 * * 0", execution_timezone="UTC",
+             description="Weekly: retrain and re-evaluate seeds 1-3 on everything stored.")
+def agent_train_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+    stamp = context.scheduled_execution_time.isoformat()
+    return [dg.RunRequest(run_key=f"{stamp}:{seed}", partition_key=seed)
+            for seed in WEEKLY_SEEDS]
