@@ -143,6 +143,23 @@ def test_an_open_window_without_rows_deletes_nothing(db: Database) -> None:
     assert len(_stored(db, OHLCV)) == 1
 
 
+def test_an_open_window_ends_for_each_symbol_at_its_own_last_row(db: Database) -> None:
+    """GBPUSD's source stops at 10:00, EURUSD's at noon: the streamer's GBPUSD bars after
+    10:00 are not GBPUSD rows the backfill rewrites, so they stay."""
+    streamed = bar_frame(30, symbol="GBPUSD", start=DAY + timedelta(hours=11), close=1.27)
+    upsert(db, OHLCV, streamed.assign(source="mql5"), source="mql5", now=NOW)
+    rows = pd.concat([bar_frame(12 * 60, symbol="EURUSD"),
+                      bar_frame(10 * 60, symbol="GBPUSD", close=1.26)], ignore_index=True)
+    result = replace_window(db, OHLCV, rows, source="test", start=DAY,
+                            end=DAY + timedelta(days=1), only={"symbol": ["EURUSD", "GBPUSD"]},
+                            now=NOW)
+    assert result.deleted == 0 and result.written == 22 * 60
+    with db.connection() as conn:
+        kept = conn.execute("SELECT count(*) FROM underdog.ohlcv WHERE source = 'mql5'"
+                            ).fetchone()[0]
+    assert kept == 30
+
+
 def test_a_closed_day_is_replaced_whole(db: Database) -> None:
     later = NOW + timedelta(days=1)
     upsert(db, OHLCV, bar_frame(1, start=DAY + timedelta(hours=23, minutes=59), close=1.3),

@@ -124,10 +124,12 @@ def replace_window(
 
     `streams` > 1: one transaction per UTC day, that many at once (see the module docstring).
     `now` is the write moment (default: the clock). When `end` is after it, the window
-    replaced ends just past the last row written (at `start` when there is none).
+    replaced ends, for each symbol (series), just past its last row written (at `start` when
+    it has none): the streamer's rows after it are kept.
     """
     now = write_moment(now)
     checked = validate(rows, table, window=(start, end), symbols=symbols, now=now)
+    ends = open_window_ends(checked.good, table, start, end, now)
     end = open_window_end(checked.good, start, end, now)
     for column, allowed in (only or {}).items():
         stray = ~checked.good[column].isin(list(allowed))
@@ -137,10 +139,10 @@ def replace_window(
     days = _days(start, end) if streams > 1 else [(start, end)]
     if len(days) == 1:
         with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            deleted = _replace(db, cur, table, stored, start, end, only)
+            deleted = _replace(db, cur, table, stored, start, end, only, ends)
             _dead_letters(cur, checked, source=source, table=table)
     else:
-        deleted = _replace_days(db, table, stored, days, only, streams)
+        deleted = _replace_days(db, table, stored, days, only, ends, streams)
         with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
             _dead_letters(cur, checked, source=source, table=table)
     return WriteResult(table.name, len(stored), len(checked.rejected), deleted,
@@ -158,15 +160,34 @@ def open_window_end(good: pd.DataFrame, start: datetime, end: datetime,
     return min(end, good["time"].max().to_pydatetime() + timedelta(microseconds=1))
 
 
+def open_window_ends(good: pd.DataFrame, table: Table, start: datetime, end: datetime,
+                     now: datetime) -> dict[str, datetime] | None:
+    """For a window still open at `now`, where it ends for each entity (the key's first
+    column: symbol, series): just past that entity's last row written. None: closed."""
+    if end <= now:
+        return None
+    last = good.groupby(table.key[0])["time"].max()
+    return {name: min(end, t.to_pydatetime() + timedelta(microseconds=1))
+            for name, t in last.items()}
+
+
 def _replace(db: Database, cur: psycopg.Cursor, table: Table, stored: pd.DataFrame,
-             start: datetime, end: datetime, only: Mapping[str, Sequence[str]] | None) -> int:
-    """DELETE [start, end) (restricted to `only`) and COPY `stored` in: rows deleted."""
+             start: datetime, end: datetime, only: Mapping[str, Sequence[str]] | None,
+             ends: dict[str, datetime] | None = None) -> int:
+    """DELETE [start, end) (restricted to `only`, and to `ends` per entity: an entity with
+    no end keeps its rows) and COPY `stored` in: rows deleted."""
     _unlimited_decompression(db, cur)
     condition = sql.SQL("time >= %s AND time < %s")
     params: list[object] = [start, end]
     for column, allowed in (only or {}).items():
         condition += sql.SQL(" AND {} = ANY(%s)").format(sql.Identifier(column))
         params.append(list(allowed))
+    if ends is not None:
+        condition += sql.SQL(
+            " AND time < COALESCE((SELECT e.until FROM unnest(%s::text[], %s::timestamptz[])"
+            " AS e(entity, until) WHERE e.entity = {}), %s)").format(
+                sql.Identifier(table.key[0]))
+        params += [list(ends), list(ends.values()), start]
     cur.execute(sql.SQL("DELETE FROM {} WHERE ").format(_identifier(table)) + condition, params)
     deleted = cur.rowcount
     _copy(cur, _identifier(table), table, stored)
@@ -185,7 +206,8 @@ def _days(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
 
 def _replace_days(db: Database, table: Table, stored: pd.DataFrame,
                   days: list[tuple[datetime, datetime]],
-                  only: Mapping[str, Sequence[str]] | None, streams: int) -> int:
+                  only: Mapping[str, Sequence[str]] | None,
+                  ends: dict[str, datetime] | None, streams: int) -> int:
     """One DELETE + COPY transaction per day, `streams` at a time: rows deleted."""
     cuts = pd.DatetimeIndex([lo for lo, _ in days[1:]]).as_unit("us").asi8
     day_of_row = np.searchsorted(cuts, pd.DatetimeIndex(stored["time"]).as_unit("us").asi8,
@@ -195,7 +217,7 @@ def _replace_days(db: Database, table: Table, stored: pd.DataFrame,
 
     def one(i: int) -> int:
         with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            return _replace(db, cur, table, stored.iloc[parts[i]], *days[i], only)
+            return _replace(db, cur, table, stored.iloc[parts[i]], *days[i], only, ends)
 
     with ThreadPoolExecutor(max_workers=streams) as pool:
         return sum(pool.map(one, range(len(days))))
