@@ -85,3 +85,24 @@ def serving(server: ThreadingHTTPServer) -> Iterator[ThreadingHTTPServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def empty_reads(client: redis.Redis, key: str) -> Iterator[list[int]]:
+    """Poll `key` from another thread while the block runs; the list counts the reads that
+    found it missing (a writer that deletes, then writes, leaves a moment with nothing)."""
+    empty: list[int] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            if not client.exists(key):
+                empty.append(1)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        yield empty
+    finally:
+        stop.set()
+        reader.join()

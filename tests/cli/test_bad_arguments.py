@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.cli.commands import DATABASE_COMMANDS
 from tests.conftest import REDIS_URL
 from underdog.cli import app
 from underdog.config import get_settings
@@ -84,19 +85,6 @@ UNKNOWN_CHOICE = [
     (["metrics", "serve", "--port", "many"], "'--port'"),
     (["sentiment", "score"], "'texts'"),
     (["health", "--keys=3"], "'--keys'"),
-]
-
-# Every command that opens the database: a reader role the server lacks is named.
-DATABASE_COMMANDS = [
-    ["db", "status"], ["db", "retention"],
-    ["market", "backfill", "--start", "2024-03-05", "--end", "2024-03-05"],
-    ["market", "bars", "EURUSD", "2024-03-05", "2024-03-06"],
-    ["features", "build", "--symbol", "EURUSD", "--start", "2024-03-05", "--end", "2024-03-06"],
-    ["features", "latest", "EURUSD"],
-    ["macro", "fetch", "--source", "fixture"], ["macro", "asof", "VIXCLS", "2024-03-05"],
-    ["sentiment", "fetch", "--source", "fixture"],
-    ["agent", "train", "--symbol", "EURUSD"], ["agent", "evaluate", "--symbol", "EURUSD"],
-    ["agent", "act", "EURUSD"],
 ]
 
 

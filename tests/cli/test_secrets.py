@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.cli.commands import DATABASE_COMMANDS
 from tests.conftest import REDIS_URL
 from tests.helpers import free_port
 from underdog.cli import app
@@ -41,18 +42,8 @@ def forms(port: int) -> dict[str, tuple[str, str]]:
 
 
 FORMS = list(forms(1))
-COMMANDS = [
-    ["db", "create"], ["db", "upgrade"], ["db", "status"], ["db", "retention"],
-    ["market", "backfill", "--start", "2024-03-05", "--end", "2024-03-05"],
-    ["market", "bars", "EURUSD", "2024-03-05", "2024-03-06"],
-    ["features", "build", "--symbol", "EURUSD", "--start", "2024-03-05", "--end", "2024-03-06"],
-    ["features", "latest", "EURUSD"],
-    ["macro", "fetch", "--source", "fixture"], ["macro", "asof", "VIXCLS", "2024-03-05"],
-    ["sentiment", "fetch", "--source", "fixture"],
-    ["agent", "train", "--symbol", "EURUSD"], ["agent", "evaluate", "--symbol", "EURUSD"],
-    ["agent", "act", "EURUSD"],
-    ["health", "--no-dagster"], ["metrics", "show", "--no-dagster"],
-]
+COMMANDS = [["db", "create"], ["db", "upgrade"], *DATABASE_COMMANDS,
+            ["health", "--no-dagster"], ["metrics", "show", "--no-dagster"]]
 
 
 def test_every_form_is_masked_by_the_one_redaction() -> None:

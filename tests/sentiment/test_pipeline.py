@@ -3,7 +3,6 @@ honest available_at; reruns add nothing; lexicon scores give way to the model's.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -13,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REDIS_URL
-from tests.helpers import table_checksum
+from tests.helpers import empty_reads, table_checksum
 from tests.sources.json_server import Answer, Api, serve_api
 from underdog.sentiment.audits import audit
 from underdog.sentiment.lexicon import LexiconScorer
@@ -161,21 +160,9 @@ def test_rescored_keys_are_replaced_in_redis_never_emptied(
     assert publish_latest(cache, score_window(db, lexicon, FRIDAY, SATURDAY,
                                               options=options).rows) == 1
     upgraded = score_window(db, model, FRIDAY, SATURDAY, options=options)
-    key, empty, stop = cache.key("sentiment", "EURUSD", "newsapi"), [], threading.Event()
-
-    def read() -> None:
-        while not stop.is_set():
-            if not cache.client.exists(key):
-                empty.append(1)
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    try:
+    with empty_reads(cache.client, cache.key("sentiment", "EURUSD", "newsapi")) as empty:
         for _ in range(20):
             assert publish_latest(cache, upgraded.rows, replaced=True) == 1
-    finally:
-        stop.set()
-        reader.join()
     assert not empty
     assert cache.get("sentiment", "EURUSD", source="newsapi")["model"] == model.scorer.model_id
 

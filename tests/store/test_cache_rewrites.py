@@ -9,7 +9,6 @@ Dagster asset in tests/assets/test_defs.py.
 from __future__ import annotations
 
 import re
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -17,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import REDIS_URL
-from tests.helpers import DAY, bar_frame
+from tests.helpers import DAY, bar_frame, empty_reads
 from underdog.cli import app
 from underdog.config import get_settings
 from underdog.features import materialize
@@ -148,23 +147,11 @@ def test_a_macro_revision_is_never_missing_from_the_cache(db: Database,
     replaced in one MULTI, never deleted then written."""
     upsert(db, MACRO_INDICATORS, _vintage(14.0, "2024-03-06"), source="test")
     publish_latest(db, cache, "VIXCLS")
-    key, empty, stop = cache.key("macro", "VIXCLS"), [], threading.Event()
-
-    def read() -> None:
-        while not stop.is_set():
-            if not cache.client.exists(key):
-                empty.append(1)
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    try:
+    with empty_reads(cache.client, cache.key("macro", "VIXCLS")) as empty:
         for n in range(40):
             revised = _vintage(14.0 + n / 100, "2024-03-07")
             upsert(db, MACRO_INDICATORS, revised, source="test")
             assert publish_latest(db, cache, "VIXCLS")
-    finally:
-        stop.set()
-        reader.join()
     assert not empty
     assert cache.get("macro", "VIXCLS")["value"] == pytest.approx(14.39)
 
