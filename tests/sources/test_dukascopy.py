@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import lzma
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -141,6 +142,18 @@ def test_an_hour_holds_at_most_max_records() -> None:
     assert dukascopy.MAX_RECORDS * dukascopy.RECORD_SIZE == 20_000_000
 
 
+T = TypeVar("T")
+
+
+def traced_peak(call: Callable[[], T]) -> tuple[T, int]:
+    """`call()`'s result and the peak of Python memory allocated while it ran (bytes)."""
+    tracemalloc.start()
+    try:
+        return call(), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_a_decompression_bomb_fails_its_hour_in_bounded_memory(feed: Feed) -> None:
     """~15 KB that expand to 100 MB (5 million valid records): refused at the ceiling (20 MB
     of records) without expanding the rest; the next hour loads."""
@@ -148,12 +161,7 @@ def test_a_decompression_bomb_fails_its_hour_in_bounded_memory(feed: Feed) -> No
     assert len(data) < 50_000
     feed.serve(path("EURUSD", HOUR), data)
     feed.serve(path("EURUSD", HOUR + timedelta(hours=1)), bi5(RECORDS))
-    tracemalloc.start()
-    try:
-        ticks, failures = fetch(feed, HOUR, HOUR + timedelta(hours=2))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    (ticks, failures), peak = traced_peak(lambda: fetch(feed, HOUR, HOUR + timedelta(hours=2)))
     [failure] = failures
     assert failure.hour == HOUR and "ceiling of an hour" in failure.error
     assert failure.error.startswith("EURUSD 2024-03-05T14h: ")
@@ -164,12 +172,7 @@ def test_a_decompression_bomb_fails_its_hour_in_bounded_memory(feed: Feed) -> No
 def test_an_oversized_download_fails_its_hour_without_being_read_whole(feed: Feed) -> None:
     feed.serve(path("EURUSD", HOUR), b"\x5d" * (100 << 20))  # 100 MB, garbage LZMA
     feed.serve(path("EURUSD", HOUR + timedelta(hours=1)), bi5(RECORDS))
-    tracemalloc.start()
-    try:
-        ticks, failures = fetch(feed, HOUR, HOUR + timedelta(hours=2))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    (ticks, failures), peak = traced_peak(lambda: fetch(feed, HOUR, HOUR + timedelta(hours=2)))
     assert peak < 64 * 2**20, f"peak {peak / 2**20:.0f} MiB"
     [failure] = failures
     assert failure.error == "EURUSD 2024-03-05T14h: the file is over 20,000,000 bytes: refused"
