@@ -10,8 +10,11 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
+import pytest
 import redis
 
+from underdog.config import get_settings
+from underdog.redaction import forget_secrets
 from underdog.store.db import Database
 
 DAY = datetime(2024, 3, 5, tzinfo=UTC)  # a Tuesday: the market is open all day
@@ -106,3 +109,20 @@ def empty_reads(client: redis.Redis, key: str) -> Iterator[list[int]]:
     finally:
         stop.set()
         reader.join()
+
+
+@contextmanager
+def cli_settings(monkeypatch: pytest.MonkeyPatch, *, dsn: str, redis_url: str, prefix: str,
+                 **more: str) -> Iterator[None]:
+    """The settings a command reads, pointed at the test services: UNDERDOG_DATABASE_URL,
+    _REDIS_URL, _REDIS_PREFIX and UNDERDOG_<NAME> for each of `more`; cached settings and
+    secrets are read again inside the block and after it."""
+    values = {"DATABASE_URL": dsn, "REDIS_URL": redis_url, "REDIS_PREFIX": prefix, **more}
+    for name, value in values.items():
+        monkeypatch.setenv(f"UNDERDOG_{name}", value)
+    get_settings.cache_clear()
+    forget_secrets()
+    try:
+        yield
+    finally:
+        get_settings.cache_clear()

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import REDIS_URL
+from tests.helpers import cli_settings
 from underdog.cli import app
-from underdog.config import get_settings
 from underdog.features import materialize
 from underdog.ingest import backfill_bars
 from underdog.store.db import Database
@@ -21,12 +21,9 @@ DAY = datetime(2024, 3, 5, tzinfo=UTC)
 
 @pytest.fixture
 def cli_env(dsn: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("UNDERDOG_DATABASE_URL", dsn)
-    monkeypatch.setenv("UNDERDOG_REDIS_URL", REDIS_URL)
-    monkeypatch.setenv("UNDERDOG_REDIS_PREFIX", f"{redis_prefix}_agent_cli")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+    with cli_settings(monkeypatch, dsn=dsn, redis_url=REDIS_URL,
+                      prefix=f"{redis_prefix}_agent_cli"):
+        yield
 
 
 def invoke(*args: str):

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from tests.cli.commands import DATABASE_COMMANDS
 from tests.conftest import REDIS_URL
+from tests.helpers import cli_settings
 from underdog.cli import app
 from underdog.config import get_settings
 from underdog.redaction import forget_secrets
@@ -91,15 +92,11 @@ UNKNOWN_CHOICE = [
 @pytest.fixture
 def cli_env(dsn: str, redis_prefix: str, tmp_path: Path,
             monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("UNDERDOG_DATABASE_URL", dsn)
-    monkeypatch.setenv("UNDERDOG_REDIS_URL", REDIS_URL)
-    monkeypatch.setenv("UNDERDOG_REDIS_PREFIX", f"{redis_prefix}_badargs")
     monkeypatch.chdir(tmp_path)
     (tmp_path / BI5).write_bytes(b"")
-    get_settings.cache_clear()
-    forget_secrets()
-    yield
-    get_settings.cache_clear()
+    with cli_settings(monkeypatch, dsn=dsn, redis_url=REDIS_URL,
+                      prefix=f"{redis_prefix}_badargs"):
+        yield
     forget_secrets()
 
 

@@ -12,13 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import REDIS_URL
-from tests.helpers import free_port
+from tests.helpers import cli_settings, free_port
 from underdog.cli import app
 from underdog.config import get_settings
 from underdog.features.online import last_bar_time, vector_at
 from underdog.features.registry import FEATURE_NAMES
 from underdog.ingest import backfill_bars
-from underdog.redaction import forget_secrets
 from underdog.store.cache import LatestCache
 from underdog.store.db import Database
 from underdog.store.tables import MACRO_INDICATORS
@@ -29,13 +28,9 @@ DAY = datetime(2024, 3, 12, tzinfo=UTC)  # a Tuesday
 
 @pytest.fixture
 def cli_env(dsn: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("UNDERDOG_DATABASE_URL", dsn)
-    monkeypatch.setenv("UNDERDOG_REDIS_URL", REDIS_URL)
-    monkeypatch.setenv("UNDERDOG_REDIS_PREFIX", f"{redis_prefix}_values")
-    get_settings.cache_clear()
-    forget_secrets()
-    yield
-    get_settings.cache_clear()
+    with cli_settings(monkeypatch, dsn=dsn, redis_url=REDIS_URL,
+                      prefix=f"{redis_prefix}_values"):
+        yield
 
 
 def invoke(*args: str):

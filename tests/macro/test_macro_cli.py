@@ -8,21 +8,17 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import REDIS_URL
+from tests.helpers import cli_settings
 from underdog.cli import app
-from underdog.config import get_settings
 from underdog.store.db import Database
 
 
 @pytest.fixture
 def cli_env(dsn: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("UNDERDOG_DATABASE_URL", dsn)
-    monkeypatch.setenv("UNDERDOG_REDIS_URL", REDIS_URL)
-    monkeypatch.setenv("UNDERDOG_REDIS_PREFIX", f"{redis_prefix}_cli")
     monkeypatch.delenv("UNDERDOG_FRED_API_KEY", raising=False)
     monkeypatch.delenv("UNDERDOG_MACRO_SOURCE", raising=False)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+    with cli_settings(monkeypatch, dsn=dsn, redis_url=REDIS_URL, prefix=f"{redis_prefix}_cli"):
+        yield
 
 
 def invoke(*args: str):

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import REDIS_URL
+from tests.helpers import cli_settings
 from underdog.cli import app
 from underdog.config import get_settings
 from underdog.sentiment.loading import load_scorer
@@ -18,14 +19,9 @@ from underdog.store.db import Database
 @pytest.fixture
 def cli_env(monkeypatch: pytest.MonkeyPatch, dsn: str, redis_prefix: str,
             model_dir: Path) -> Iterator[None]:
-    monkeypatch.setenv("UNDERDOG_DATABASE_URL", dsn)
-    monkeypatch.setenv("UNDERDOG_REDIS_URL", REDIS_URL)
-    monkeypatch.setenv("UNDERDOG_REDIS_PREFIX", redis_prefix)
-    monkeypatch.setenv("UNDERDOG_FINBERT_MODEL", str(model_dir))
-    monkeypatch.setenv("UNDERDOG_NEWSAPI_API_KEY", "")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+    with cli_settings(monkeypatch, dsn=dsn, redis_url=REDIS_URL, prefix=redis_prefix,
+                      FINBERT_MODEL=str(model_dir), NEWSAPI_API_KEY=""):
+        yield
 
 
 def test_score_prints_score_confidence_label_and_model(cli_env: None, model_dir: Path) -> None:

@@ -16,9 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import REDIS_URL
-from tests.helpers import DAY, bar_frame, empty_reads
+from tests.helpers import DAY, bar_frame, cli_settings, empty_reads
 from underdog.cli import app
-from underdog.config import get_settings
 from underdog.features import materialize
 from underdog.ingest import backfill_bars
 from underdog.macro import publish_latest
@@ -47,13 +46,9 @@ def cache(db: Database, prefix: str) -> LatestCache:
 
 @pytest.fixture
 def cli_env(db: Database, prefix: str, monkeypatch: pytest.MonkeyPatch):
-    for name, value in (("DATABASE_URL", db.dsn), ("REDIS_URL", REDIS_URL),
-                        ("REDIS_PREFIX", prefix), ("MARKET_SOURCE", "simulated"),
-                        ("SIMULATOR_SEED", "7")):
-        monkeypatch.setenv(f"UNDERDOG_{name}", value)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+    with cli_settings(monkeypatch, dsn=db.dsn, redis_url=REDIS_URL, prefix=prefix,
+                      MARKET_SOURCE="simulated", SIMULATOR_SEED="7"):
+        yield
 
 
 def plant(cache: LatestCache, kind: str, symbol: str, row: dict) -> None:
