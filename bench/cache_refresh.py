@@ -27,12 +27,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from underdog.ingest import backfill_bars  # noqa: E402
+from underdog.market.backfill import backfill_bars  # noqa: E402
 from underdog.store import migrate  # noqa: E402
 from underdog.store.admin import create_database, drop_database  # noqa: E402
-from underdog.store.cache import LatestCache  # noqa: E402
 from underdog.store.db import Database  # noqa: E402
-from underdog.store.readers import latest  # noqa: E402
+from underdog.store.offline.readers import latest  # noqa: E402
+from underdog.store.online.cache import LatestCache  # noqa: E402
 
 SYMBOLS = ["EURUSD", "GBPUSD"]
 DAY = datetime(2024, 3, 5, tzinfo=UTC)

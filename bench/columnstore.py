@@ -29,13 +29,13 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
-from underdog.ingest import simulated_bars
+from underdog.market.backfill import simulated_bars
 from underdog.store import migrate, readers
 from underdog.store.admin import create_database, drop_database
-from underdog.store.bar_packs import BarPacks
 from underdog.store.db import Database
+from underdog.store.offline.writers import replace_window, upsert
+from underdog.store.online.bar_packs import BarPacks
 from underdog.store.tables import OHLCV
-from underdog.store.writers import replace_window, upsert
 
 SERVER = os.environ.get("UNDERDOG_BENCH_TIMESCALE", "postgresql://postgres@127.0.0.1:5544")
 REDIS_URL = os.environ.get("UNDERDOG_REDIS_URL", "redis://127.0.0.1:6379/0")

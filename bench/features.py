@@ -28,14 +28,14 @@ from underdog.features import materialize, regime  # noqa: E402
 from underdog.features.audits import lookahead_audit, parity_audit  # noqa: E402
 from underdog.features.online import latest_state, update_online  # noqa: E402
 from underdog.features.state_vector import load_inputs, training_frame  # noqa: E402
-from underdog.ingest import backfill_bars  # noqa: E402
+from underdog.market.backfill import backfill_bars  # noqa: E402
 from underdog.store import migrate  # noqa: E402
 from underdog.store.admin import create_database, drop_database  # noqa: E402
-from underdog.store.cache import LatestCache  # noqa: E402
 from underdog.store.db import Database  # noqa: E402
-from underdog.store.readers import bars, latest  # noqa: E402
+from underdog.store.offline.readers import bars, latest  # noqa: E402
+from underdog.store.offline.writers import replace_window, upsert  # noqa: E402
+from underdog.store.online.cache import LatestCache  # noqa: E402
 from underdog.store.tables import MACRO_INDICATORS, REGIME_PREDICTIONS, SENTIMENT_SCORES  # noqa: E402
-from underdog.store.writers import replace_window, upsert  # noqa: E402
 
 SYMBOL = "EURUSD"
 START = datetime(2023, 1, 2, tzinfo=UTC)

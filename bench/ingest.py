@@ -52,14 +52,14 @@ import pandas as pd
 import psycopg
 
 from underdog.config import Settings, load_settings
-from underdog.instruments import INSTRUMENTS
+from underdog.market.instruments import INSTRUMENTS
 from underdog.store import migrate, readers
 from underdog.store.admin import create_database, drop_database
-from underdog.store.bar_packs import BarPacks
-from underdog.store.cache import LatestCache
 from underdog.store.db import Database
+from underdog.store.offline.writers import replace_window
+from underdog.store.online.bar_packs import BarPacks
+from underdog.store.online.cache import LatestCache
 from underdog.store.tables import OHLCV
-from underdog.store.writers import replace_window
 
 SEED = 20240101
 SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "USDCHF", "USDCAD", "NZDUSD", "EURGBP")

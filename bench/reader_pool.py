@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from psycopg_pool import ConnectionPool  # noqa: E402
 
 from underdog.config import load_settings  # noqa: E402
-from underdog.ingest import backfill_bars  # noqa: E402
+from underdog.market.backfill import backfill_bars  # noqa: E402
 from underdog.store import migrate  # noqa: E402
 from underdog.store.admin import create_database, drop_database  # noqa: E402
 from underdog.store.db import Database, check_idle  # noqa: E402
-from underdog.store.readers import latest  # noqa: E402
+from underdog.store.offline.readers import latest  # noqa: E402
 
 DAY = datetime(2024, 3, 5, tzinfo=UTC)
 

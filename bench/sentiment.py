@@ -2,7 +2,7 @@
 
 The model has FinBERT's architecture (BERT-base: 12 layers, hidden 768, 12 heads, 3 labels,
 FinBERT's id2label), random weights built here and saved to a temporary folder, then loaded
-through the same path as production (`underdog.sentiment.finbert.load_finbert`). The texts
+through the same path as production (`underdog.sentiment.scoring.finbert.load_finbert`). The texts
 are the bundled sample's (written for the project; about 50 tokens, some near 150).
 
 Side by side, on the same texts and threads, each measured warm (after one small call):
@@ -35,7 +35,7 @@ from transformers import (  # noqa: E402
     pipeline,
 )
 
-from underdog.sentiment.finbert import MAX_TOKENS, load_finbert, usable_cores  # noqa: E402
+from underdog.sentiment.scoring.finbert import MAX_TOKENS, load_finbert, usable_cores  # noqa: E402
 from underdog.sources.fixture_news import fetch_sample  # noqa: E402
 
 FINBERT_LABELS = {0: "positive", 1: "negative", 2: "neutral"}

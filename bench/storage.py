@@ -41,16 +41,16 @@ import pandas as pd
 import psycopg
 
 from underdog.config import load_settings
-from underdog.features.bars import bars_from_ticks
-from underdog.ingest import tick_rows
-from underdog.instruments import INSTRUMENTS
+from underdog.market.backfill import tick_rows
+from underdog.market.bars import bars_from_ticks
+from underdog.market.instruments import INSTRUMENTS
 from underdog.sources import dukascopy
 from underdog.sources.simulated import simulate_ticks
-from underdog.store import readers
-from underdog.store.copy_binary import encode_chunks
 from underdog.store.db import Database
+from underdog.store.offline import readers
+from underdog.store.offline.copy_binary import encode_chunks
+from underdog.store.offline.writers import replace_window
 from underdog.store.tables import OHLCV, TICKS
-from underdog.store.writers import replace_window
 
 sys.path.insert(0, str(Path(__file__).parent))  # bench/ingest.py's throwaway database
 from ingest import backend, pause_timescale_jobs, throwaway_database, throwaway_dsn  # noqa: E402

@@ -19,8 +19,8 @@ import pandas as pd
 
 from underdog.config import load_settings
 from underdog.ops.freshness import CHECKED, Feed, FeedStatus, evaluate_all, format_duration
+from underdog_assets.defs.common.resources import DatabaseResource
 from underdog_assets.defs.ops.loggers import console
-from underdog_assets.lib.resources import DatabaseResource
 
 ASSET = "table_freshness"
 

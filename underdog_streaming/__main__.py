@@ -105,9 +105,9 @@ def run(
 def _state_hook(resources: ExitStack, source: str):
     """The on_bar_close hook that also publishes the online state vector. Its database opens
     on first use: the streamer starts (and spools) while PostgreSQL is down."""
-    from underdog.store.cache import LatestCache
     from underdog.store.db import Database
-    from underdog.store.readers import latest
+    from underdog.store.offline.readers import latest
+    from underdog.store.online.cache import LatestCache
     from underdog_streaming.hooks import OpenOnUse, state_vector_hook
 
     settings = get_settings()

@@ -1,8 +1,8 @@
 """Per-tick validation on the receive path, in plain Python (microseconds per tick).
 
-The rules are those `underdog.store.validation` applies to the `ticks` table (known symbol of
-the right format, finite positive prices), which `tests/streaming/test_checks.py` holds them
-to, plus what a live feed needs: ask >= bid, a spread that is a spread, a price in the
+The rules are those `underdog.store.offline.validation` applies to the `ticks` table (known
+symbol of the right format, finite positive prices), which `tests/streaming/test_checks.py`
+holds them to, plus what a live feed needs: ask >= bid, a spread that is a spread, a price in the
 instrument's range, and a time that is neither in the future nor stale. A failed check gives
 a fixed reason string (also the metrics label, so the label set stays small).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from underdog.instruments import INSTRUMENTS, SYMBOL_PATTERN
+from underdog.market.instruments import INSTRUMENTS, SYMBOL_PATTERN
 from underdog_streaming.protocols import Tick
 
 # A price outside [typical / 10, typical * 10] is garbage, not a market move.

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from underdog.config import Settings, get_settings
-from underdog.instruments import INSTRUMENTS
+from underdog.market.instruments import INSTRUMENTS
 from underdog_streaming.config import StreamConfig
 from underdog_streaming.fake_bridge import BridgePorts, FakeBridge
 from underdog_streaming.streamer import Streamer

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from underdog.instruments import INSTRUMENTS, get_instrument
+from underdog.market.instruments import INSTRUMENTS, get_instrument
 from underdog.sources.simulated import Edge, simulate_bars, simulate_ticks
 from underdog_streaming.hostile import hostile_frame
 from underdog_streaming.protocols import (

@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from underdog.store.cache import LatestCache
+from underdog.store.online.cache import LatestCache
 from underdog_streaming.publisher import utc
 from underdog_streaming.spool import Spool
 from underdog_streaming.stats import StreamStats

@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable
 
 from underdog.config import ConfigError
 from underdog.features.online import update_online
-from underdog.store.cache import LatestCache
 from underdog.store.db import Database
+from underdog.store.online.cache import LatestCache
 from underdog_streaming.metrics import StreamMetrics
 from underdog_streaming.roller import ClosedBar
 

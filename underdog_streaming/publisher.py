@@ -21,7 +21,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
-from underdog.store.cache import EVENT_FIELD, LatestCache, _encode, event_micros
+from underdog.store.online.cache import EVENT_FIELD, LatestCache, _encode, event_micros
 from underdog_streaming.batcher import TickRow
 from underdog_streaming.metrics import StreamMetrics
 from underdog_streaming.stats import StreamStats

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from underdog.features.bars import bars_from_ticks
+from underdog.market.bars import bars_from_ticks
 
 MINUTE_US = 60_000_000
 BAR_LENGTH = timedelta(minutes=1)

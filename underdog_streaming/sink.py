@@ -8,7 +8,7 @@ the same time), so they are copied straight into `ticks`, a third cheaper; a bat
 meets a key already there (the replay of a batch committed just before the connection died)
 is written again with its ticks staged and upserted. What all of it leaves out is
 `validate()` and pandas: every tick was checked on the receive path by the same rules
-(`checks.TickChecker`, held to `underdog.store.validation` by a test), bars come from
+(`checks.TickChecker`, held to `underdog.store.offline.validation` by a test), bars come from
 `bars_from_ticks` over those ticks and quotes from those ticks, and `validate()` with its
 frames costs 5-13 ms a call whatever the batch size (2-core machine, idle to loaded): a
 tenth of a 100 ms budget spent 40 times a second, for checks already made. Staged rows carry
@@ -35,15 +35,15 @@ import psycopg
 import psycopg.errors
 from psycopg.types.json import Jsonb
 
-from underdog.instruments import INSTRUMENTS
+from underdog.market.instruments import INSTRUMENTS
 from underdog.store.db import Database
-from underdog.store.decimals import POW10_PY, scale_of
-from underdog.store.readers import latest_on
+from underdog.store.offline.decimals import POW10_PY, scale_of
+from underdog.store.offline.readers import latest_on
+from underdog.store.offline.writers import upsert
 from underdog.store.tables import OHLCV, QUOTES, TICKS
-from underdog.store.writers import upsert
 from underdog_streaming.batcher import BarRow, DeadRow, QuoteRow, TickRow, WriteBatch
 
-# Ticks in their stored form (underdog.store.tick_storage); bid_volume_units and
+# Ticks in their stored form (underdog.store.offline.tick_storage); bid_volume_units and
 # ask_volume_units stay NULL (MT5 sends no volumes).
 TICK_COPY = ("COPY underdog.ticks (symbol, time, seq, price_scale, bid_units, ask_units,"
              " volume_scale, available_lag_us) FROM STDIN (FORMAT BINARY)")
@@ -267,7 +267,7 @@ class Sink:
 
 def stored_tick(r: TickRow) -> tuple | None:
     """The tick in its stored form (symbol, time_us, seq, price_scale, bid_units, ask_units,
-    lag_us); None when no scale gives bid or ask back exactly (underdog.store.decimals)."""
+    lag_us); None when no scale gives bid or ask back exactly (underdog.store.offline.decimals)."""
     instrument = INSTRUMENTS.get(r.symbol)
     floor = instrument.digits if instrument else 0
     bid_scale, ask_scale = scale_of(r.bid, floor), scale_of(r.ask, floor)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import zmq
 
-from underdog.store.cache import LatestCache
+from underdog.store.online.cache import LatestCache
 from underdog_streaming.batcher import Batcher, DeadRow, TickRow
 from underdog_streaming.checks import TickChecker
 from underdog_streaming.config import StreamConfig

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from underdog.store.cache import LatestCache
+from underdog.store.online.cache import LatestCache
 from underdog_streaming.batcher import BarRow, Batcher, DeadRow, TickRow, WriteBatch
 from underdog_streaming.config import StreamConfig
 from underdog_streaming.hooks import HookDispatcher

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from tests.conftest import REDIS_URL
 from tests.helpers import cli_settings
-from underdog.cli import app
 from underdog.features import materialize
-from underdog.ingest import backfill_bars
+from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
+from underdog_cli.app import app
 
 DAY = datetime(2024, 3, 5, tzinfo=UTC)
 

@@ -19,10 +19,10 @@ from underdog.agent.policies import load_policy
 from underdog.agent.runs import TrainRun, train_symbol
 from underdog.features import materialize
 from underdog.features.online import update_online
-from underdog.ingest import backfill_bars
-from underdog.store.cache import LatestCache
+from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
-from underdog.store.readers import latest
+from underdog.store.offline.readers import latest
+from underdog.store.online.cache import LatestCache
 
 DAY = datetime(2024, 3, 5, tzinfo=UTC)  # Tuesday: three full trading days from here
 END = DAY + timedelta(days=3)

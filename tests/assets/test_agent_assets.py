@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from underdog.features import materialize
-from underdog.ingest import backfill_bars
+from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
 from underdog_assets.definitions import defs
 

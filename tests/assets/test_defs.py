@@ -75,7 +75,7 @@ def test_a_weekend_day_is_empty_and_still_passes(dagster_env: None, db: Database
 
 def test_a_gap_in_trading_hours_fails_its_check(dagster_env: None, db: Database,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import underdog.ingest as ingest
+    import underdog.market.backfill as ingest
 
     real = ingest.simulate_bars
 
@@ -96,8 +96,8 @@ def test_a_gap_in_trading_hours_fails_its_check(dagster_env: None, db: Database,
 def test_materializing_replaces_the_cached_bar_and_state_with_the_tables(
         dagster_env: None, db: Database, redis_prefix: str) -> None:
     from tests.conftest import REDIS_URL
-    from underdog.store.cache import LatestCache
-    from underdog.store.readers import latest
+    from underdog.store.offline.readers import latest
+    from underdog.store.online.cache import LatestCache
 
     cache = LatestCache.from_url(REDIS_URL, prefix=redis_prefix)
     last = pd.Timestamp("2024-03-05 23:59", tz="UTC")

@@ -16,8 +16,8 @@ from tests.helpers import table_checksum
 from tests.macro.edgar_data import edgar_server
 from tests.macro.servers import EDGAR_UA, FRED_KEY, FRED_PREFIX, FredServer, Stub, fred_error, serve
 from underdog.sources.fred import FIXTURE
-from underdog.store.cache import LatestCache
 from underdog.store.db import Database
+from underdog.store.online.cache import LatestCache
 from underdog_assets.definitions import defs
 
 FIXTURE_SERIES = json.loads(FIXTURE.read_text())["series"]

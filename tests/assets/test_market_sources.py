@@ -17,15 +17,15 @@ from typer.testing import CliRunner
 
 from tests.helpers import table_checksum
 from tests.sources.bi5_feed import Feed, bi5, bomb, closed_port, hour_files, path, serve_feed
-from underdog.cli import app
 from underdog.config import ConfigError, get_settings, load_settings
-from underdog.ingest import SourceOptions, SourceUnavailable, backfill
+from underdog.market.backfill import SourceOptions, SourceUnavailable, backfill
 from underdog.sources.dukascopy import DukascopyUnavailable
 from underdog.sources.simulated import simulate_bars, simulate_ticks
 from underdog.store.db import Database
-from underdog.store.readers import bars as read_bars
+from underdog.store.offline.readers import bars as read_bars
 from underdog_assets.definitions import defs
-from underdog_assets.lib.partitions import DAILY, WEEKLY_BATCHES
+from underdog_assets.defs.common.partitions import DAILY, WEEKLY_BATCHES
+from underdog_cli.app import app
 
 TUESDAY = datetime(2024, 3, 5, tzinfo=UTC)
 FRIDAY = datetime(2024, 3, 8, tzinfo=UTC)  # Fri (closes 22:00), Sat (closed), Sun (opens 22:00)

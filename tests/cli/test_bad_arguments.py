@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from tests.cli.commands import DATABASE_COMMANDS
 from tests.conftest import REDIS_URL
 from tests.helpers import cli_settings
-from underdog.cli import app
 from underdog.config import get_settings
 from underdog.redaction import forget_secrets
+from underdog_cli.app import app
 
 BAD_DAYS = ("2024-13-01", "2024-02-30")
 BI5 = "placeholder.bi5"  # decode-bi5 checks its file exists before the other arguments

@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 from tests.cli.commands import DATABASE_COMMANDS
 from tests.conftest import REDIS_URL
 from tests.helpers import free_port
-from underdog.cli import app
 from underdog.config import get_settings
 from underdog.redaction import dsn_passwords, forget_secrets, redact
+from underdog_cli.app import app
 
 SECRET = "Pa55-w0rd-sekrit"
 QUOTED = "Pa55 w0rd'sekrit"  # a keyword DSN's quoted value: a space and an escaped quote

@@ -13,15 +13,15 @@ from typer.testing import CliRunner
 
 from tests.conftest import REDIS_URL
 from tests.helpers import cli_settings, free_port
-from underdog.cli import app
 from underdog.config import get_settings
 from underdog.features.online import last_bar_time, vector_at
 from underdog.features.registry import FEATURE_NAMES
-from underdog.ingest import backfill_bars
-from underdog.store.cache import LatestCache
+from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
+from underdog.store.offline.writers import upsert
+from underdog.store.online.cache import LatestCache
 from underdog.store.tables import MACRO_INDICATORS
-from underdog.store.writers import upsert
+from underdog_cli.app import app
 
 DAY = datetime(2024, 3, 12, tzinfo=UTC)  # a Tuesday
 

@@ -13,10 +13,10 @@ from underdog.features.indicators import WARMUP_BARS
 from underdog.features.online import vector_at
 from underdog.features.registry import FEATURE_NAMES
 from underdog.features.state_vector import load_inputs, training_frame
-from underdog.ingest import backfill_bars
+from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
+from underdog.store.offline.writers import upsert
 from underdog.store.tables import MACRO_INDICATORS, REGIME_PREDICTIONS, SENTIMENT_SCORES
-from underdog.store.writers import upsert
 
 DAY = datetime(2024, 3, 12, tzinfo=UTC)  # a Tuesday
 END = DAY + timedelta(hours=12)

@@ -15,12 +15,12 @@ from underdog.features.audits import lookahead_audit, parity_audit, sanity
 from underdog.features.online import latest_state, update_online
 from underdog.features.registry import FEATURE_NAMES, FEATURES, Feature
 from underdog.features.state_vector import build, load_inputs, training_frame
-from underdog.ingest import backfill_bars
-from underdog.store.cache import LatestCache
+from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
-from underdog.store.readers import latest
+from underdog.store.offline.readers import latest
+from underdog.store.offline.writers import upsert
+from underdog.store.online.cache import LatestCache
 from underdog.store.tables import MACRO_INDICATORS, SENTIMENT_SCORES
-from underdog.store.writers import upsert
 
 DAY = datetime(2024, 3, 12, tzinfo=UTC)  # a Tuesday
 NEXT = DAY + timedelta(days=1)

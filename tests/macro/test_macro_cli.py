@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from tests.conftest import REDIS_URL
 from tests.helpers import cli_settings
-from underdog.cli import app
 from underdog.store.db import Database
+from underdog_cli.app import app
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import REDIS_URL
 from tests.helpers import table_checksum
 from underdog.features import pit
-from underdog.macro import (
+from underdog.macro.vintages import (
     fetch_and_write,
     freshness,
     macro_asof,
@@ -19,10 +19,10 @@ from underdog.macro import (
     vintage_rows,
 )
 from underdog.sources.fred import FixtureSource, SeriesInfo, Vintages, vintages_from_records
-from underdog.store.cache import LatestCache
 from underdog.store.db import Database
+from underdog.store.offline.writers import upsert
+from underdog.store.online.cache import LatestCache
 from underdog.store.tables import MACRO_INDICATORS
-from underdog.store.writers import upsert
 
 FIXTURE_SERIES = ["VIXCLS", "DFF", "T10Y2Y"]
 ALL_PUBLISHED = date(2024, 3, 16)

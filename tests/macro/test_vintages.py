@@ -8,7 +8,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from underdog.macro import available_at, published_in, revisions, vintage_rows
+from underdog.macro.vintages import available_at, published_in, revisions, vintage_rows
 from underdog.sources.fred import FIXTURE, FixtureSource, vintages_from_records
 from underdog.store.tables import MACRO_INDICATORS
 

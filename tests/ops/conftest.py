@@ -53,8 +53,8 @@ def metric_catalog(ops_env: str, db) -> set[str]:
 
     from tests.ops.stores import all_fresh
     from underdog.ops.metrics import AGENT_METRICS, StoreCollector
-    from underdog.store.cache import LatestCache
-    from underdog_assets.lib.run_metrics import RunMetricsCollector
+    from underdog.store.online.cache import LatestCache
+    from underdog_cli.run_metrics import RunMetricsCollector
     from underdog_streaming.metrics import StreamMetrics
 
     now = datetime.now(UTC)

@@ -26,7 +26,7 @@ import yaml
 from tests.helpers import DAY, free_port
 from underdog.config import Settings, load_settings
 from underdog.ops.freshness import thresholds
-from underdog.store.cache import LatestCache
+from underdog.store.online.cache import LatestCache
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -169,7 +169,7 @@ def test_volumes_are_named_or_files_of_this_folder(compose: dict) -> None:
 def _cli(name: str):
     """The program's command tree: click's, or Typer's own copy of click."""
     if name == "underdog":
-        from underdog.cli import app
+        from underdog_cli.app import app
         return typer.main.get_command(app)
     if name == "underdog-streamer":
         from underdog_streaming.__main__ import app

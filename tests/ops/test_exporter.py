@@ -25,8 +25,8 @@ from tests.conftest import REDIS_URL
 from tests.helpers import free_port
 from tests.ops.stores import all_fresh, put_dead_letter, put_vectors
 from underdog.ops.metrics import agent_metrics
-from underdog.store.cache import LatestCache
 from underdog.store.db import Database
+from underdog.store.online.cache import LatestCache
 from underdog_assets.definitions import defs
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -12,7 +12,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from tests.ops.stores import SCHEDULED, all_fresh, put_ohlcv, put_scores, put_vectors
-from underdog.cli import app
 from underdog.config import ConfigError, get_settings, load_settings
 from underdog.ops.freshness import (
     CHECKED,
@@ -28,6 +27,7 @@ from underdog.ops.metrics import StoreCollector
 from underdog.store.db import Database
 from underdog_assets.definitions import defs
 from underdog_assets.monitoring import defs as monitoring
+from underdog_cli.app import app
 
 FRI = datetime(2024, 3, 8, tzinfo=UTC)  # a Friday: the market closes at 22:00 UTC
 

@@ -17,11 +17,11 @@ from typer.testing import CliRunner
 from tests.conftest import REDIS_URL
 from tests.helpers import free_port
 from tests.ops.stores import all_fresh, put_dead_letter, put_ohlcv
-from underdog.cli import app
 from underdog.config import get_settings
-from underdog.store.cache import LatestCache
 from underdog.store.db import Database
+from underdog.store.online.cache import LatestCache
 from underdog_assets.definitions import defs
+from underdog_cli.app import app
 
 
 def health(*args: str):

@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 
 from tests.conftest import REDIS_URL
 from tests.helpers import cli_settings
-from underdog.cli import app
 from underdog.config import get_settings
-from underdog.sentiment.loading import load_scorer
+from underdog.sentiment.scoring.loading import load_scorer
 from underdog.store.db import Database
+from underdog_cli.app import app
 
 
 @pytest.fixture

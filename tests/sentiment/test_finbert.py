@@ -12,7 +12,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from tests.sentiment.tiny_model import build
-from underdog.sentiment.finbert import batches, load_finbert, usable_cores
+from underdog.sentiment.scoring.finbert import batches, load_finbert, usable_cores
 from underdog.sources.fixture_news import fetch_sample
 
 TEXTS = [d.text for d in fetch_sample(datetime(2024, 3, 8, tzinfo=UTC),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from underdog.sources.keywords import Tagger, load_keywords, search_query, tagger
+from underdog.sentiment.tagging import Tagger, load_keywords, search_query, tagger
 
 
 def test_pairs_currencies_and_central_banks_tag_their_symbols() -> None:

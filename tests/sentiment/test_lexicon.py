@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from underdog.sentiment.lexicon import MODEL_ID, LexiconScorer, counts
+from underdog.sentiment.scoring.lexicon import MODEL_ID, LexiconScorer, counts
 
 
 def test_finance_terms_and_negation() -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.sentiment.tiny_model import build
-from underdog.sentiment.finbert import FinBertScorer
-from underdog.sentiment.lexicon import LexiconScorer
-from underdog.sentiment.loading import load_scorer
+from underdog.sentiment.scoring.finbert import FinBertScorer
+from underdog.sentiment.scoring.lexicon import LexiconScorer
+from underdog.sentiment.scoring.loading import load_scorer
 
 
 def test_a_loadable_model_is_used(model_dir: Path) -> None:
@@ -21,7 +21,7 @@ def test_a_loadable_model_is_used(model_dir: Path) -> None:
 
 def test_a_missing_folder_falls_back_to_the_lexicon_loudly(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="underdog.sentiment.loading"):
+    with caplog.at_level(logging.WARNING, logger="underdog.sentiment.scoring.loading"):
         loaded = load_scorer(str(tmp_path / "no-such-model"))
     assert isinstance(loaded.scorer, LexiconScorer)
     assert "no such folder" in loaded.fallback_reason

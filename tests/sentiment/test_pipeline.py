@@ -15,8 +15,6 @@ from tests.conftest import REDIS_URL
 from tests.helpers import empty_reads, table_checksum
 from tests.sources.json_server import Answer, Api, serve_api
 from underdog.sentiment.audits import audit
-from underdog.sentiment.lexicon import LexiconScorer
-from underdog.sentiment.loading import LoadedScorer, load_scorer
 from underdog.sentiment.options import SentimentOptions
 from underdog.sentiment.pipeline import (
     collect,
@@ -25,10 +23,12 @@ from underdog.sentiment.pipeline import (
     score_window,
     store_documents,
 )
+from underdog.sentiment.scoring.lexicon import LexiconScorer
+from underdog.sentiment.scoring.loading import LoadedScorer, load_scorer
 from underdog.sources.documents import Document
-from underdog.store.cache import LatestCache
 from underdog.store.db import Database
-from underdog.store.readers import latest
+from underdog.store.offline.readers import latest
+from underdog.store.online.cache import LatestCache
 
 FRIDAY, SATURDAY = datetime(2024, 3, 8, tzinfo=UTC), datetime(2024, 3, 9, tzinfo=UTC)
 NOW = datetime(2024, 6, 1, tzinfo=UTC)  # long after: a backfill

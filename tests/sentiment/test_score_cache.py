@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from underdog.sentiment.cache import CachedScorer
-from underdog.sentiment.scoring import Score
+from underdog.sentiment.scoring.cache import CachedScorer
+from underdog.sentiment.scoring.rules import Score
 
 
 class Counting:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from underdog.sentiment.scoring import from_probabilities, label_index
+from underdog.sentiment.scoring.rules import from_probabilities, label_index
 
 
 def test_score_confidence_and_label_follow_the_class_names_not_their_order() -> None:

@@ -16,7 +16,7 @@ from tests.macro.servers import (
     Stub,
     serve,
 )
-from underdog.insider import alphavantage_rows, fetch_and_write
+from underdog.insider.transactions import alphavantage_rows, fetch_and_write
 from underdog.sources.alphavantage_insider import (
     AlphaVantageError,
     AlphaVantageInsider,

@@ -26,7 +26,6 @@ from tests.sources.bi5_feed import (
     path,
     serve_feed,
 )
-from underdog.cli import app
 from underdog.config import load_settings
 from underdog.sources import dukascopy
 from underdog.sources.dukascopy import (
@@ -37,6 +36,7 @@ from underdog.sources.dukascopy import (
     fetch_ticks,
 )
 from underdog.sources.simulated import simulate_ticks
+from underdog_cli.app import app
 
 HOUR = datetime(2024, 3, 5, 14, tzinfo=UTC)  # a Tuesday afternoon
 DAY = datetime(2024, 3, 5, tzinfo=UTC)

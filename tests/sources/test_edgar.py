@@ -15,8 +15,7 @@ from typer.testing import CliRunner
 from tests.helpers import dead_letters
 from tests.macro.edgar_data import CIK, FOLDER, FORM4, FORM4A, edgar_server
 from tests.macro.servers import EDGAR_UA, Stub, serve
-from underdog.cli import app
-from underdog.insider import fetch_and_write, parse_form4, transactions_csv
+from underdog.insider.transactions import fetch_and_write, parse_form4, transactions_csv
 from underdog.sources.edgar import (
     EdgarClient,
     EdgarConfigError,
@@ -27,6 +26,7 @@ from underdog.sources.edgar import (
     raw_document,
 )
 from underdog.store.db import Database
+from underdog_cli.app import app
 
 FAST = {"tries": 3, "backoff_s": 0.01}
 SUBMISSIONS = f"/submissions/CIK{CIK}.json"

@@ -12,7 +12,7 @@ import pytest
 from tests.macro.servers import FRED_KEY, FRED_PREFIX, FredServer, Stub, fred_error, serve
 from tests.sources.bi5_feed import closed_port
 from underdog.config import ConfigError, load_settings
-from underdog.macro import choose_source
+from underdog.macro.vintages import choose_source
 from underdog.sources import fred
 from underdog.sources.fred import (
     FIXTURE,

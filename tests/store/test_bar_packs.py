@@ -21,15 +21,15 @@ from typer.testing import CliRunner
 
 from tests.conftest import REDIS_URL, fresh_dsn
 from tests.helpers import DAY, bar_frame, delete_keys, free_port
-from underdog.cli import app
 from underdog.config import get_settings
-from underdog.store import bar_packs
 from underdog.store.admin import drop_database
-from underdog.store.bar_packs import BarPacks
 from underdog.store.db import Database
-from underdog.store.readers import bars
+from underdog.store.offline.readers import bars
+from underdog.store.offline.writers import replace_window, upsert
+from underdog.store.online import bar_packs
+from underdog.store.online.bar_packs import BarPacks
 from underdog.store.tables import OHLCV
-from underdog.store.writers import replace_window, upsert
+from underdog_cli.app import app
 
 NEXT = DAY + timedelta(days=1)
 

@@ -13,11 +13,11 @@ import redis
 
 from tests.conftest import REDIS_URL
 from tests.helpers import DAY, bar_frame, free_port
-from underdog.store.cache import LatestCache
 from underdog.store.db import Database
-from underdog.store.readers import latest
+from underdog.store.offline.readers import latest
+from underdog.store.offline.writers import upsert
+from underdog.store.online.cache import LatestCache
 from underdog.store.tables import OHLCV
-from underdog.store.writers import upsert
 
 
 def _cache(url: str, prefix: str, db: Database, **kwargs) -> LatestCache:

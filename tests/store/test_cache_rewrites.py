@@ -17,15 +17,15 @@ from typer.testing import CliRunner
 
 from tests.conftest import REDIS_URL
 from tests.helpers import DAY, bar_frame, cli_settings, empty_reads
-from underdog.cli import app
 from underdog.features import materialize
-from underdog.ingest import backfill_bars
-from underdog.macro import publish_latest
-from underdog.store.cache import EVENT_FIELD, LatestCache, _encode, event_micros
+from underdog.macro.vintages import publish_latest
+from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
-from underdog.store.readers import latest
+from underdog.store.offline.readers import latest
+from underdog.store.offline.writers import upsert
+from underdog.store.online.cache import EVENT_FIELD, LatestCache, _encode, event_micros
 from underdog.store.tables import MACRO_INDICATORS, OHLCV
-from underdog.store.writers import upsert
+from underdog_cli.app import app
 
 END = DAY + timedelta(days=1)
 NOW = DAY + timedelta(days=2)

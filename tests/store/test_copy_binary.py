@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pytest
 
-from underdog.store.copy_binary import HEADER, TRAILER, decode_array, encode
 from underdog.store.db import Database
+from underdog.store.offline.copy_binary import HEADER, TRAILER, decode_array, encode
+from underdog.store.offline.writers import upsert
 from underdog.store.tables import MACRO_INDICATORS, REGIME_PREDICTIONS
-from underdog.store.writers import upsert
 
 T0 = datetime(2024, 3, 5, 12, 0, 0, 123456, tzinfo=UTC)
 

@@ -14,14 +14,14 @@ from typer.testing import CliRunner
 
 from tests.conftest import REDIS_URL
 from tests.helpers import DAY, bar_frame, dead_letters
-from underdog.cli import app
 from underdog.config import get_settings
 from underdog.features import materialize
-from underdog.ingest import backfill, backfill_bars
+from underdog.market.backfill import backfill, backfill_bars
 from underdog.store.db import Database
+from underdog.store.offline.validation import FUTURE
+from underdog.store.offline.writers import replace_window, upsert
 from underdog.store.tables import FACT_TABLES, OHLCV, TICKS, Table
-from underdog.store.validation import FUTURE
-from underdog.store.writers import replace_window, upsert
+from underdog_cli.app import app
 
 NOW = DAY + timedelta(hours=12, seconds=30)  # 2024-03-05 12:00:30 UTC, a trading Tuesday
 SKEW = timedelta(seconds=2)  # inside the default 5 s clock tolerance

@@ -20,11 +20,11 @@ from tests.helpers import bar_frame
 from tests.streaming.conftest import PG_BIN, PrivatePostgres
 from underdog.config import ConfigError, load_settings
 from underdog.store.db import Database
+from underdog.store.offline.writers import upsert
 from underdog.store.tables import OHLCV
-from underdog.store.writers import upsert
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = "from underdog.cli import app; app(prog_name='underdog')"
+CLI = "from underdog_cli.app import app; app(prog_name='underdog')"
 WRITER_PASSWORD, READER_PASSWORD = "w-secret-1", "r-secret-2"
 
 

@@ -9,9 +9,9 @@ import pytest
 from tests.helpers import bar_frame, table_checksum
 from underdog.config import ConfigError, load_settings
 from underdog.store.db import Database, reader_login
+from underdog.store.offline.writers import upsert
 from underdog.store.roles import ensure_reader
 from underdog.store.tables import OHLCV
-from underdog.store.writers import upsert
 
 OFF = "SET default_transaction_read_only = off"
 DELETE = "DELETE FROM underdog.ohlcv"

@@ -10,10 +10,10 @@ import psycopg
 import pytest
 
 from tests.helpers import DAY
-from underdog.ingest import backfill_bars
-from underdog.store import aggregates
+from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
-from underdog.store.readers import bars, latest
+from underdog.store.offline import aggregates
+from underdog.store.offline.readers import bars, latest
 
 FRIDAY = datetime(2024, 3, 8, tzinfo=UTC)
 TUESDAY = datetime(2024, 3, 12, tzinfo=UTC)

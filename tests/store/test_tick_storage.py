@@ -14,14 +14,14 @@ from alembic import command
 
 from tests.conftest import fresh_dsn
 from tests.helpers import DAY, dead_letters, table_checksum
-from underdog.ingest import tick_rows
+from underdog.market.backfill import tick_rows
 from underdog.sources.simulated import simulate_ticks
 from underdog.store import migrate
 from underdog.store.admin import drop_database
 from underdog.store.db import Database
-from underdog.store.decimals import scale_of, smallest_scales
+from underdog.store.offline.decimals import scale_of, smallest_scales
+from underdog.store.offline.writers import replace_window, upsert
 from underdog.store.tables import OHLCV, TICKS
-from underdog.store.writers import replace_window, upsert
 
 END = DAY + timedelta(days=1)
 VALUES = ["symbol", "time", "seq", "bid", "ask", "bid_volume", "ask_volume", "available_at"]

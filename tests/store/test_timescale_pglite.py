@@ -371,14 +371,14 @@ def run_pglite(plan: Plan) -> Run:
 
 
 def refresh_windows(names: list[str]) -> dict[str, tuple[datetime, datetime]]:
-    from underdog.store.aggregates import BUCKETS, align
+    from underdog.store.offline.aggregates import BUCKETS, align
 
     return {name: align(*WINDOW, BUCKETS[name]) for name in names}
 
 
 def packs_check() -> str:
     """BarPacks' fingerprint query over the whole window of EURUSD, with literal values."""
-    from underdog.store.bar_packs import CHECK_SQL
+    from underdog.store.online.bar_packs import CHECK_SQL
 
     return CHECK_SQL % (literal("EURUSD"), ts(WINDOW[0]), ts(WINDOW[1]))
 
@@ -454,8 +454,8 @@ def plain_dsn() -> Iterator[str]:
 def plain(plain_dsn: str, data: DataSet) -> dict[str, list[dict[str, Any]]]:
     """Summary and raw query rows from plain PostgreSQL, keyed like the PGlite steps."""
     from underdog.store import migrate
-    from underdog.store.aggregates import refresh
     from underdog.store.db import Database
+    from underdog.store.offline.aggregates import refresh
 
     # The plain-PostgreSQL path even when the test server has TimescaleDB (make test-timescale).
     migrate.upgrade(plain_dsn, timescale="off")

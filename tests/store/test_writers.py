@@ -12,10 +12,10 @@ import psycopg
 import pytest
 
 from tests.helpers import DAY, bar_frame, dead_letters, table_checksum
-from underdog.ingest import backfill_bars
+from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
+from underdog.store.offline.writers import replace_window, upsert
 from underdog.store.tables import OHLCV
-from underdog.store.writers import replace_window, upsert
 
 END = DAY + timedelta(days=1)
 

@@ -1,5 +1,5 @@
 """The receive path's tick checks: each rule, the key's sequence, and parity with
-`underdog.store.validation` (every tick it would reject, the checker rejects too)."""
+`underdog.store.offline.validation` (every tick it would reject, the checker rejects too)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from underdog.store.offline.validation import validate
 from underdog.store.tables import TICKS
-from underdog.store.validation import validate
 from underdog_streaming.checks import TickChecker
 from underdog_streaming.protocols import Tick
 

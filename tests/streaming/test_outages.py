@@ -23,8 +23,8 @@ from tests.streaming.conftest import (
 )
 from underdog.store import migrate
 from underdog.store.admin import create_database
-from underdog.store.cache import LatestCache
 from underdog.store.db import Database
+from underdog.store.online.cache import LatestCache
 from underdog_streaming.fake_bridge import FakeBridge
 
 

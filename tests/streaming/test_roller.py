@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from underdog.features.bars import bars_from_ticks
+from underdog.market.bars import bars_from_ticks
 from underdog.sources.simulated import simulate_ticks
 from underdog_streaming.roller import ClosedBar, LateTick, LiveRoller
 

@@ -8,10 +8,10 @@ import pytest
 
 from tests.conftest import REDIS_URL
 from underdog.features.state_vector import training_frame
-from underdog.ingest import backfill_bars
-from underdog.store.cache import LatestCache
+from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
-from underdog.store.readers import bars, latest
+from underdog.store.offline.readers import bars, latest
+from underdog.store.online.cache import LatestCache
 from underdog_streaming.hooks import state_vector_hook
 from underdog_streaming.roller import ClosedBar
 

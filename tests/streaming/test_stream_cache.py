@@ -13,11 +13,11 @@ import pytest
 from tests.conftest import REDIS_URL
 from tests.helpers import bar_frame
 from tests.streaming.conftest import free_ports, stream_config
-from underdog.store.cache import LatestCache
 from underdog.store.db import Database
-from underdog.store.readers import latest
+from underdog.store.offline.readers import latest
+from underdog.store.offline.writers import upsert
+from underdog.store.online.cache import LatestCache
 from underdog.store.tables import OHLCV
-from underdog.store.writers import upsert
 from underdog_streaming.batcher import BarRow, Batcher, TickRow, WriteBatch
 from underdog_streaming.hooks import HookDispatcher, redis_bar_hook
 from underdog_streaming.metrics import StreamMetrics

@@ -15,9 +15,9 @@ import pytest
 from tests.conftest import REDIS_URL
 from tests.streaming.conftest import SYMBOLS, count, free_ports, stream_config, wait_until
 from underdog.config import Settings
-from underdog.features.bars import bars_from_ticks
-from underdog.store.cache import LatestCache
+from underdog.market.bars import bars_from_ticks
 from underdog.store.db import Database
+from underdog.store.online.cache import LatestCache
 from underdog_streaming.batcher import Batcher, TickRow, WriteBatch
 from underdog_streaming.demo import run_demo
 from underdog_streaming.hooks import HookDispatcher

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from psycopg import sql
 
-from underdog.ingest import backfill_bars
-from underdog.store.aggregates import BUCKETS, refresh
+from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
-from underdog.store.readers import bars
+from underdog.store.offline.aggregates import BUCKETS, refresh
+from underdog.store.offline.readers import bars
+from underdog.store.offline.writers import upsert
 from underdog.store.tables import SENTIMENT_SCORES, TRADES
-from underdog.store.writers import upsert
 
 MONDAY = datetime(2024, 3, 11, tzinfo=UTC)
 TUESDAY = MONDAY + timedelta(days=1)

@@ -15,13 +15,13 @@ from tests.helpers import bar_frame, delete_keys, table_checksum
 from tests.tsdb.conftest import chunks, run_jobs
 from underdog.features.online import vector_at
 from underdog.features.state_vector import load_inputs, training_frame
-from underdog.ingest import backfill_bars
-from underdog.macro import macro_asof
-from underdog.store.bar_packs import BarPacks
+from underdog.macro.vintages import macro_asof
+from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
-from underdog.store.readers import bars
+from underdog.store.offline.readers import bars
+from underdog.store.offline.writers import replace_window, upsert
+from underdog.store.online.bar_packs import BarPacks
 from underdog.store.tables import MACRO_INDICATORS, OHLCV, REGIME_PREDICTIONS, SENTIMENT_SCORES
-from underdog.store.writers import replace_window, upsert
 from underdog_streaming.batcher import BarRow, TickRow, WriteBatch
 from underdog_streaming.sink import Sink, StreamDatabase
 

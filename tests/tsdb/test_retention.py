@@ -15,13 +15,13 @@ from typer.testing import CliRunner
 from tests.conftest import REDIS_URL
 from tests.helpers import delete_keys
 from tests.tsdb.conftest import chunks
-from underdog.cli import app
 from underdog.config import get_settings
 from underdog.store import retention
-from underdog.store.bar_packs import BarPacks
-from underdog.store.cache import LatestCache
 from underdog.store.db import Database
-from underdog.store.readers import latest
+from underdog.store.offline.readers import latest
+from underdog.store.online.bar_packs import BarPacks
+from underdog.store.online.cache import LatestCache
+from underdog_cli.app import app
 
 # table: (an insert of one row at %(t)s, days either side of the cutoff)
 ROWS = {

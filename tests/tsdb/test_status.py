@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from tests.conftest import REDIS_URL
 from tests.tsdb.conftest import chunks, run_jobs
-from underdog.cli import app
 from underdog.config import get_settings
-from underdog.ingest import backfill_bars
+from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
 from underdog.store.status import table_status
+from underdog_cli.app import app
 
 DAY = datetime(2024, 3, 12, tzinfo=UTC)
 

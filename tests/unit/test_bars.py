@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from underdog.features.bars import BAR_COLUMNS, bars_from_ticks
+from underdog.market.bars import BAR_COLUMNS, bars_from_ticks
 
 EXPECTED_DTYPES = {
     "time": "datetime64[ns, UTC]",

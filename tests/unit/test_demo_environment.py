@@ -1,6 +1,6 @@
 """`underdog demo` outside `make demo`: Dagster's storage URL derived from the store's DSN."""
 
-from underdog.cli.demo import dagster_url
+from underdog_cli.demo import dagster_url
 
 
 def test_dagster_storage_sits_beside_the_feature_store() -> None:
@@ -12,9 +12,9 @@ def test_dagster_storage_sits_beside_the_feature_store() -> None:
 
 
 def test_the_demo_market_has_the_strong_edge_unless_told(monkeypatch) -> None:
-    from underdog.cli.demo import _environment
     from underdog.config import get_settings
     from underdog.sources.simulated import STRONG_EDGE
+    from underdog_cli.demo import _environment
 
     for name in ("UNDERDOG_SIMULATOR_EDGE", "DAGSTER_HOME", "UNDERDOG_DATABASE_URL",
                  "UNDERDOG_REDIS_URL", "UNDERDOG_REDIS_PREFIX", "DAGSTER_PG_URL"):

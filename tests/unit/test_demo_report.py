@@ -12,11 +12,11 @@ from tests.conftest import REDIS_URL
 from underdog.features import materialize
 from underdog.features.registry import FEATURE_NAMES
 from underdog.features.state_vector import training_frame
-from underdog.ingest import backfill_bars
-from underdog.report import _offline_vector, _sharpe_table, _state_vectors
-from underdog.store.cache import LatestCache
+from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
-from underdog.store.readers import latest
+from underdog.store.offline.readers import latest
+from underdog.store.online.cache import LatestCache
+from underdog_cli.report import _offline_vector, _sharpe_table, _state_vectors
 
 DAY = datetime(2024, 3, 5, tzinfo=UTC)
 

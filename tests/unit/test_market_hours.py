@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from underdog.market_hours import is_open, trading_minutes
+from underdog.market.hours import is_open, trading_minutes
 
 # The week of Monday 2024-03-04 .. Sunday 2024-03-10.
 MONDAY = datetime(2024, 3, 4, tzinfo=UTC)

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from underdog.features.bars import bars_from_ticks
-from underdog.instruments import get_instrument
-from underdog.market_hours import is_open, trading_minutes
+from underdog.market.bars import bars_from_ticks
+from underdog.market.hours import is_open, trading_minutes
+from underdog.market.instruments import get_instrument
 from underdog.sources import simulated
 from underdog.sources.simulated import (
     TICK_COLUMNS,

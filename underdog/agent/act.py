@@ -15,8 +15,8 @@ from underdog.agent.env import observation, scaled_features
 from underdog.agent.policies import load_policy
 from underdog.features.online import latest_state
 from underdog.features.registry import FEATURE_NAMES, FEATURE_VERSION
-from underdog.store.cache import LatestCache
 from underdog.store.db import Database
+from underdog.store.online.cache import LatestCache
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from underdog.agent.backtest import Books
-from underdog.store import aggregates
 from underdog.store.db import Database
+from underdog.store.offline import aggregates
+from underdog.store.offline.writers import no_rows, replace_window
 from underdog.store.tables import ACCOUNT_SNAPSHOTS, METRICS, POSITIONS, TRADES
-from underdog.store.writers import no_rows, replace_window
 
 
 @dataclass

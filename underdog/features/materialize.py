@@ -14,13 +14,13 @@ import pandas as pd
 
 from underdog.features import regime
 from underdog.features.state_vector import as_rows, training_frame
-from underdog.store.cache import LatestCache
 from underdog.store.db import Database
 from underdog.store.models import load_model, save_model
-from underdog.store.readers import bars
+from underdog.store.offline.readers import bars
+from underdog.store.offline.validation import known_by, write_moment
+from underdog.store.offline.writers import WriteResult, no_rows, replace_window
+from underdog.store.online.cache import LatestCache
 from underdog.store.tables import REGIME_PREDICTIONS, STATE_VECTORS
-from underdog.store.validation import known_by, write_moment
-from underdog.store.writers import WriteResult, no_rows, replace_window
 
 DAY = timedelta(days=1)
 # Bars before a bucket that its features need: 32 buckets of volatility, across a weekend.

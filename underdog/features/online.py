@@ -13,8 +13,8 @@ from datetime import datetime
 
 from underdog.features.registry import FEATURE_NAMES, FEATURE_VERSION
 from underdog.features.state_vector import BAR, latest_values
-from underdog.store.cache import LatestCache
 from underdog.store.db import Database
+from underdog.store.online.cache import LatestCache
 
 
 def last_bar_time(db: Database, symbol: str) -> datetime | None:

@@ -32,9 +32,9 @@ from underdog.features.registry import (
     Feature,
     FeatureContext,
 )
-from underdog.store.copy_binary import PG_EPOCH_US, decode_array
 from underdog.store.db import Database
-from underdog.store.readers import UTC_US
+from underdog.store.offline.copy_binary import PG_EPOCH_US, decode_array
+from underdog.store.offline.readers import UTC_US
 
 BAR = timedelta(minutes=1)
 

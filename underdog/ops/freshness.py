@@ -146,7 +146,7 @@ _WEEK = timedelta(days=7)
 def _weekend() -> tuple[timedelta, timedelta]:
     """Where the FX weekend starts and ends, from Monday 00:00 UTC (market_hours is the one
     definition; imported here, not at the top, because it brings pandas along)."""
-    from underdog.market_hours import WEEKEND_END_MINUTE, WEEKEND_START_MINUTE
+    from underdog.market.hours import WEEKEND_END_MINUTE, WEEKEND_START_MINUTE
 
     return timedelta(minutes=WEEKEND_START_MINUTE), timedelta(minutes=WEEKEND_END_MINUTE)
 

@@ -18,8 +18,8 @@ import redis
 from underdog.config import Settings
 from underdog.ops.freshness import FeedStatus, evaluate_all
 from underdog.redaction import redact
-from underdog.store.cache import LatestCache
 from underdog.store.db import connect, is_timescale
+from underdog.store.online.cache import LatestCache
 from underdog.store.tables import FACT_TABLES
 
 DAY = timedelta(hours=24)

@@ -6,7 +6,7 @@ staleness (the same verdict as `underdog health`), rows today, feature age per s
 table and online Redis vector), dead letters, table sizes and compression, Redis memory and
 hit ratio, the streamer's heartbeat. Dagster runs are short-lived: their rows, durations,
 failures and the agent's evaluation figures come from Dagster's event log, through
-`underdog_assets.lib.run_metrics` (imported by the CLI, since the core never imports Dagster).
+`underdog_cli.run_metrics` (imported by the CLI, since the core never imports Dagster).
 The streamer serves its own live counters and latency histograms
 (`underdog_streaming.metrics`).
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from underdog.sentiment.options import SentimentOptions
+from underdog.sentiment.tagging import search_query
 from underdog.sources import alphavantage_news, fixture_news, gnews, newsapi, reddit
 from underdog.sources.documents import Document
-from underdog.sources.keywords import search_query
 
 
 def fetch_documents(source: str, start: datetime, end: datetime, options: SentimentOptions,

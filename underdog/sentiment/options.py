@@ -8,7 +8,7 @@ from datetime import timedelta
 from functools import cached_property
 
 from underdog.config import Settings
-from underdog.sources.keywords import Tagger, tagger
+from underdog.sentiment.tagging import Tagger, tagger
 
 API_SOURCES = ("newsapi", "gnews", "alphavantage", "reddit")
 NEWS_SOURCES = ("newsapi", "gnews", "alphavantage", "fixture")

@@ -26,18 +26,18 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from underdog.sentiment.cache import CachedScorer
-from underdog.sentiment.lexicon import MODEL_ID as LEXICON_MODEL
-from underdog.sentiment.loading import LoadedScorer
 from underdog.sentiment.options import SentimentOptions
-from underdog.sentiment.scoring import Score
+from underdog.sentiment.scoring.cache import CachedScorer
+from underdog.sentiment.scoring.lexicon import MODEL_ID as LEXICON_MODEL
+from underdog.sentiment.scoring.loading import LoadedScorer
+from underdog.sentiment.scoring.rules import Score
+from underdog.sentiment.tagging import Tagger
 from underdog.sources import alphavantage_news
 from underdog.sources.documents import Document, MissingCredentials, SourceError
-from underdog.sources.keywords import Tagger
-from underdog.store.cache import LatestCache
 from underdog.store.db import Database
+from underdog.store.offline.writers import WriteResult, upsert
+from underdog.store.online.cache import LatestCache
 from underdog.store.tables import SENTIMENT_SCORES
-from underdog.store.writers import WriteResult, upsert
 
 log = logging.getLogger(__name__)
 

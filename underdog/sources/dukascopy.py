@@ -3,7 +3,7 @@
 Layout: `<base>/<SYMBOL>/<YYYY>/<MM>/<DD>/<HH>h_ticks.bi5`, UTC, with MM 0-based (January is
 `00`). A file is LZMA "alone" compressed; inside, 20-byte big-endian records `>IIIff`:
 milliseconds since the hour, ask and bid as integer points (price = points x the instrument's
-point, `underdog.instruments`), ask and bid volume as float32 in millions of base units.
+point, `underdog.market.instruments`), ask and bid volume as float32 in millions of base units.
 Volumes are returned in the file's own unit.
 
 What one hour can be:
@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from underdog.instruments import Instrument, get_instrument
+from underdog.market.instruments import Instrument, get_instrument
 from underdog.sources.retries import retry_policy
 
 DEFAULT_BASE_URL = "https://datafeed.dukascopy.com/datafeed"

@@ -11,7 +11,7 @@ Vintages: `get_series_all_releases` asks for the whole real-time period (1776-07
 9999-12-31) and gets one row per observation date and vintage (`realtime_start`), a new row
 only when the value changed. A narrower real-time window would not do: FRED clips
 `realtime_start` to the window's start, which would invent vintages. fredapi drops
-`realtime_end`; `underdog.macro` derives it from the next vintage of the same observation.
+`realtime_end`; `underdog.macro.vintages` derives it from the next vintage of the same observation.
 FRED's "." (missing) is NaN here and NULL in the table, never 0.
 
 `FIXTURE` holds a small set of FRED-shaped vintages written for this project (VIXCLS, DFF,

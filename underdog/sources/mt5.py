@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import zmq
 
-from underdog.instruments import get_instrument
+from underdog.market.instruments import get_instrument
 
 TICK_COLUMNS = ["time", "bid", "ask", "bid_volume", "ask_volume"]
 BAR_COLUMNS = ["time", "open", "high", "low", "close", "volume", "spread"]

@@ -40,9 +40,9 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from underdog.features.bars import bars_from_ticks
-from underdog.instruments import Instrument, get_instrument
-from underdog.market_hours import is_open
+from underdog.market.bars import bars_from_ticks
+from underdog.market.hours import is_open
+from underdog.market.instruments import Instrument, get_instrument
 
 TICK_COLUMNS = ["time", "bid", "ask", "bid_volume", "ask_volume"]
 EPOCH = date(2000, 1, 3)  # a Monday: weekday = days since EPOCH mod 7

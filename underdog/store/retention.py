@@ -19,10 +19,10 @@ from datetime import date, datetime
 
 import redis
 
-from underdog.store.bar_packs import KIND as PACKS
-from underdog.store.cache import LatestCache
 from underdog.store.db import Database
-from underdog.store.validation import write_moment
+from underdog.store.offline.validation import write_moment
+from underdog.store.online.bar_packs import KIND as PACKS
+from underdog.store.online.cache import LatestCache
 
 log = logging.getLogger(__name__)
 

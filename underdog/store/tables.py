@@ -68,7 +68,7 @@ OHLCV = Table(
     ohlc=True,
 )
 
-# Ticks are stored as integers and scales (revision 0010, underdog.store.tick_storage):
+# Ticks are stored as integers and scales (revision 0010, underdog.store.offline.tick_storage):
 # prices as units of 10^-price_scale, volumes of 10^-volume_scale, available_at as its lag
 # behind time. The view underdog.tick_values gives the columns below back, exactly.
 TICKS = Table(

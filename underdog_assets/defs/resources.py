@@ -3,7 +3,7 @@
 import dagster as dg
 
 from underdog.config import load_settings
-from underdog_assets.lib.resources import (
+from underdog_assets.defs.common.resources import (
     DatabaseResource,
     InsiderResource,
     MacroResource,

@@ -9,8 +9,8 @@ from underdog.agent.report import folds_metadata
 from underdog.agent.runs import TrainRun, train_folds
 from underdog.ops.metrics import agent_metrics
 from underdog.sources.simulated import Edge
-from underdog.store import aggregates
-from underdog_assets.lib.resources import DatabaseResource, MarketResource
+from underdog.store.offline import aggregates
+from underdog_assets.defs.common.resources import DatabaseResource, MarketResource
 
 OWNERS = ["team:research"]
 

@@ -7,8 +7,8 @@ from underdog.features import materialize
 from underdog.features.audits import lookahead_audit, parity_audit, sanity
 from underdog.features.registry import FEATURE_VERSION, describe
 from underdog.features.state_vector import build, load_inputs
-from underdog_assets.lib.partitions import DAILY, WEEKLY_BATCHES
-from underdog_assets.lib.resources import DatabaseResource, MarketResource, RedisResource
+from underdog_assets.defs.common.partitions import DAILY, WEEKLY_BATCHES
+from underdog_assets.defs.common.resources import DatabaseResource, MarketResource, RedisResource
 
 OWNERS = ["team:research"]
 

@@ -6,19 +6,19 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import pandas as pd
 
-from underdog.insider import InsiderRun
-from underdog.insider import fetch_and_write as fetch_insider
-from underdog.macro import (
+from underdog.insider.transactions import InsiderRun
+from underdog.insider.transactions import fetch_and_write as fetch_insider
+from underdog.macro.vintages import (
     MacroFetchError,
     MacroRun,
     freshness,
     macro_asof,
     vintage_overlaps,
 )
-from underdog.macro import fetch_and_write as fetch_macro
+from underdog.macro.vintages import fetch_and_write as fetch_macro
 from underdog.store.db import Database
-from underdog_assets.lib.partitions import DAILY
-from underdog_assets.lib.resources import (
+from underdog_assets.defs.common.partitions import DAILY
+from underdog_assets.defs.common.resources import (
     DatabaseResource,
     InsiderResource,
     MacroResource,

@@ -7,7 +7,7 @@ macro_indicators. Releases that come later are caught by `fred_release_sensor`.
 
 import dagster as dg
 
-from underdog_assets.lib.partitions import DAILY
+from underdog_assets.defs.common.partitions import DAILY
 
 macro_daily = dg.define_asset_job(
     "macro_daily",

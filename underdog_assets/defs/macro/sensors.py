@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field
 import dagster as dg
 
 from underdog.sources.fred import FredError, FredUnavailable
-from underdog_assets.lib.partitions import DAILY
-from underdog_assets.lib.resources import MacroResource
+from underdog_assets.defs.common.partitions import DAILY
+from underdog_assets.defs.common.resources import MacroResource
 
 RELEASE_TAG = "underdog/fred_release"
 REQUEST_TIMEOUT_S = 3600  # a requested run that never appeared is asked for again

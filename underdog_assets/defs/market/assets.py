@@ -6,12 +6,12 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
-from underdog.ingest import MarketBackfill, backfill, tick_audit
-from underdog.store import aggregates
-from underdog.store.audits import bar_gaps, duplicate_keys, ohlc_violations
-from underdog.store.writers import WriteResult
-from underdog_assets.lib.partitions import DAILY, WEEKLY_BATCHES
-from underdog_assets.lib.resources import DatabaseResource, MarketResource, RedisResource
+from underdog.market.backfill import MarketBackfill, backfill, tick_audit
+from underdog.store.offline import aggregates
+from underdog.store.offline.audits import bar_gaps, duplicate_keys, ohlc_violations
+from underdog.store.offline.writers import WriteResult
+from underdog_assets.defs.common.partitions import DAILY, WEEKLY_BATCHES
+from underdog_assets.defs.common.resources import DatabaseResource, MarketResource, RedisResource
 
 MAX_GAP_MINUTES = 5  # inside trading hours; a longer hole means a lost feed, not a quiet market
 OWNERS = ["team:market-data"]

@@ -1,6 +1,6 @@
 """The market job and its daily schedule (yesterday's partition, 00:15 UTC)."""
 
-from underdog_assets.lib.jobs import daily_group_job
+from underdog_assets.defs.common.jobs import daily_group_job
 
 market_daily, market_daily_schedule = daily_group_job(
     "market", "Ticks, M1 bars and their summaries for one UTC day.", hour=0, minute=15

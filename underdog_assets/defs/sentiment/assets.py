@@ -4,7 +4,6 @@ import dagster as dg
 import pandas as pd
 
 from underdog.sentiment.audits import SentimentAudit, audit
-from underdog.sentiment.loading import load_scorer
 from underdog.sentiment.pipeline import (
     OVERLAP,
     ScoreRun,
@@ -13,10 +12,11 @@ from underdog.sentiment.pipeline import (
     publish_latest,
     score_window,
 )
-from underdog.store import aggregates
+from underdog.sentiment.scoring.loading import load_scorer
+from underdog.store.offline import aggregates
+from underdog_assets.defs.common.partitions import WEEKLY_BATCHES
+from underdog_assets.defs.common.resources import DatabaseResource, RedisResource, SentimentResource
 from underdog_assets.defs.sentiment.partitions import SENTIMENT_DAILY
-from underdog_assets.lib.partitions import WEEKLY_BATCHES
-from underdog_assets.lib.resources import DatabaseResource, RedisResource, SentimentResource
 
 OWNERS = ["team:research"]
 MAX_UNSCORED_SHARE = 0.02

@@ -20,8 +20,7 @@ Revises: 0007
 
 from alembic import op
 from sqlalchemy import text
-
-from underdog.store.decimals import MAX_SCALE, SQL_POW10, sql_value
+from underdog.store.offline.decimals import MAX_SCALE, SQL_POW10, sql_value
 
 revision = "0010"
 down_revision = "0008"

@@ -1,0 +1,59 @@
+"""Data-quality audits of stored market data (the `ohlcv` asset checks call these)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from underdog.market.hours import trading_minutes
+from underdog.store.db import Database
+from underdog.store.offline.readers import bars
+
+
+@dataclass
+class GapReport:
+    expected_minutes: int
+    missing_minutes: int
+    largest_gap_minutes: int
+    first_missing: str | None
+
+
+def bar_gaps(db: Database, symbol: str, start: datetime, end: datetime) -> GapReport:
+    """Minutes inside trading hours that have no bar, and the longest run of them."""
+    expected = trading_minutes(start, end)
+    present = bars(db, symbol, start, end).index
+    missing = expected.difference(present)
+    if missing.empty:
+        return GapReport(len(expected), 0, 0, None)
+    runs = np.split(np.arange(len(missing)), np.flatnonzero(_breaks(missing)) + 1)
+    return GapReport(len(expected), len(missing), max(len(r) for r in runs),
+                     missing[0].isoformat())
+
+
+def _breaks(minutes: pd.DatetimeIndex) -> np.ndarray:
+    """True where the next missing minute does not directly follow this one."""
+    return np.diff(minutes) != pd.Timedelta(minutes=1)
+
+
+def ohlc_violations(db: Database, start: datetime, end: datetime) -> int:
+    with db.reader() as conn:
+        count = conn.execute(
+            "SELECT count(*) FROM underdog.ohlcv WHERE time >= %s AND time < %s"
+            " AND NOT (low <= least(open, close) AND greatest(open, close) <= high)",
+            (start, end),
+        ).fetchone()[0]
+    return int(count)
+
+
+def duplicate_keys(db: Database, start: datetime, end: datetime) -> int:
+    """Rows beyond the first per (symbol, time): the key constraint should keep this at 0."""
+    with db.reader() as conn:
+        count = conn.execute(
+            "SELECT count(*) - count(DISTINCT (symbol, time)) FROM underdog.ohlcv"
+            " WHERE time >= %s AND time < %s",
+            (start, end),
+        ).fetchone()[0]
+    return int(count)

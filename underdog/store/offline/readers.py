@@ -1,0 +1,110 @@
+"""Readers for the serving path. They run on the read-only reader pool.
+
+`bars` fetches a window as one row of binary arrays (one per column) and decodes them with
+numpy: no Python object per value and no per-row protocol message, about twice as fast as a
+binary COPY out, whose rows psycopg hands over one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import psycopg
+from psycopg.rows import dict_row
+
+from underdog.store.db import Database
+from underdog.store.offline.copy_binary import PG_EPOCH_US, decode_array
+
+BAR_FIELDS = ("open", "high", "low", "close", "volume", "spread")
+TIMEFRAMES: dict[str, tuple[str, timedelta]] = {
+    "1m": ("underdog.ohlcv", timedelta(minutes=1)),
+    "1h": ("underdog.ohlcv_1h", timedelta(hours=1)),
+    "1d": ("underdog.ohlcv_1d", timedelta(days=1)),
+}
+UTC_US = pd.DatetimeTZDtype("us", "UTC")
+_BAR_TYPES = ("timestamptz", "float8", "float8", "float8", "float8", "int8", "float8")
+
+# Latest value per kind; the key is (symbol) or (symbol, source). "As known now": ordered by
+# event time, then by when it became known (macro revisions, restated scores).
+LATEST: dict[str, str] = {
+    "bar": "SELECT symbol, time, open, high, low, close, volume, spread, source,"
+           " time + interval '1 minute' AS available_at"
+           " FROM underdog.ohlcv WHERE symbol = %(symbol)s ORDER BY time DESC LIMIT 1",
+    "sentiment": "SELECT symbol, source, item_id, time, available_at, sentiment, confidence,"
+                 " label, model FROM underdog.sentiment_scores"
+                 " WHERE symbol = %(symbol)s AND (%(source)s::text IS NULL OR source = %(source)s)"
+                 " ORDER BY available_at DESC, time DESC LIMIT 1",
+    "macro": "SELECT series_id AS symbol, time, value, realtime_start, available_at, name, units"
+             " FROM underdog.macro_indicators WHERE series_id = %(symbol)s"
+             " ORDER BY time DESC, realtime_start DESC LIMIT 1",
+    "regime": "SELECT symbol, time, model_version, regime, confidence, p_trend, p_range,"
+              " p_transition, available_at FROM underdog.regime_predictions"
+              " WHERE symbol = %(symbol)s ORDER BY time DESC, available_at DESC LIMIT 1",
+    "state": "SELECT * FROM underdog.state_vectors WHERE symbol = %(symbol)s"
+             " AND feature_version = 1 ORDER BY time DESC LIMIT 1",
+}
+
+
+def bars(db: Database, symbol: str, start: datetime, end: datetime,
+         timeframe: str = "1m") -> pd.DataFrame:
+    """Bars of one symbol with `start <= time < end`, indexed by bar start (UTC).
+
+    `available_at` is when each bar was known: its close. `BarPacks.bars` serves whole M1
+    days of the same frame from Redis.
+    """
+    if timeframe not in TIMEFRAMES:
+        raise ValueError(f"timeframe must be one of {sorted(TIMEFRAMES)}, got {timeframe!r}")
+    relation, length = TIMEFRAMES[timeframe]
+    with db.reader() as conn:
+        row = conn.execute(bars_query(relation), (symbol, start, end), binary=True,
+                           prepare=True).fetchone()
+    return bar_frame(bar_arrays(row), length)
+
+
+def bars_query(relation: str, *leading: str) -> str:
+    """One row: the `leading` expressions, then every bar column as one binary array.
+
+    Unordered aggregates (one pass, no sort): every array holds the rows in the same order,
+    and `bar_arrays` sorts them by time.
+    """
+    columns = ("time", *BAR_FIELDS[:-1], "coalesce(spread, 'NaN')")
+    arrays = (f"array_send(array_agg({c}))" for c in columns)
+    return (f"SELECT {', '.join([*leading, *arrays])} FROM {relation}"
+            " WHERE symbol = %s AND time >= %s AND time < %s")
+
+
+def bar_arrays(payloads: Sequence[bytes | None]) -> dict[str, np.ndarray]:
+    """The arrays of `bars_query`, sorted by time: `time` in Unix microseconds (int64),
+    `volume` int64, prices and spread float64, all native-endian."""
+    arrays = [decode_array(payload, t) for payload, t in zip(payloads, _BAR_TYPES, strict=True)]
+    order = np.argsort(arrays[0], kind="stable")
+    out = {"time": arrays[0][order].astype("int64") + PG_EPOCH_US}
+    for name, array in zip(BAR_FIELDS, arrays[1:], strict=True):
+        out[name] = array[order].astype("int64" if name == "volume" else "float64")
+    return out
+
+
+def bar_frame(arrays: Mapping[str, np.ndarray], length: timedelta) -> pd.DataFrame:
+    """The frame `bars` returns, from `bar_arrays`-shaped arrays (no copy of the prices)."""
+    us = arrays["time"].view("M8[us]")
+    data = {name: arrays[name] for name in BAR_FIELDS}
+    data["available_at"] = pd.DatetimeIndex(us + np.timedelta64(length), dtype=UTC_US)
+    return pd.DataFrame(data, index=pd.DatetimeIndex(us, dtype=UTC_US, name="time"), copy=False)
+
+
+def latest(db: Database, kind: str, symbol: str, source: str | None = None) -> dict | None:
+    """The newest row of a kind for a symbol (or series), or None."""
+    with db.reader() as conn:
+        return latest_on(conn, kind, symbol, source)
+
+
+def latest_on(conn: psycopg.Connection, kind: str, symbol: str,
+              source: str | None = None) -> dict | None:
+    """`latest` on a connection the caller holds (the streamer's own)."""
+    if kind not in LATEST:
+        raise ValueError(f"kind must be one of {sorted(LATEST)}, got {kind!r}")
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(LATEST[kind], {"symbol": symbol, "source": source}).fetchone()

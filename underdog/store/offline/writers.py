@@ -1,0 +1,258 @@
+"""Writers: every batch is validated, written whole or not at all, and its rejects kept.
+
+- `replace_window`: a backfill partition. DELETE the window, binary COPY the rows, insert the
+  dead letters, all in one transaction: rerunning gives the same rows, and a failure midway
+  leaves the window exactly as it was. A window still open at the write moment (today's
+  partition) is replaced only up to the last row written: rows after it (what the streamer
+  wrote meanwhile) are not deleted, and no row after `now` is written (validation).
+  With `streams` > 1 a window of several UTC days is written as one such transaction per
+  day, `streams` of them at once on their own connections (as timescaledb-parallel-copy
+  does; a day is a chunk): each day is replaced whole or not at all, and a failure leaves
+  the days already committed replaced (rerun the window: it is idempotent).
+- `upsert`: a streaming micro-batch. Binary COPY into a temporary staging table, then
+  INSERT .. ON CONFLICT (key) DO UPDATE, in one transaction.
+
+Tables stored encoded (ticks, see underdog.store.offline.tick_storage) are validated on their
+values, then encoded; a value the encoding cannot carry exactly is a dead letter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from underdog.store.db import Database
+from underdog.store.offline.copy_binary import encode_chunks
+from underdog.store.offline.tick_storage import encode_ticks
+from underdog.store.offline.validation import Checked, json_safe, validate, write_moment
+from underdog.store.tables import TICKS, Table
+
+ENCODERS = {TICKS.name: encode_ticks}
+
+COPY_ROWS = 1 << 16  # rows per encoded piece written to the COPY stream (~4.5 MiB of bars)
+
+
+@dataclass
+class WriteResult:
+    table: str
+    written: int
+    rejected: int
+    deleted: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    replaced_until: datetime | None = None  # replace_window: the end of what it replaced
+
+
+def no_rows(table: Table) -> pd.DataFrame:
+    """The table's columns and no rows: `replace_window` with it empties the window."""
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in table.column_names})
+
+
+def _copy(cur: psycopg.Cursor, target: sql.Composable, table: Table, rows: pd.DataFrame) -> None:
+    """COPY `rows` (stored form) into the table's stored columns."""
+    columns = table.stored_columns
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        target, sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
+    )
+    with cur.copy(statement) as copy:
+        # Each piece goes out as soon as it is encoded: the server parses while we encode.
+        for piece in encode_chunks(rows, columns, rows_per_chunk=COPY_ROWS):
+            copy.write(piece)
+
+
+def _stored(checked: Checked, table: Table) -> tuple[pd.DataFrame, Checked]:
+    """The rows in the table's stored form; rows the encoding refuses join the rejects."""
+    encode = ENCODERS.get(table.name)
+    if encode is None:
+        return checked.good, checked
+    stored, reasons = encode(checked.good)
+    bad = np.asarray([r is not None for r in reasons], dtype=bool)
+    if not bad.any():
+        return stored, checked
+    refused = pd.DataFrame({
+        "reason": reasons[bad].astype(str),
+        "payload": [json_safe(r) for r in checked.good[bad].to_dict("records")],
+    })
+    rejected = pd.concat([checked.rejected, refused], ignore_index=True)
+    return (stored[~bad].reset_index(drop=True),
+            Checked(checked.good[~bad].reset_index(drop=True), rejected))
+
+
+def _dead_letters(cur: psycopg.Cursor, checked: Checked, *, source: str, table: Table) -> None:
+    if checked.rejected.empty:
+        return
+    with cur.copy(
+        "COPY underdog.dead_letters (source, target_table, reason, payload) FROM STDIN"
+    ) as copy:
+        for reason, payload in checked.rejected.itertuples(index=False):
+            copy.write_row((source, table.name, reason, Jsonb(payload)))
+
+
+def _unlimited_decompression(db: Database, cur: psycopg.Cursor) -> None:
+    """TimescaleDB stops a DML transaction that decompresses more than 100,000 columnstore
+    rows (a guard for ad-hoc statements); a backfill rewriting a month of bars, or an upsert
+    correcting a compressed day, must go through whole."""
+    if db.is_timescale:
+        cur.execute("SET LOCAL timescaledb.max_tuples_decompressed_per_dml_transaction = 0")
+
+
+def _identifier(table: Table) -> sql.Composable:
+    return sql.Identifier(*table.qualified.split("."))
+
+
+def replace_window(
+    db: Database,
+    table: Table,
+    rows: pd.DataFrame,
+    *,
+    start: datetime,
+    end: datetime,
+    source: str,
+    only: Mapping[str, Sequence[str]] | None = None,
+    symbols: Collection[str] | None = None,
+    streams: int = 1,
+    now: datetime | None = None,
+) -> WriteResult:
+    """Make [start, end) hold exactly the valid `rows` (restricted to `only`, e.g. symbols).
+
+    `streams` > 1: one transaction per UTC day, that many at once (see the module docstring).
+    `now` is the write moment (default: the clock). When `end` is after it, the window
+    replaced ends, for each symbol (series), just past its last row written (at `start` when
+    it has none): the streamer's rows after it are kept.
+    """
+    now = write_moment(now)
+    checked = validate(rows, table, window=(start, end), symbols=symbols, now=now)
+    ends = open_window_ends(checked.good, table, start, end, now)
+    end = open_window_end(checked.good, start, end, now)
+    for column, allowed in (only or {}).items():
+        stray = ~checked.good[column].isin(list(allowed))
+        if stray.any():
+            raise ValueError(f"{table.name}: rows with {column} outside {list(allowed)}")
+    stored, checked = _stored(checked, table)
+    days = _days(start, end) if streams > 1 else [(start, end)]
+    if len(days) == 1:
+        with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            deleted = _replace(db, cur, table, stored, start, end, only, ends)
+            _dead_letters(cur, checked, source=source, table=table)
+    else:
+        deleted = _replace_days(db, table, stored, days, only, ends, streams)
+        with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            _dead_letters(cur, checked, source=source, table=table)
+    return WriteResult(table.name, len(stored), len(checked.rejected), deleted,
+                       checked.reasons, end)
+
+
+def open_window_end(good: pd.DataFrame, start: datetime, end: datetime,
+                    now: datetime) -> datetime:
+    """Where the replaced window ends: `end`, or for a window still open at `now`, just
+    past the last row written, so the window never deletes a row it does not rewrite."""
+    if end <= now:
+        return end
+    if good.empty:
+        return start
+    return min(end, good["time"].max().to_pydatetime() + timedelta(microseconds=1))
+
+
+def open_window_ends(good: pd.DataFrame, table: Table, start: datetime, end: datetime,
+                     now: datetime) -> dict[str, datetime] | None:
+    """For a window still open at `now`, where it ends for each entity (the key's first
+    column: symbol, series): just past that entity's last row written. None: closed."""
+    if end <= now:
+        return None
+    last = good.groupby(table.key[0])["time"].max()
+    return {name: min(end, t.to_pydatetime() + timedelta(microseconds=1))
+            for name, t in last.items()}
+
+
+def _replace(db: Database, cur: psycopg.Cursor, table: Table, stored: pd.DataFrame,
+             start: datetime, end: datetime, only: Mapping[str, Sequence[str]] | None,
+             ends: dict[str, datetime] | None = None) -> int:
+    """DELETE [start, end) (restricted to `only`, and to `ends` per entity: an entity with
+    no end keeps its rows) and COPY `stored` in: rows deleted."""
+    _unlimited_decompression(db, cur)
+    condition = sql.SQL("time >= %s AND time < %s")
+    params: list[object] = [start, end]
+    for column, allowed in (only or {}).items():
+        condition += sql.SQL(" AND {} = ANY(%s)").format(sql.Identifier(column))
+        params.append(list(allowed))
+    if ends is not None:
+        condition += sql.SQL(
+            " AND time < COALESCE((SELECT e.until FROM unnest(%s::text[], %s::timestamptz[])"
+            " AS e(entity, until) WHERE e.entity = {}), %s)").format(
+                sql.Identifier(table.key[0]))
+        params += [list(ends), list(ends.values()), start]
+    cur.execute(sql.SQL("DELETE FROM {} WHERE ").format(_identifier(table)) + condition, params)
+    deleted = cur.rowcount
+    _copy(cur, _identifier(table), table, stored)
+    return deleted
+
+
+def _days(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut at UTC midnights."""
+    cuts = [start]
+    midnight = pd.Timestamp(start).tz_convert("UTC").floor("D").to_pydatetime()
+    while (midnight := midnight + timedelta(days=1)) < end:
+        cuts.append(midnight)
+    cuts.append(end)
+    return list(zip(cuts[:-1], cuts[1:], strict=True))
+
+
+def _replace_days(db: Database, table: Table, stored: pd.DataFrame,
+                  days: list[tuple[datetime, datetime]],
+                  only: Mapping[str, Sequence[str]] | None,
+                  ends: dict[str, datetime] | None, streams: int) -> int:
+    """One DELETE + COPY transaction per day, `streams` at a time: rows deleted."""
+    cuts = pd.DatetimeIndex([lo for lo, _ in days[1:]]).as_unit("us").asi8
+    day_of_row = np.searchsorted(cuts, pd.DatetimeIndex(stored["time"]).as_unit("us").asi8,
+                                 side="right")
+    order = np.argsort(day_of_row, kind="stable")
+    parts = np.split(order, np.cumsum(np.bincount(day_of_row, minlength=len(days)))[:-1])
+
+    def one(i: int) -> int:
+        with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            return _replace(db, cur, table, stored.iloc[parts[i]], *days[i], only, ends)
+
+    with ThreadPoolExecutor(max_workers=streams) as pool:
+        return sum(pool.map(one, range(len(days))))
+
+
+def upsert(
+    db: Database,
+    table: Table,
+    rows: pd.DataFrame,
+    *,
+    source: str,
+    symbols: Collection[str] | None = None,
+    now: datetime | None = None,
+) -> WriteResult:
+    """Insert or update the valid `rows` by the table's key (`now`: the write moment)."""
+    checked = validate(rows, table, symbols=symbols, now=now)
+    stored, checked = _stored(checked, table)
+    stage = sql.Identifier(f"stage_{table.name}")
+    names = [c.name for c in table.stored_columns]
+    columns = sql.SQL(", ").join(map(sql.Identifier, names))
+    updates = sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
+        for c in names if c not in table.key
+    )
+    merge = sql.SQL(
+        "INSERT INTO {target} ({columns}) SELECT {columns} FROM {stage} "
+        "ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    ).format(target=_identifier(table), columns=columns, stage=stage, updates=updates,
+             key=sql.SQL(", ").join(map(sql.Identifier, table.key)))
+    with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        _unlimited_decompression(db, cur)
+        cur.execute(sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        ).format(stage, _identifier(table)))
+        _copy(cur, stage, table, stored)
+        cur.execute(merge)
+        _dead_letters(cur, checked, source=source, table=table)
+    return WriteResult(table.name, len(stored), len(checked.rejected), 0, checked.reasons)
