@@ -10,10 +10,10 @@ from underdog.sentiment.pipeline import (
     SourceRun,
     collect,
     publish_latest,
+    refresh_summary,
     score_window,
 )
 from underdog.sentiment.scoring.loading import load_scorer
-from underdog.store.offline import aggregates
 from underdog_assets.defs.common.partitions import WEEKLY_BATCHES
 from underdog_assets.defs.common.resources import DatabaseResource, RedisResource, SentimentResource
 from underdog_assets.defs.sentiment.partitions import SENTIMENT_DAILY
@@ -168,10 +168,7 @@ def _score_checks(found: SentimentAudit, end: pd.Timestamp) -> list[dg.AssetChec
 )
 def hourly_sentiment_summary(context: dg.AssetExecutionContext,
                              database: DatabaseResource) -> dg.MaterializeResult:
-    start, end = context.partition_time_window
-    lo, hi = aggregates.refresh(database.db, "hourly_sentiment_summary", start - OVERLAP, end)
-    with database.db.reader() as conn:
-        rows = conn.execute("SELECT count(*) FROM underdog.hourly_sentiment_summary"
-                            " WHERE time >= %s AND time < %s", (lo, hi)).fetchone()[0]
-    return dg.MaterializeResult(metadata={"rows_in_window": rows, "window_start": lo.isoformat(),
-                                          "window_end": hi.isoformat()})
+    summary = refresh_summary(database.db, *context.partition_time_window)
+    return dg.MaterializeResult(metadata={"rows_in_window": summary.rows,
+                                          "window_start": summary.start.isoformat(),
+                                          "window_end": summary.end.isoformat()})
