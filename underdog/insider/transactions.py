@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-from psycopg.types.json import Jsonb
 
 from underdog.sources.alphavantage_insider import (
     AlphaVantageError,
@@ -40,7 +39,8 @@ from underdog.sources.alphavantage_insider import (
 )
 from underdog.sources.edgar import EdgarClient, EdgarError, Filing, pad_cik
 from underdog.store.db import Database
-from underdog.store.offline.writers import WriteResult, upsert
+from underdog.store.offline.insider import first_seen
+from underdog.store.offline.writers import WriteResult, upsert, write_dead_letters
 from underdog.store.tables import Column, Table
 
 log = logging.getLogger(__name__)
@@ -334,10 +334,7 @@ def _alphavantage_frames(db: Database, client: AlphaVantageInsider, issuers: Seq
 
 def _keep_first_seen(db: Database, rows: pd.DataFrame) -> pd.DataFrame:
     """Rows already stored keep the time they were first seen (their available_at)."""
-    with db.reader() as conn:
-        seen = dict(((a, line), t) for a, line, t in conn.execute(
-            "SELECT accession, line, filed_at FROM underdog.insider_transactions"
-            " WHERE accession = ANY(%s)", (list(rows["accession"].unique()),)))
+    seen = first_seen(db, list(rows["accession"].unique()))
     first = [seen.get((a, line)) for a, line in zip(rows["accession"], rows["line"],
                                                     strict=True)]
     stamp = pd.Series([f if f is not None else t for f, t in zip(first, rows["filed_at"],
@@ -350,8 +347,6 @@ def _keep_first_seen(db: Database, rows: pd.DataFrame) -> pd.DataFrame:
 def _dead_letter_filings(db: Database, failed: list[dict[str, str]]) -> None:
     if not failed:
         return
-    with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO underdog.dead_letters (source, target_table, reason, payload)"
-            " VALUES ('edgar', 'insider_transactions', %s, %s)",
-            [(f"unreadable Form 4: {f['error']}", Jsonb(f)) for f in failed])
+    rejected = pd.DataFrame({"reason": [f"unreadable Form 4: {f['error']}" for f in failed],
+                             "payload": failed})
+    write_dead_letters(db, rejected, source="edgar", table=INSIDER_TRANSACTIONS)
