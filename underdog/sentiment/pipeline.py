@@ -26,10 +26,11 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
+from underdog.sentiment.audits import SentimentAudit, audit
 from underdog.sentiment.options import SentimentOptions
 from underdog.sentiment.scoring.cache import CachedScorer
 from underdog.sentiment.scoring.lexicon import MODEL_ID as LEXICON_MODEL
-from underdog.sentiment.scoring.loading import LoadedScorer
+from underdog.sentiment.scoring.loading import LoadedScorer, load_scorer
 from underdog.sentiment.scoring.rules import Score
 from underdog.sentiment.tagging import Tagger
 from underdog.sources import alphavantage_news
@@ -225,6 +226,29 @@ def _frame(rows: list[dict[str, object]]) -> pd.DataFrame:
     for column in ("time", "available_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     return frame
+
+
+# ---------------------------------------------------------------- a day's scoring
+
+
+@dataclass
+class ScoredWindow:
+    """What the `sentiment_scores` asset reports: the run, Redis keys updated, the audit."""
+
+    run: ScoreRun
+    published: int
+    audit: SentimentAudit
+
+
+def score_and_publish(db: Database, cache: LatestCache, start: datetime, end: datetime,
+                      options: SentimentOptions) -> ScoredWindow:
+    """Score [start, end) with the configured model (the lexicon if it cannot load),
+    reaching back OVERLAP for late arrivals of the window before that this run fetched;
+    publish the newest scores to Redis; audit [start, end)."""
+    loaded = load_scorer(options.finbert_model, quantize=options.finbert_quantize)
+    run = score_window(db, loaded, start - OVERLAP, end, options=options)
+    published = publish_latest(cache, run.rows, replaced=run.replaced > 0)
+    return ScoredWindow(run, published, audit(db, start, end, options.symbols))
 
 
 # ---------------------------------------------------------------- summary
