@@ -251,3 +251,23 @@ def freshness(db: Database, series_id: str, end: date, frequency: str = "D") -> 
     at = datetime.combine(end, datetime.min.time(), tzinfo=UTC)
     age = (at - newest) / timedelta(days=1)
     return Freshness(series_id, newest.date().isoformat(), round(age, 2), limit)
+
+
+@dataclass(frozen=True)
+class WindowAudit:
+    """What the macro_indicators checks and metadata look at after a run."""
+
+    series: list[str]  # the series checked: those fetched, else those requested
+    fresh: list[Freshness]
+    overlaps: dict[str, int]  # vintage_overlaps of `series`
+    known: list[dict]  # per fetched series, its macro_asof row at the window's end
+
+
+def audit_window(db: Database, run: MacroRun, end: datetime) -> WindowAudit:
+    """Freshness and vintage order of the run's series at `end`, and the value of each a
+    model could use then (newest observation, newest vintage)."""
+    frequency = {s.series_id: s.frequency for s in run.series}
+    series = list(frequency) or run.requested
+    fresh = [freshness(db, s, end.date(), frequency.get(s, "D")) for s in series]
+    known = [row for s in run.series if (row := macro_asof(db, s.series_id, end)) is not None]
+    return WindowAudit(series, fresh, vintage_overlaps(db, series), known)
