@@ -101,6 +101,13 @@ def collect(db: Database, source: str, start: datetime, end: datetime,
     return run
 
 
+def collect_kind(db: Database, kind: str, start: datetime, end: datetime,
+                 options: SentimentOptions) -> list[SourceRun]:
+    """`collect` from every configured source of `kind` ("news" or "post")."""
+    return [collect(db, source, start, end, options, kind=kind)
+            for source in options.resolved_sources(kind)]
+
+
 def _since(db: Database, source: str, start: datetime, end: datetime, now: datetime) -> datetime:
     """The window's start; while it is still open, just before the newest stored item."""
     if end <= now:

@@ -7,7 +7,7 @@ from underdog.sentiment.audits import SentimentAudit
 from underdog.sentiment.pipeline import (
     ScoredWindow,
     SourceRun,
-    collect,
+    collect_kind,
     refresh_summary,
     score_and_publish,
 )
@@ -25,9 +25,7 @@ SOURCES_TEXT = ("UNDERDOG_SENTIMENT_SOURCES (auto: every API with credentials, t
 def _collect(context: dg.AssetExecutionContext, database: DatabaseResource,
              sentiment: SentimentResource, kind: str) -> dg.MaterializeResult:
     start, end = context.partition_time_window
-    options = sentiment.options()
-    runs = [collect(database.db, source, start, end, options, kind=kind)
-            for source in options.resolved_sources(kind)]
+    runs = collect_kind(database.db, kind, start, end, sentiment.options())
     for run in runs:
         if run.skipped:
             (context.log.warning if run.failed else context.log.info)(f"skipped: {run.skipped}")
