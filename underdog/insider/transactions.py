@@ -41,29 +41,11 @@ from underdog.sources.edgar import EdgarClient, EdgarError, Filing, pad_cik
 from underdog.store.db import Database
 from underdog.store.offline.insider import first_seen
 from underdog.store.offline.writers import WriteResult, upsert, write_dead_letters
-from underdog.store.tables import Column, Table
+from underdog.store.tables import INSIDER_TRANSACTIONS
 
 log = logging.getLogger(__name__)
 
 
-def _c(name: str, pgtype: str = "float8", **rules: bool) -> Column:
-    return Column(name, pgtype, **rules)
-
-
-# The plain table of migration 0001 (not a hypertable: no `time`), for the writers.
-INSIDER_TRANSACTIONS = Table(
-    "insider_transactions",
-    (_c("accession", "text"), _c("line", "int4"), _c("issuer_cik", "text"),
-     _c("issuer", "text", nullable=True), _c("owner", "text", nullable=True),
-     _c("security", "text", nullable=True), _c("derivative", "bool"),
-     _c("transaction_date", "date"), _c("code", "text", nullable=True),
-     _c("shares", nullable=True, non_negative=True), _c("price", nullable=True,
-                                                        non_negative=True),
-     _c("acquired_disposed", "text", nullable=True),
-     _c("owned_after", nullable=True, non_negative=True), _c("filed_at", "timestamptz"),
-     _c("available_at", "timestamptz")),
-    key=("accession", "line"),
-)
 CSV_COLUMNS = ("security", "date", "code", "shares", "price", "acquired_disposed",
                "owned_after", "owner", "issuer", "derivative")
 # Only a window ending after now - 1 day asks Alpha Vantage: the latest complete UTC day.
