@@ -9,10 +9,12 @@ from rich.table import Table
 
 from underdog.config import get_settings
 from underdog.features.online import latest_state, update_online
-from underdog.features.registry import FEATURE_NAMES
+from underdog.features.registry import FEATURE_NAMES, FEATURE_VERSION
 from underdog.features.state_vector import training_frame
 from underdog.store.db import Database
+from underdog.store.offline.ledger import run_metrics
 from underdog.store.offline.readers import bars, latest
+from underdog.store.offline.vectors import stored_vector
 from underdog.store.online.cache import LatestCache
 
 
@@ -93,10 +95,7 @@ def _state_vectors(db: Database, cache: LatestCache, symbols: list[str]) -> Tabl
 def _offline_vector(db: Database, symbol: str, time: datetime) -> dict[str, float] | None:
     """The stored offline row of the bar, else the offline builder's row for it (a bar the
     live stream just wrote has no stored row yet)."""
-    with db.reader() as conn:
-        row = conn.execute(f"SELECT {', '.join(FEATURE_NAMES)} FROM underdog.state_vectors"
-                           " WHERE symbol = %s AND time = %s AND feature_version = 1",
-                           (symbol, time)).fetchone()
+    row = stored_vector(db, symbol, time, FEATURE_NAMES, FEATURE_VERSION)
     if row:
         return dict(zip(FEATURE_NAMES, map(float, row), strict=True))
     frame = training_frame(db, symbol, time, time + timedelta(minutes=1))
@@ -109,11 +108,8 @@ EVALUATION_METRICS = {"total_return": "return", "sharpe": "Sharpe", "max_drawdow
 
 def _evaluation(db: Database, run_id: str) -> Table:
     """The TD3 policies on their test windows against buy-and-hold and flat (`metrics`)."""
-    with db.reader() as conn:
-        rows = conn.execute("SELECT strategy, name, value FROM underdog.metrics"
-                            " WHERE run_id = %s ORDER BY strategy", (run_id,)).fetchall()
     values: dict[str, dict[str, float]] = {}
-    for strategy, name, value in rows:
+    for strategy, name, value in run_metrics(db, run_id):
         values.setdefault(strategy, {})[name] = value
     # Strategies are td3:<version> and td3:<version>/<baseline>; a version starts with the symbol.
     versions = sorted({s.split("/")[0].removeprefix("td3:") for s in values})

@@ -1,7 +1,8 @@
 """The compression figures of `underdog health` and the exporter, on real TimescaleDB.
 
 TimescaleDB is not packaged here; PGlite with TimescaleDB 2.23 (tests/timescale) runs the very
-query text of `underdog.ops.health.compression_query` on a hypertable with compressed chunks.
+query text of `underdog.store.offline.health.compression_query` on a hypertable with
+compressed chunks.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from underdog.ops.health import HYPERTABLES, TableStorage, compression_query
+from underdog.store.offline.health import HYPERTABLES, TableStorage, compression_query
 
 RUNNER = Path(__file__).resolve().parents[2] / "tests" / "timescale" / "run_sql.mjs"
 NODE = shutil.which("node")

@@ -13,6 +13,7 @@ import pandas as pd
 
 from underdog.features.registry import FEATURE_NAMES, FEATURE_VERSION
 from underdog.store.db import Database
+from underdog.store.offline.vectors import vectors_with_spread
 
 
 @dataclass(frozen=True)
@@ -48,15 +49,7 @@ class MarketData:
 def load_market(db: Database, symbol: str, start: datetime | None = None,
                 end: datetime | None = None) -> MarketData:
     """State vectors of `symbol` in [start, end) joined with their bars' spreads."""
-    columns = ", ".join(f"s.{name}" for name in FEATURE_NAMES)
-    query = (f"SELECT s.time, {columns}, o.spread FROM underdog.state_vectors s"
-             " JOIN underdog.ohlcv o ON o.symbol = s.symbol AND o.time = s.time"
-             " WHERE s.symbol = %s AND s.feature_version = %s"
-             " AND s.time >= coalesce(%s::timestamptz, '-infinity')"
-             " AND s.time < coalesce(%s::timestamptz, 'infinity')"
-             " ORDER BY s.time")
-    with db.reader() as conn:
-        rows = conn.execute(query, (symbol, FEATURE_VERSION, start, end)).fetchall()
+    rows = vectors_with_spread(db, symbol, FEATURE_NAMES, FEATURE_VERSION, start, end)
     if not rows:
         raise LookupError(f"no state vectors for {symbol} in [{start}, {end}): materialize "
                           "state_vectors first")

@@ -3,7 +3,8 @@
 Each table's rows for one strategy (`td3:<policy version>`) in the evaluated window are
 replaced in one transaction per table (the writers' replace_window), so rerunning an
 evaluation gives the same rows; `run_id` says which run wrote them. Then the
-`daily_trading_summary` buckets of the window are refreshed.
+`daily_trading_summary` buckets of the window are refreshed. `balance` reads the books back
+(the td3_evaluation check); the reads are in `underdog.store.offline.ledger`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 from underdog.agent.backtest import Books
 from underdog.store.db import Database
 from underdog.store.offline import aggregates
+from underdog.store.offline import ledger as ledger_store
 from underdog.store.offline.writers import no_rows, replace_window
 from underdog.store.tables import ACCOUNT_SNAPSHOTS, METRICS, POSITIONS, TRADES
 
@@ -61,6 +63,28 @@ def write_ledger(db: Database, books: Books, metrics: dict[str, dict[str, float]
         run.written[table.name] = result.written
     aggregates.refresh(db, "daily_trading_summary", *window)
     return run
+
+
+def balance(db: Database, books: Books, strategy: str,
+            window: tuple[datetime, datetime]) -> tuple[bool, str]:
+    """Read back: the stored trades of `strategy` in `window` add up to the equity change
+    of `books`, and `daily_trading_summary` holds the same trades and PnL."""
+    start, end = window
+    trades, pnl = ledger_store.trade_totals(db, strategy, start, end)
+    summary_trades, summary_pnl = ledger_store.summary_totals(db, strategy)
+    change = books.equity[-1] - books.equity[0]
+    ok = (trades == len(books.trades) == summary_trades and abs(pnl - change) < 1e-6
+          and abs(summary_pnl - pnl) < 1e-6)
+    return ok, (f"{trades} trades, PnL {pnl:.2f} vs equity change {change:.2f}; summary "
+                f"{summary_trades} trades, PnL {summary_pnl:.2f}")
+
+
+def refresh_daily_summary(db: Database, preview_rows: int = 20) -> pd.DataFrame:
+    """Recompute `daily_trading_summary` over every traded day; its newest rows."""
+    first, last = ledger_store.trade_span(db)
+    if first is not None:
+        aggregates.refresh(db, "daily_trading_summary", first, last + timedelta(days=1))
+    return ledger_store.summary_preview(db, preview_rows)
 
 
 def _tagged(frame: pd.DataFrame, **columns: object) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from underdog.agent.scaler import Scaler
 from underdog.agent.train import Trained
 from underdog.features.registry import FEATURE_VERSION
 from underdog.store.db import Database
-from underdog.store.models import save_model
+from underdog.store.models import find_model, save_model
 
 MODEL_NAME = "td3_policy"
 LIBRARIES = ("stable-baselines3", "torch", "gymnasium", "numpy", "underdog")
@@ -97,14 +97,7 @@ def save_policy(db: Database, trained: Trained) -> str:
 
 def load_policy(db: Database, symbol: str, version: str | None = None) -> StoredPolicy:
     """A stored policy of `symbol`: `version`, or the newest one."""
-    query = ("SELECT version, params, artifact FROM underdog.model_registry"
-             " WHERE name = %s AND params->>'symbol' = %s")
-    args: list[object] = [MODEL_NAME, symbol]
-    if version:
-        query += " AND version = %s"
-        args.append(version)
-    with db.reader() as conn:
-        row = conn.execute(query + " ORDER BY created_at DESC LIMIT 1", args).fetchone()
+    row = find_model(db, MODEL_NAME, symbol=symbol, version=version)
     if row is None:
         wanted = f"version {version}" if version else "any version"
         raise LookupError(f"no TD3 policy for {symbol} ({wanted}): train one first "

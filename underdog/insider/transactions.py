@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-from psycopg.types.json import Jsonb
 
 from underdog.sources.alphavantage_insider import (
     AlphaVantageError,
@@ -40,30 +39,13 @@ from underdog.sources.alphavantage_insider import (
 )
 from underdog.sources.edgar import EdgarClient, EdgarError, Filing, pad_cik
 from underdog.store.db import Database
-from underdog.store.offline.writers import WriteResult, upsert
-from underdog.store.tables import Column, Table
+from underdog.store.offline.insider import first_seen
+from underdog.store.offline.writers import WriteResult, upsert, write_dead_letters
+from underdog.store.tables import INSIDER_TRANSACTIONS
 
 log = logging.getLogger(__name__)
 
 
-def _c(name: str, pgtype: str = "float8", **rules: bool) -> Column:
-    return Column(name, pgtype, **rules)
-
-
-# The plain table of migration 0001 (not a hypertable: no `time`), for the writers.
-INSIDER_TRANSACTIONS = Table(
-    "insider_transactions",
-    (_c("accession", "text"), _c("line", "int4"), _c("issuer_cik", "text"),
-     _c("issuer", "text", nullable=True), _c("owner", "text", nullable=True),
-     _c("security", "text", nullable=True), _c("derivative", "bool"),
-     _c("transaction_date", "date"), _c("code", "text", nullable=True),
-     _c("shares", nullable=True, non_negative=True), _c("price", nullable=True,
-                                                        non_negative=True),
-     _c("acquired_disposed", "text", nullable=True),
-     _c("owned_after", nullable=True, non_negative=True), _c("filed_at", "timestamptz"),
-     _c("available_at", "timestamptz")),
-    key=("accession", "line"),
-)
 CSV_COLUMNS = ("security", "date", "code", "shares", "price", "acquired_disposed",
                "owned_after", "owner", "issuer", "derivative")
 # Only a window ending after now - 1 day asks Alpha Vantage: the latest complete UTC day.
@@ -334,10 +316,7 @@ def _alphavantage_frames(db: Database, client: AlphaVantageInsider, issuers: Seq
 
 def _keep_first_seen(db: Database, rows: pd.DataFrame) -> pd.DataFrame:
     """Rows already stored keep the time they were first seen (their available_at)."""
-    with db.reader() as conn:
-        seen = dict(((a, line), t) for a, line, t in conn.execute(
-            "SELECT accession, line, filed_at FROM underdog.insider_transactions"
-            " WHERE accession = ANY(%s)", (list(rows["accession"].unique()),)))
+    seen = first_seen(db, list(rows["accession"].unique()))
     first = [seen.get((a, line)) for a, line in zip(rows["accession"], rows["line"],
                                                     strict=True)]
     stamp = pd.Series([f if f is not None else t for f, t in zip(first, rows["filed_at"],
@@ -350,8 +329,6 @@ def _keep_first_seen(db: Database, rows: pd.DataFrame) -> pd.DataFrame:
 def _dead_letter_filings(db: Database, failed: list[dict[str, str]]) -> None:
     if not failed:
         return
-    with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO underdog.dead_letters (source, target_table, reason, payload)"
-            " VALUES ('edgar', 'insider_transactions', %s, %s)",
-            [(f"unreadable Form 4: {f['error']}", Jsonb(f)) for f in failed])
+    rejected = pd.DataFrame({"reason": [f"unreadable Form 4: {f['error']}" for f in failed],
+                             "payload": failed})
+    write_dead_letters(db, rejected, source="edgar", table=INSIDER_TRANSACTIONS)

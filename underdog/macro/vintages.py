@@ -27,7 +27,6 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from psycopg.rows import dict_row
 
 from underdog.sources.fred import (
     FixtureSource,
@@ -38,6 +37,7 @@ from underdog.sources.fred import (
     VintageSource,
 )
 from underdog.store.db import Database
+from underdog.store.offline.macro import newest_observation, overlapping_vintages, vintage_asof
 from underdog.store.offline.readers import latest
 from underdog.store.offline.writers import WriteResult, upsert
 from underdog.store.online.cache import LatestCache
@@ -211,16 +211,6 @@ def publish_latest(db: Database, cache: LatestCache, series_id: str) -> bool:
 # ---------------------------------------------------------------- reads and audits
 
 
-ASOF_SQL = """
-SELECT series_id, time, value, realtime_start, realtime_end, available_at, name, units
-FROM (SELECT DISTINCT ON (time) * FROM underdog.macro_indicators
-      WHERE series_id = %(series)s AND available_at <= %(at)s
-      ORDER BY time DESC, realtime_start DESC) newest
-WHERE %(missing)s OR value IS NOT NULL
-ORDER BY time DESC LIMIT 1
-"""
-
-
 def macro_asof(db: Database, series_id: str, at: datetime, *,
                skip_missing: bool = True) -> dict | None:
     """The newest observation of `series_id` known at `at`, in its newest vintage known at
@@ -231,29 +221,13 @@ def macro_asof(db: Database, series_id: str, at: datetime, *,
     """
     if at.tzinfo is None or at.tzinfo.utcoffset(at) is None:
         raise ValueError(f"at must be timezone-aware, got naive {at!r}")
-    params = {"series": series_id, "at": at, "missing": not skip_missing}
-    with db.reader() as conn, conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(ASOF_SQL, params).fetchone()
-
-
-OVERLAPS_SQL = """
-SELECT series_id, count(*) AS bad FROM (
-    SELECT series_id, realtime_start, realtime_end,
-           lead(realtime_start) OVER (PARTITION BY series_id, time
-                                      ORDER BY realtime_start) AS next_start
-    FROM underdog.macro_indicators WHERE series_id = ANY(%(series)s)) v
-WHERE (realtime_end IS NOT NULL AND realtime_end < realtime_start)
-   OR (next_start IS NOT NULL AND (realtime_end IS NULL OR realtime_end >= next_start))
-GROUP BY series_id
-"""
+    return vintage_asof(db, series_id, at, skip_missing=skip_missing)
 
 
 def vintage_overlaps(db: Database, series: Sequence[str]) -> dict[str, int]:
     """Per series, vintages that end before they start, or that are still open (or end too
     late) when the next vintage of the same observation starts. {} when all are ordered."""
-    with db.reader() as conn:
-        rows = conn.execute(OVERLAPS_SQL, {"series": list(series)}).fetchall()
-    return {series_id: int(bad) for series_id, bad in rows}
+    return overlapping_vintages(db, series)
 
 
 @dataclass(frozen=True)
@@ -268,19 +242,32 @@ class Freshness:
         return self.age_days is not None and self.age_days <= self.max_age_days
 
 
-NEWEST_SQL = """
-SELECT max(time) FROM underdog.macro_indicators
-WHERE series_id = %(series)s AND realtime_start < %(end)s
-"""
-
-
 def freshness(db: Database, series_id: str, end: date, frequency: str = "D") -> Freshness:
     """Age at `end` of the newest observation published before `end`."""
     limit = MAX_AGE_DAYS.get(frequency or "D", MAX_AGE_DAYS["D"])
-    with db.reader() as conn:
-        newest = conn.execute(NEWEST_SQL, {"series": series_id, "end": end}).fetchone()[0]
+    newest = newest_observation(db, series_id, end)
     if newest is None:
         return Freshness(series_id, "", None, limit)
     at = datetime.combine(end, datetime.min.time(), tzinfo=UTC)
     age = (at - newest) / timedelta(days=1)
     return Freshness(series_id, newest.date().isoformat(), round(age, 2), limit)
+
+
+@dataclass(frozen=True)
+class WindowAudit:
+    """What the macro_indicators checks and metadata look at after a run."""
+
+    series: list[str]  # the series checked: those fetched, else those requested
+    fresh: list[Freshness]
+    overlaps: dict[str, int]  # vintage_overlaps of `series`
+    known: list[dict]  # per fetched series, its macro_asof row at the window's end
+
+
+def audit_window(db: Database, run: MacroRun, end: datetime) -> WindowAudit:
+    """Freshness and vintage order of the run's series at `end`, and the value of each a
+    model could use then (newest observation, newest vintage)."""
+    frequency = {s.series_id: s.frequency for s in run.series}
+    series = list(frequency) or run.requested
+    fresh = [freshness(db, s, end.date(), frequency.get(s, "D")) for s in series]
+    known = [row for s in run.series if (row := macro_asof(db, s.series_id, end)) is not None]
+    return WindowAudit(series, fresh, vintage_overlaps(db, series), known)

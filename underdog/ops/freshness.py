@@ -19,10 +19,10 @@ from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 
 import psycopg
-from psycopg import sql
 
 from underdog.config import ConfigError, Settings
 from underdog.sentiment.options import ALL_SOURCES
+from underdog.store.offline.health import newest_per_key
 
 DAILY_GRACE = timedelta(hours=2)  # a daily run's own duration, retries included
 MINUTE = timedelta(minutes=1)
@@ -220,25 +220,6 @@ class FeedStatus:
         return max(lags) if self.feed.every_key else min(lags)
 
 
-def _newest_rows(conn: psycopg.Connection, feed: Feed, key_values: list[str],
-                 today: datetime) -> list[tuple[str, datetime | None, int]]:
-    table = sql.Identifier("underdog", feed.table)
-    known = sql.Identifier(feed.known)
-    extra = sql.SQL(f" AND {feed.where}" if feed.where else "")  # a constant from FEEDS
-    if feed.key is None:
-        query = sql.SQL("SELECT '', (SELECT max({k}) FROM {t} WHERE true{x}),"
-                        " (SELECT count(*) FROM {t} WHERE {k} >= %(today)s{x})")
-        return conn.execute(query.format(k=known, t=table, x=extra), {"today": today}).fetchall()
-    key = sql.Identifier(feed.key)
-    # One index probe per key: (key, time) leads every key of these tables or an index.
-    query = sql.SQL(
-        "SELECT v, (SELECT max({k}) FROM {t} WHERE {key} = v{x}),"
-        " (SELECT count(*) FROM {t} WHERE {key} = v AND {k} >= %(today)s{x})"
-        " FROM unnest(%(keys)s::text[]) AS v"
-    ).format(k=known, t=table, key=key, x=extra)
-    return conn.execute(query, {"keys": key_values, "today": today}).fetchall()
-
-
 def evaluate(conn: psycopg.Connection, feed: Feed, settings: Settings, *,
              now: datetime | None = None,
              threshold: Threshold | None = None) -> FeedStatus:
@@ -247,7 +228,9 @@ def evaluate(conn: psycopg.Connection, feed: Feed, settings: Settings, *,
     threshold = threshold or thresholds(settings)[feed.table]
     today = datetime.combine(now.astimezone(UTC).date(), time(), tzinfo=UTC)
     out = FeedStatus(feed, threshold)
-    for key, newest, rows in _newest_rows(conn, feed, keys(feed, settings), today):
+    found = newest_per_key(conn, feed.table, feed.known, feed.key, keys(feed, settings), today,
+                           feed.where)
+    for key, newest, rows in found:
         known = newest + feed.shift if newest is not None else None
         out.keys.append(KeyStatus(key, known, lag_seconds(feed, known, now), int(rows)))
     out.status, out.detail = _verdict(out)

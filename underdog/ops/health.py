@@ -12,15 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import redis
 
 from underdog.config import Settings
 from underdog.ops.freshness import FeedStatus, evaluate_all
 from underdog.redaction import redact
-from underdog.store.db import connect, is_timescale
+from underdog.store.db import is_timescale
+from underdog.store.offline.health import (
+    TableStorage,
+    dead_letter_counts,
+    open_read_only,
+    storage,
+)
 from underdog.store.online.cache import LatestCache
-from underdog.store.tables import FACT_TABLES
 
 DAY = timedelta(hours=24)
 # A heartbeat is written every second; a running streamer silent this long is hung or dead.
@@ -42,22 +46,6 @@ class RedisStatus:
     def hit_ratio(self) -> float | None:
         total = self.hits + self.misses
         return self.hits / total if total else None
-
-
-@dataclass
-class TableStorage:
-    table: str
-    size_bytes: int
-    chunks: int | None = None  # TimescaleDB hypertables only
-    compressed_chunks: int | None = None
-    before_bytes: int | None = None  # of the compressed chunks
-    after_bytes: int | None = None
-
-    @property
-    def compression_ratio(self) -> float | None:
-        if self.before_bytes and self.after_bytes:
-            return self.before_bytes / self.after_bytes
-        return None
 
 
 @dataclass
@@ -114,49 +102,6 @@ class HealthReport:
         return out
 
 
-def open_connection(settings: Settings) -> psycopg.Connection:
-    """A read-only autocommit connection (ConfigError, without the password, if unreachable)."""
-    conn = connect(settings.dsn, autocommit=True)
-    conn.execute("SET default_transaction_read_only = on")
-    return conn
-
-
-def dead_letters(conn: psycopg.Connection, now: datetime) -> dict[tuple[str, str], int]:
-    rows = conn.execute(
-        "SELECT source, target_table, count(*) FROM underdog.dead_letters"
-        " WHERE created_at >= %s GROUP BY 1, 2", (now - DAY,)).fetchall()
-    return {(s, t): int(n) for s, t, n in rows}
-
-
-HYPERTABLES = ("SELECT hypertable_name FROM timescaledb_information.hypertables"
-               " WHERE hypertable_schema = 'underdog'")
-
-
-def compression_query(table: str) -> str:
-    """Size, chunks and columnstore bytes of one hypertable (catalog reads only). `table` is
-    a name from FACT_TABLES (a constant), written into the text so PGlite runs it as is."""
-    name = f"'underdog.{table}'::regclass"
-    return (f"SELECT hypertable_size({name}), s.total_chunks, s.number_compressed_chunks,"
-            " s.before_compression_total_bytes, s.after_compression_total_bytes"
-            f" FROM hypertable_compression_stats({name}) s")
-
-
-def storage(conn: psycopg.Connection, timescale: bool) -> list[TableStorage]:
-    """Size per fact table; chunks and compression of its hypertable on TimescaleDB."""
-    hypertables = {r[0] for r in conn.execute(HYPERTABLES)} if timescale else set()
-    out = []
-    for table in FACT_TABLES:
-        row = conn.execute(compression_query(table)).fetchone() if table in hypertables else None
-        if row is None:
-            size = conn.execute("SELECT pg_total_relation_size(%s::regclass)",
-                                (f"underdog.{table}",)).fetchone()
-            out.append(TableStorage(table, int(size[0] or 0)))
-            continue
-        out.append(TableStorage(table, int(row[0] or 0), *(
-            int(v) if v is not None else None for v in row[1:])))
-    return out
-
-
 def redis_status(client: redis.Redis) -> RedisStatus:
     try:
         memory, stats = client.info("memory"), client.info("stats")
@@ -197,10 +142,10 @@ def online_state(cache: LatestCache, symbols: list[str]) -> dict[str, datetime |
 def collect(settings: Settings, *, now: datetime | None = None) -> HealthReport:
     """The report at `now`. Raises ConfigError if PostgreSQL is unreachable."""
     now = now or datetime.now(UTC)
-    with open_connection(settings) as conn:
+    with open_read_only(settings.dsn) as conn:
         timescale = is_timescale(conn)
         feeds = evaluate_all(conn, settings, now=now)
-        letters = dead_letters(conn, now)
+        letters = dead_letter_counts(conn, now - DAY)
         tables = storage(conn, timescale)
     cache = LatestCache.from_url(settings.redis_url.get_secret_value(),
                                  timeout_s=max(settings.redis_timeout_s, 1.0),

@@ -26,15 +26,18 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
+from underdog.sentiment.audits import SentimentAudit, audit
 from underdog.sentiment.options import SentimentOptions
 from underdog.sentiment.scoring.cache import CachedScorer
 from underdog.sentiment.scoring.lexicon import MODEL_ID as LEXICON_MODEL
-from underdog.sentiment.scoring.loading import LoadedScorer
+from underdog.sentiment.scoring.loading import LoadedScorer, load_scorer
 from underdog.sentiment.scoring.rules import Score
 from underdog.sentiment.tagging import Tagger
 from underdog.sources import alphavantage_news
 from underdog.sources.documents import Document, MissingCredentials, SourceError
 from underdog.store.db import Database
+from underdog.store.offline import aggregates
+from underdog.store.offline import sentiment as sentiment_store
 from underdog.store.offline.writers import WriteResult, upsert
 from underdog.store.online.cache import LatestCache
 from underdog.store.tables import SENTIMENT_SCORES
@@ -98,28 +101,19 @@ def collect(db: Database, source: str, start: datetime, end: datetime,
     return run
 
 
+def collect_kind(db: Database, kind: str, start: datetime, end: datetime,
+                 options: SentimentOptions) -> list[SourceRun]:
+    """`collect` from every configured source of `kind` ("news" or "post")."""
+    return [collect(db, source, start, end, options, kind=kind)
+            for source in options.resolved_sources(kind)]
+
+
 def _since(db: Database, source: str, start: datetime, end: datetime, now: datetime) -> datetime:
     """The window's start; while it is still open, just before the newest stored item."""
     if end <= now:
         return start
-    with db.connection() as conn:
-        newest = conn.execute(
-            "SELECT max(published_at) FROM underdog.raw_documents WHERE source = %s"
-            " AND published_at >= %s AND published_at < %s", (source, start, end),
-        ).fetchone()[0]
+    newest = sentiment_store.newest_published(db, source, start, end)
     return max(start, newest - OVERLAP) if newest else start
-
-
-INSERT_DOCUMENT = """
-INSERT INTO underdog.raw_documents
-    (source, item_id, url, title, body, published_at, fetched_at, content_hash, symbols)
-SELECT %(source)s, %(item_id)s, %(url)s, %(title)s, %(body)s, %(published_at)s,
-       %(fetched_at)s, %(content_hash)s, %(symbols)s::text[]
-WHERE NOT EXISTS (SELECT 1 FROM underdog.raw_documents
-                  WHERE content_hash = %(content_hash)s AND source = %(source)s)
-ON CONFLICT (source, item_id) DO NOTHING
-RETURNING item_id
-"""
 
 
 def store_documents(db: Database, documents: Sequence[Document], tagger: Tagger, *,
@@ -132,18 +126,7 @@ def store_documents(db: Database, documents: Sequence[Document], tagger: Tagger,
     params = [{"source": d.source, "item_id": d.item_id, "url": d.url, "title": d.title,
                "body": d.body, "published_at": d.published_at, "fetched_at": fetched_at,
                "content_hash": d.content_hash, "symbols": tagger.tags(d.text)} for d in unique]
-    inserted: set[tuple[str, str]] = set()
-    with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
-        # One writer per source at a time: two runs cannot both insert the same content.
-        for source in sorted({d.source for d in unique}):
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
-                        (f"underdog.raw_documents:{source}",))
-        cur.executemany(INSERT_DOCUMENT, params, returning=True)
-        for p in params:
-            row = cur.fetchone()
-            if row is not None:
-                inserted.add((p["source"], row[0]))
-            cur.nextset()
+    inserted = sentiment_store.insert_documents(db, params)
     return [d for d in unique if (d.source, d.item_id) in inserted]
 
 
@@ -188,26 +171,6 @@ def known_at(published: datetime, fetched: datetime, poll_delay: timedelta,
     return max(published, known)
 
 
-PENDING = """
-SELECT d.source, d.item_id, d.title, d.body, d.published_at, d.fetched_at, d.content_hash,
-       d.symbols, EXISTS (SELECT 1 FROM underdog.sentiment_scores x
-                          WHERE x.symbol = ANY(d.symbols) AND x.source = d.source
-                            AND x.item_id = d.item_id AND x.time = d.published_at) AS rescore
-FROM underdog.raw_documents d
-WHERE d.published_at >= %(start)s AND d.published_at < %(end)s
-  AND d.symbols && %(symbols)s::text[]
-  AND (%(sources)s::text[] IS NULL OR d.source = ANY(%(sources)s))
-  AND EXISTS (
-    SELECT 1 FROM unnest(d.symbols) AS t(symbol)
-    WHERE t.symbol = ANY(%(symbols)s) AND NOT EXISTS (
-        SELECT 1 FROM underdog.sentiment_scores s
-        WHERE s.symbol = t.symbol AND s.source = d.source AND s.item_id = d.item_id
-          AND s.time = d.published_at
-          AND (s.model <> %(lexicon)s OR %(model)s = %(lexicon)s)))
-ORDER BY d.published_at, d.source, d.item_id
-"""
-
-
 def score_window(db: Database, loaded: LoadedScorer, start: datetime, end: datetime, *,
                  options: SentimentOptions, sources: Sequence[str] | None = None,
                  scorer: CachedScorer | None = None) -> ScoreRun:
@@ -241,13 +204,9 @@ def score_window(db: Database, loaded: LoadedScorer, start: datetime, end: datet
 
 def _pending(db: Database, start: datetime, end: datetime, options: SentimentOptions,
              sources: Sequence[str] | None, model: str) -> pd.DataFrame:
-    params = {"start": start, "end": end, "symbols": list(options.symbols),
-              "sources": list(sources) if sources else None, "lexicon": LEXICON_MODEL,
-              "model": model}
-    with db.connection() as conn:
-        cur = conn.execute(PENDING, params)
-        columns = [c.name for c in cur.description]
-        return pd.DataFrame(cur.fetchall(), columns=columns)
+    return sentiment_store.pending_documents(db, start, end, symbols=options.symbols,
+                                             sources=sources, model=model,
+                                             lexicon=LEXICON_MODEL)
 
 
 def _text(row) -> str:
@@ -255,22 +214,10 @@ def _text(row) -> str:
                     row.published_at).text
 
 
-STORED_SCORES = """
-SELECT DISTINCT ON (d.content_hash) d.content_hash, s.sentiment, s.confidence, s.label
-FROM underdog.raw_documents d
-JOIN underdog.sentiment_scores s  -- symbol first: the primary key's order
-  ON s.symbol = ANY(d.symbols) AND s.source = d.source AND s.item_id = d.item_id
- AND s.time = d.published_at
-WHERE d.content_hash = ANY(%s) AND s.model = %s
-ORDER BY d.content_hash
-"""
-
-
 def stored_scores(db: Database, hashes: Sequence[str], model: str) -> dict[str, Score]:
     """Scores this model already gave to texts with these content hashes."""
-    with db.connection() as conn:
-        rows = conn.execute(STORED_SCORES, (list(hashes), model)).fetchall()
-    return {h: Score(float(s), float(c), label, model) for h, s, c, label in rows}
+    found = sentiment_store.scores_by_content(db, hashes, model)
+    return {h: Score(s, c, label, model) for h, (s, c, label) in found.items()}
 
 
 def _row(symbol: str, source: str, item_id: str, published: datetime, fetched: datetime,
@@ -286,6 +233,46 @@ def _frame(rows: list[dict[str, object]]) -> pd.DataFrame:
     for column in ("time", "available_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     return frame
+
+
+# ---------------------------------------------------------------- a day's scoring
+
+
+@dataclass
+class ScoredWindow:
+    """What the `sentiment_scores` asset reports: the run, Redis keys updated, the audit."""
+
+    run: ScoreRun
+    published: int
+    audit: SentimentAudit
+
+
+def score_and_publish(db: Database, cache: LatestCache, start: datetime, end: datetime,
+                      options: SentimentOptions) -> ScoredWindow:
+    """Score [start, end) with the configured model (the lexicon if it cannot load),
+    reaching back OVERLAP for late arrivals of the window before that this run fetched;
+    publish the newest scores to Redis; audit [start, end)."""
+    loaded = load_scorer(options.finbert_model, quantize=options.finbert_quantize)
+    run = score_window(db, loaded, start - OVERLAP, end, options=options)
+    published = publish_latest(cache, run.rows, replaced=run.replaced > 0)
+    return ScoredWindow(run, published, audit(db, start, end, options.symbols))
+
+
+# ---------------------------------------------------------------- summary
+
+
+@dataclass(frozen=True)
+class SummaryRun:
+    start: datetime  # the refreshed window, widened to whole hours
+    end: datetime
+    rows: int  # summary rows in it
+
+
+def refresh_summary(db: Database, start: datetime, end: datetime) -> SummaryRun:
+    """Recompute `hourly_sentiment_summary` over [start - OVERLAP, end): the scoring run
+    reaches back as far (late arrivals of the previous day)."""
+    lo, hi = aggregates.refresh(db, "hourly_sentiment_summary", start - OVERLAP, end)
+    return SummaryRun(lo, hi, sentiment_store.summary_rows(db, lo, hi))
 
 
 # ---------------------------------------------------------------- Redis

@@ -34,3 +34,17 @@ def load_model(db: Database, name: str, version: str) -> dict | None:
             (name, version),
         ).fetchone()
     return row[0] if row else None
+
+
+def find_model(db: Database, name: str, *, symbol: str,
+               version: str | None = None) -> tuple[str, dict, bytes] | None:
+    """(version, params, artifact) of `name`'s newest version whose params name `symbol`
+    (only `version`, when given), or None."""
+    query = ("SELECT version, params, artifact FROM underdog.model_registry"
+             " WHERE name = %s AND params->>'symbol' = %s")
+    args: list[object] = [name, symbol]
+    if version:
+        query += " AND version = %s"
+        args.append(version)
+    with db.reader() as conn:
+        return conn.execute(query + " ORDER BY created_at DESC LIMIT 1", args).fetchone()

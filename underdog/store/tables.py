@@ -169,3 +169,18 @@ QUOTES = Table(
     key=("symbol", "time"),
 )
 FACT_TABLES[QUOTES.name] = QUOTES
+
+# The plain table of migration 0001 (not a hypertable: no `time`), for the writers.
+INSIDER_TRANSACTIONS = Table(
+    "insider_transactions",
+    (_c("accession", "text"), _c("line", "int4"), _c("issuer_cik", "text"),
+     _c("issuer", "text", nullable=True), _c("owner", "text", nullable=True),
+     _c("security", "text", nullable=True), _c("derivative", "bool"),
+     _c("transaction_date", "date"), _c("code", "text", nullable=True),
+     _c("shares", nullable=True, non_negative=True), _c("price", nullable=True,
+                                                        non_negative=True),
+     _c("acquired_disposed", "text", nullable=True),
+     _c("owned_after", nullable=True, non_negative=True), _c("filed_at", "timestamptz"),
+     _c("available_at", "timestamptz")),
+    key=("accession", "line"),
+)

@@ -1,8 +1,10 @@
 """The content-hash cache: no text is scored twice by the same model.
 
-Two levels: this process's memory, then the scores already stored (looked up by the
-documents' content hash and the model id, see `pipeline.stored_scores`). A repost, a
-syndicated story, or a rerun finds its score there; only texts new to this model go to it.
+Two levels: this process's memory, then the scores already stored, looked up by the
+documents' content hash and the model id through the `lookup` the caller passes in
+(`underdog.sentiment.pipeline.stored_scores` reads them from the store; scoring never imports
+it). A repost, a syndicated story, or a rerun finds its score there; only texts new to this
+model go to it.
 """
 
 from __future__ import annotations

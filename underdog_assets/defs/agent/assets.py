@@ -1,15 +1,15 @@
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 
 import dagster as dg
 import pandas as pd
 
 from underdog.agent.config import LEARNING, AgentConfig
-from underdog.agent.evaluate import Evaluation, evaluate
+from underdog.agent.evaluate import evaluate
+from underdog.agent.ledger import balance, refresh_daily_summary
 from underdog.agent.report import folds_metadata
 from underdog.agent.runs import TrainRun, train_folds
 from underdog.ops.metrics import agent_metrics
 from underdog.sources.simulated import Edge
-from underdog.store.offline import aggregates
 from underdog_assets.defs.common.resources import DatabaseResource, MarketResource
 
 OWNERS = ["team:research"]
@@ -125,7 +125,7 @@ def td3_evaluation(context: dg.AssetExecutionContext, database: DatabaseResource
     metadata["per_bar_sharpe"] = {s: metadata[f"per_bar_sharpe_{s}"] for s in results}
     metadata["agent_metrics"] = [_gauges(es[-1].version, "test", es[-1].metrics["td3"])
                                  for es in results.values()]
-    balances = {f"{s} fold {i}": _ledger_balance(db, e)
+    balances = {f"{s} fold {i}": balance(db, e.books["td3"], e.strategy, e.ledger.window)
                 for s, es in results.items() for i, e in enumerate(es, start=1)}
     return dg.MaterializeResult(metadata=metadata, check_results=[dg.AssetCheckResult(
         check_name="ledger_balances", passed=all(ok for ok, _ in balances.values()),
@@ -164,42 +164,12 @@ def _other_seeds(context: dg.AssetExecutionContext) -> dict[str, list[float]]:
     return trials
 
 
-def _ledger_balance(db, result: Evaluation) -> tuple[bool, str]:
-    """Read back: the stored trades' PnL vs the equity change, and the daily summary."""
-    books = result.books["td3"]
-    start, end = result.ledger.window
-    with db.reader() as conn:
-        trades, pnl = conn.execute(
-            "SELECT count(*), coalesce(sum(pnl), 0) FROM underdog.trades"
-            " WHERE strategy = %s AND time >= %s AND time < %s",
-            (result.strategy, start, end)).fetchone()
-        summary_trades, summary_pnl = conn.execute(
-            "SELECT coalesce(sum(trades), 0), coalesce(sum(pnl), 0)"
-            " FROM underdog.daily_trading_summary WHERE strategy = %s",
-            (result.strategy,)).fetchone()
-    change = books.equity[-1] - books.equity[0]
-    ok = (trades == len(books.trades) == summary_trades and abs(pnl - change) < 1e-6
-          and abs(summary_pnl - pnl) < 1e-6)
-    return ok, (f"{trades} trades, PnL {pnl:.2f} vs equity change {change:.2f}; summary "
-                f"{summary_trades} trades, PnL {summary_pnl:.2f}")
-
-
 @dg.asset(
     deps=["td3_evaluation"], group_name="agent", kinds={"timescale"}, owners=OWNERS,
     description="Trades, win rate, PnL and costs per UTC day and strategy, from `trades` "
                 "(a continuous aggregate on TimescaleDB, a refreshed table on PostgreSQL).",
 )
 def daily_trading_summary(database: DatabaseResource) -> dg.MaterializeResult:
-    db = database.db
-    with db.reader() as conn:
-        first, last = conn.execute("SELECT min(time), max(time) FROM underdog.trades").fetchone()
-    if first is not None:
-        aggregates.refresh(db, "daily_trading_summary", first, last + timedelta(days=1))
-    with db.reader() as conn:
-        frame = pd.DataFrame(conn.execute(
-            "SELECT strategy, time::date AS day, trades, wins, round(win_rate::numeric, 3)"
-            " AS win_rate, round(pnl::numeric, 2) AS pnl FROM underdog.daily_trading_summary"
-            " ORDER BY time DESC, strategy LIMIT 20").fetchall(),
-            columns=["strategy", "day", "trades", "wins", "win_rate", "pnl"])
+    frame = refresh_daily_summary(database.db)
     return dg.MaterializeResult(metadata={
         "rows": len(frame), "preview": dg.MetadataValue.md(frame.to_markdown(index=False))})

@@ -1,7 +1,7 @@
 """Macro and fundamentals: FRED vintages (macro_indicators) and insider filings."""
 
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
@@ -11,12 +11,10 @@ from underdog.insider.transactions import fetch_and_write as fetch_insider
 from underdog.macro.vintages import (
     MacroFetchError,
     MacroRun,
-    freshness,
-    macro_asof,
-    vintage_overlaps,
+    WindowAudit,
+    audit_window,
 )
 from underdog.macro.vintages import fetch_and_write as fetch_macro
-from underdog.store.db import Database
 from underdog_assets.defs.common.partitions import DAILY
 from underdog_assets.defs.common.resources import (
     DatabaseResource,
@@ -70,11 +68,12 @@ def macro_indicators(context: dg.AssetExecutionContext, config: MacroConfig,
     seconds = round(time.perf_counter() - began, 3)
     if run.skipped:
         context.log.warning(f"macro_indicators: {run.source}")
-    return dg.MaterializeResult(metadata=_macro_metadata(database.db, run, start, end, seconds),
-                                check_results=_macro_checks(database.db, run, end.date()))
+    found = audit_window(database.db, run, end)
+    return dg.MaterializeResult(metadata=_macro_metadata(run, found, start, end, seconds),
+                                check_results=_macro_checks(found))
 
 
-def _macro_metadata(db: Database, run: MacroRun, start: datetime, end: datetime,
+def _macro_metadata(run: MacroRun, found: WindowAudit, start: datetime, end: datetime,
                     seconds: float) -> dict[str, object]:
     table = pd.DataFrame([{
         "series": s.series_id, "rows": s.written, "revisions": s.revisions, "missing": s.missing,
@@ -89,38 +88,31 @@ def _macro_metadata(db: Database, run: MacroRun, start: datetime, end: datetime,
         "revisions": sum(s.revisions for s in run.series),
         "not_in_source": run.not_in_source, "seconds": seconds,
         "series": dg.MetadataValue.md(table.to_markdown(index=False)) if len(table) else "none",
-        "known_at_window_end": _preview(db, [s.series_id for s in run.series], end),
+        "known_at_window_end": _preview(found.known),
     }
 
 
-def _preview(db: Database, series: list[str], at: datetime) -> dg.MetadataValue | str:
-    """Per series, the value a model could use at `at` (newest observation, newest vintage)."""
-    rows = []
-    for series_id in series:
-        row = macro_asof(db, series_id, at)
-        if row is not None:
-            rows.append({"series": series_id, "value": row["value"],
-                         "observation": row["time"].date().isoformat(),
-                         "vintage": row["realtime_start"].isoformat(),
-                         "available_at": row["available_at"].astimezone(UTC).isoformat()})
+def _preview(known: list[dict]) -> dg.MetadataValue | str:
+    """Per series, the value a model could use at the window's end."""
+    rows = [{"series": row["series_id"], "value": row["value"],
+             "observation": row["time"].date().isoformat(),
+             "vintage": row["realtime_start"].isoformat(),
+             "available_at": row["available_at"].astimezone(UTC).isoformat()} for row in known]
     return dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False)) if rows else "none"
 
 
-def _macro_checks(db: Database, run: MacroRun, end: date) -> list[dg.AssetCheckResult]:
-    frequency = {s.series_id: s.frequency for s in run.series}
-    series = list(frequency) or run.requested
-    fresh = [freshness(db, s, end, frequency.get(s, "D")) for s in series]
-    overlaps = vintage_overlaps(db, series)
+def _macro_checks(found: WindowAudit) -> list[dg.AssetCheckResult]:
     return [
         dg.AssetCheckResult(
-            check_name="series_fresh", passed=all(f.fresh for f in fresh),
+            check_name="series_fresh", passed=all(f.fresh for f in found.fresh),
             severity=dg.AssetCheckSeverity.WARN,
             metadata={f.series_id: f"newest {f.newest_observation or 'none'}, "
                                    f"{f.age_days} days old (max {f.max_age_days})"
-                      for f in fresh}),
+                      for f in found.fresh}),
         dg.AssetCheckResult(
-            check_name="vintages_ordered", passed=not overlaps,
-            metadata={"series_checked": series, "overlapping_vintages": overlaps}),
+            check_name="vintages_ordered", passed=not found.overlaps,
+            metadata={"series_checked": found.series,
+                      "overlapping_vintages": found.overlaps}),
     ]
 
 

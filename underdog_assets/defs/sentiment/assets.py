@@ -3,17 +3,14 @@
 import dagster as dg
 import pandas as pd
 
-from underdog.sentiment.audits import SentimentAudit, audit
+from underdog.sentiment.audits import SentimentAudit
 from underdog.sentiment.pipeline import (
-    OVERLAP,
-    ScoreRun,
+    ScoredWindow,
     SourceRun,
-    collect,
-    publish_latest,
-    score_window,
+    collect_kind,
+    refresh_summary,
+    score_and_publish,
 )
-from underdog.sentiment.scoring.loading import load_scorer
-from underdog.store.offline import aggregates
 from underdog_assets.defs.common.partitions import WEEKLY_BATCHES
 from underdog_assets.defs.common.resources import DatabaseResource, RedisResource, SentimentResource
 from underdog_assets.defs.sentiment.partitions import SENTIMENT_DAILY
@@ -28,9 +25,7 @@ SOURCES_TEXT = ("UNDERDOG_SENTIMENT_SOURCES (auto: every API with credentials, t
 def _collect(context: dg.AssetExecutionContext, database: DatabaseResource,
              sentiment: SentimentResource, kind: str) -> dg.MaterializeResult:
     start, end = context.partition_time_window
-    options = sentiment.options()
-    runs = [collect(database.db, source, start, end, options, kind=kind)
-            for source in options.resolved_sources(kind)]
+    runs = collect_kind(database.db, kind, start, end, sentiment.options())
     for run in runs:
         if run.skipped:
             (context.log.warning if run.failed else context.log.info)(f"skipped: {run.skipped}")
@@ -111,21 +106,17 @@ SCORE_CHECKS = [
 def sentiment_scores(context: dg.AssetExecutionContext, database: DatabaseResource,
                      cache: RedisResource, sentiment: SentimentResource) -> dg.MaterializeResult:
     start, end = context.partition_time_window
-    options = sentiment.options()
-    loaded = load_scorer(options.finbert_model, quantize=options.finbert_quantize)
-    if loaded.is_fallback:
-        context.log.warning(f"sentiment model unavailable ({loaded.fallback_reason}): scoring "
-                            f"with the lexicon fallback {loaded.scorer.model_id}")
-    # Reaching back an hour scores late arrivals of the previous day fetched by this run.
-    run = score_window(database.db, loaded, start - OVERLAP, end, options=options)
-    published = publish_latest(cache.cache(database), run.rows, replaced=run.replaced > 0)
-    found = audit(database.db, start, end, options.symbols)
-    return dg.MaterializeResult(metadata=_score_metadata(run, found, published),
-                                check_results=_score_checks(found, pd.Timestamp(end)))
+    scored = score_and_publish(database.db, cache.cache(database), start, end,
+                               sentiment.options())
+    if scored.run.fallback_reason:
+        context.log.warning(f"sentiment model unavailable ({scored.run.fallback_reason}): "
+                            f"scored with the lexicon fallback {scored.run.model}")
+    return dg.MaterializeResult(metadata=_score_metadata(scored),
+                                check_results=_score_checks(scored.audit, pd.Timestamp(end)))
 
 
-def _score_metadata(run: ScoreRun, found: SentimentAudit, published: int) -> dict:
-    rows = run.rows
+def _score_metadata(scored: ScoredWindow) -> dict:
+    run, found, rows = scored.run, scored.audit, scored.run.rows
     means = rows.groupby(["symbol", "source"])["sentiment"].mean().round(3) if len(rows) else {}
     return {
         "model": run.model, "fallback": run.fallback_reason or "no",
@@ -133,7 +124,7 @@ def _score_metadata(run: ScoreRun, found: SentimentAudit, published: int) -> dic
         "rows_rejected": run.result.rejected if run.result else 0,
         "rows_replaced": run.replaced, "documents_scored": run.documents,
         "texts_run_through_model": run.scored_texts, "cache_hits": run.cache_hits,
-        "seconds": run.seconds, "redis_keys_updated": published,
+        "seconds": run.seconds, "redis_keys_updated": scored.published,
         "mean_sentiment": {f"{s} {src}": float(v) for (s, src), v in dict(means).items()},
         "rows_in_window": found.rows,
         "preview": dg.MetadataValue.md(rows.head(8).to_markdown(index=False))
@@ -168,10 +159,7 @@ def _score_checks(found: SentimentAudit, end: pd.Timestamp) -> list[dg.AssetChec
 )
 def hourly_sentiment_summary(context: dg.AssetExecutionContext,
                              database: DatabaseResource) -> dg.MaterializeResult:
-    start, end = context.partition_time_window
-    lo, hi = aggregates.refresh(database.db, "hourly_sentiment_summary", start - OVERLAP, end)
-    with database.db.reader() as conn:
-        rows = conn.execute("SELECT count(*) FROM underdog.hourly_sentiment_summary"
-                            " WHERE time >= %s AND time < %s", (lo, hi)).fetchone()[0]
-    return dg.MaterializeResult(metadata={"rows_in_window": rows, "window_start": lo.isoformat(),
-                                          "window_end": hi.isoformat()})
+    summary = refresh_summary(database.db, *context.partition_time_window)
+    return dg.MaterializeResult(metadata={"rows_in_window": summary.rows,
+                                          "window_start": summary.start.isoformat(),
+                                          "window_end": summary.end.isoformat()})
