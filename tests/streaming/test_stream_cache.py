@@ -17,11 +17,11 @@ from underdog.store.db import Database
 from underdog.store.offline.readers import latest
 from underdog.store.offline.writers import upsert
 from underdog.store.online.cache import LatestCache
+from underdog.store.online.pipelined import fast_fail_cache
 from underdog.store.tables import OHLCV
 from underdog_streaming.batcher import BarRow, Batcher, TickRow, WriteBatch
 from underdog_streaming.hooks import HookDispatcher, redis_bar_hook
 from underdog_streaming.metrics import StreamMetrics
-from underdog_streaming.publisher import fast_fail_cache
 from underdog_streaming.sink import Sink, StreamDatabase
 from underdog_streaming.spool import Spool
 from underdog_streaming.stats import StreamStats
