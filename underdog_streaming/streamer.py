@@ -96,7 +96,7 @@ class Streamer:
     def _cache(self) -> LatestCache:
         c = self.config
         return fast_fail_cache(c.redis_url, prefix=c.redis_prefix, ttl_s=c.cache_ttl_s,
-                               timeout_s=c.redis_timeout_s)
+                               timeout_s=c.redis_timeout_s, cluster=c.redis_cluster)
 
     # ------------------------------------------------------------ lifecycle
 

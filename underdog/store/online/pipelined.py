@@ -1,7 +1,9 @@
 """Several newer-wins puts of latest values in one round trip: the streamer's quotes.
 
 The client fails fast (no client-side retries, a short socket timeout): a caller on a hot
-path backs off itself rather than wait on Redis.
+path backs off itself rather than wait on Redis. On Redis Cluster the batch goes through
+redis-py's cluster pipeline, which sends each node its commands and follows MOVED/ASK; the
+keys of one kind share a hash tag (`cache.latest_key`), so that is one node.
 """
 
 from __future__ import annotations
@@ -10,11 +12,10 @@ import logging
 from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
-from redis.retry import Retry
 
 from underdog.store.online.cache import EVENT_FIELD, LatestCache, _encode, event_micros
+from underdog.store.online.client import connect
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class PipelinedCache(LatestCache):
             return None
 
     def _send(self, commands: list[tuple]) -> list[bool]:
+        if self.cluster:
+            return self._send_to_cluster(commands)
         pool = self.client.connection_pool
         conn = pool.get_connection()
         try:
@@ -72,11 +75,17 @@ class PipelinedCache(LatestCache):
         finally:
             pool.release(conn)
 
+    def _send_to_cluster(self, commands: list[tuple]) -> list[bool]:
+        pipe = self.client.pipeline()
+        for command in commands:
+            pipe.execute_command(*command)
+        return [bool(reply) for reply in pipe.execute()]  # raises the first error
 
-def fast_fail_cache(url: str, *, prefix: str, ttl_s: int, timeout_s: float) -> PipelinedCache:
+
+def fast_fail_cache(url: str, *, prefix: str, ttl_s: int, timeout_s: float,
+                    cluster: bool | None = None) -> PipelinedCache:
     """A `LatestCache` whose client neither retries nor waits long (redis-py retries 10 times
-    by default, seconds in all, which would stall whoever calls it)."""
-    client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout_s,
-                                  socket_connect_timeout=timeout_s,
-                                  retry=Retry(NoBackoff(), 0))
+    by default, seconds in all, which would stall whoever calls it). `cluster`: default
+    UNDERDOG_REDIS_CLUSTER."""
+    client = connect(url, cluster=cluster, timeout_s=timeout_s, fail_fast=True)
     return PipelinedCache(client, prefix=prefix, ttl_s=ttl_s)
