@@ -20,6 +20,7 @@ from underdog.ops.freshness import FeedStatus, evaluate_all
 from underdog.redaction import redact
 from underdog.store.db import connect, is_timescale
 from underdog.store.online.cache import LatestCache
+from underdog.store.online.client import Client, info
 from underdog.store.tables import FACT_TABLES
 
 DAY = timedelta(hours=24)
@@ -157,17 +158,23 @@ def storage(conn: psycopg.Connection, timescale: bool) -> list[TableStorage]:
     return out
 
 
-def redis_status(client: redis.Redis) -> RedisStatus:
+def redis_status(client: Client) -> RedisStatus:
+    """Memory and keyspace counters, summed over the masters of a cluster."""
     try:
-        memory, stats = client.info("memory"), client.info("stats")
+        memory, stats = info(client, "memory"), info(client, "stats")
     except redis.RedisError as exc:
         return RedisStatus(False, redact(str(exc)))
-    return RedisStatus(
-        True, used_memory=int(memory.get("used_memory", 0)),
-        maxmemory=int(memory.get("maxmemory", 0)),
-        policy=str(memory.get("maxmemory_policy", "")),
-        hits=int(stats.get("keyspace_hits", 0)), misses=int(stats.get("keyspace_misses", 0)),
-        evicted=int(stats.get("evicted_keys", 0)))
+
+    def total(sections: list[dict], field: str) -> int:
+        return sum(int(s.get(field, 0)) for s in sections)
+
+    limits = [int(m.get("maxmemory", 0)) for m in memory]
+    return RedisStatus(  # maxmemory 0: unlimited, on any master the whole is
+        True, used_memory=total(memory, "used_memory"),
+        maxmemory=sum(limits) if all(limits) else 0,
+        policy=str(memory[0].get("maxmemory_policy", "")),
+        hits=total(stats, "keyspace_hits"), misses=total(stats, "keyspace_misses"),
+        evicted=total(stats, "evicted_keys"))
 
 
 def stream_status(cache: LatestCache, now: datetime) -> StreamStatus:

@@ -49,6 +49,14 @@ def decodes(client: Client) -> bool:
     return bool(client.connection_pool.connection_kwargs.get("decode_responses"))
 
 
+def info(client: Client, section: str) -> list[dict[str, Any]]:
+    """INFO `section` of each master: one on a single Redis, every master of a cluster (a
+    cluster client alone asks only its default node)."""
+    if is_cluster(client):
+        return list(client.info(section, target_nodes=RedisCluster.PRIMARIES).values())
+    return [client.info(section)]
+
+
 def tag(segment: str, cluster: bool) -> str:
     """`segment` as a key's hash tag on a cluster (keys that share it share a slot), as is
     on a single Redis."""
