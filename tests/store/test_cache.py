@@ -16,6 +16,7 @@ from tests.helpers import DAY, bar_frame, free_port
 from underdog.store.db import Database
 from underdog.store.offline.readers import latest
 from underdog.store.offline.writers import upsert
+from underdog.store.online.bar_packs import BarPacks
 from underdog.store.online.cache import LatestCache
 from underdog.store.tables import OHLCV
 
@@ -53,7 +54,9 @@ def test_clear_deletes_every_key_of_its_prefix_only(cache: LatestCache,
         cache.put("bar", symbol, {"time": DAY, "close": 1.1})
         cache.put("quote", symbol, {"time": DAY, "bid": 1.1})
     other.put("bar", "EURUSD", {"time": DAY, "close": 1.2})
-    assert cache.clear() == 6
+    pack = BarPacks(redis_target.client(), prefix=cache.prefix).key("1.2", "EURUSD", 19787)
+    cache.client.set(pack, "a bar pack")
+    assert cache.clear() == 7 and not cache.client.exists(pack)
     assert cache.cached_names("bar") == [] and cache.cached_names("quote") == []
     assert other.cached_names("bar") == ["EURUSD"]
     other.clear()

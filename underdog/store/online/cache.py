@@ -266,9 +266,10 @@ class LatestCache:
         return True
 
     def clear(self) -> int:
-        """Delete every key under this cache's prefix (tests, resets)."""
-        pattern = f"{{{self.prefix}:v1:*" if self.cluster else f"{self.prefix}:v1:*"
-        keys = list(self.client.scan_iter(match=pattern, count=1000))
+        """Delete every key under this cache's prefix, bar packs too (tests, resets)."""
+        # On a cluster latest values begin with their tag, `{<prefix>:v1:...`.
+        patterns = [f"{self.prefix}:v1:*"] + ([f"{{{self.prefix}:v1:*"] if self.cluster else [])
+        keys = [k for p in patterns for k in self.client.scan_iter(match=p, count=1000)]
         return self.client.delete(*keys) if keys else 0
 
 
