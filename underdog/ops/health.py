@@ -211,7 +211,7 @@ def collect(settings: Settings, *, now: datetime | None = None) -> HealthReport:
         tables = storage(conn, timescale)
     cache = LatestCache.from_url(settings.redis_url.get_secret_value(),
                                  timeout_s=max(settings.redis_timeout_s, 1.0),
-                                 prefix=settings.redis_prefix)
+                                 prefix=settings.redis_prefix, cluster=settings.redis_cluster)
     try:
         report = HealthReport(
             now=now, backend="TimescaleDB" if timescale else "PostgreSQL", feeds=feeds,
