@@ -67,8 +67,10 @@ bench: db  # each prints its figures, then one JSON line
 	$(PY) bench/features.py
 	$(PY) bench/agent.py
 
+# import-linter: the layering contracts of pyproject.toml's [tool.importlinter].
 lint: install
-	$(VENV)/bin/ruff check underdog underdog_assets underdog_streaming tests bench
+	$(VENV)/bin/ruff check underdog underdog_cli underdog_assets underdog_streaming tests bench
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) storage history logs schedules

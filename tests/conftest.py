@@ -2,21 +2,27 @@
 
 The database is created, migrated, and dropped at the end of the session; each test that
 asks for `db` starts from empty tables. Redis keys live under a prefix of their own and are
-deleted at the end.
+deleted at the end. `redis_target` is the Redis a test writes to: the shared single server,
+or (where a module sets `ON_BOTH_REDIS`) a three-master Redis Cluster the
+session starts on spare ports and stops at its end.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
 from tests.helpers import delete_keys
+from tests.redis_cluster import RedisClusterServer
 from underdog.store import migrate
 from underdog.store.admin import create_database, drop_database
 from underdog.store.db import Database
+from underdog.store.online.client import Client, connect
 
 SERVER = os.environ.get("UNDERDOG_TEST_SERVER", "postgresql://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("UNDERDOG_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -84,3 +90,52 @@ def dagster_env(dsn: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("UNDERDOG_DATABASE_URL", dsn)
     monkeypatch.setenv("UNDERDOG_REDIS_URL", REDIS_URL)
     monkeypatch.setenv("UNDERDOG_REDIS_PREFIX", redis_prefix)
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where a test's Redis is: `url`, and whether it is a cluster (UNDERDOG_REDIS_CLUSTER)."""
+
+    url: str
+    cluster: bool
+
+    def client(self, *, decode: bool = False) -> Client:
+        return connect(self.url, cluster=self.cluster, decode=decode, timeout_s=2.0)
+
+    def delete_keys(self, prefix: str) -> None:
+        """Delete every key under `prefix` (on a cluster also the tagged `{prefix...`)."""
+        client = self.client()
+        patterns = (f"{prefix}:*", f"{{{prefix}:*") if self.cluster else (f"{prefix}:*",)
+        keys = {k for p in patterns for k in client.scan_iter(match=p, count=1000)}
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module that sets `ON_BOTH_REDIS = True` runs each of its tests that uses
+    `redis_target` twice: on the single Redis and on the cluster."""
+    if "redis_target" in metafunc.fixturenames and getattr(metafunc.module, "ON_BOTH_REDIS",
+                                                           False):
+        metafunc.parametrize("redis_target", ["single", "cluster"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServer]:
+    server = RedisClusterServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_target(request: pytest.FixtureRequest) -> RedisTarget:
+    """The shared single Redis, unless parametrized "cluster" (`ON_BOTH_REDIS`)."""
+    if getattr(request, "param", "single") == "cluster":
+        return RedisTarget(request.getfixturevalue("redis_cluster").url, True)
+    return RedisTarget(REDIS_URL, False)
+
+
+def key_safe(name: str) -> str:
+    """A test's node name fit for a key prefix: no `[`, `]` (glob classes in SCAN MATCH)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     redis_prefix: str = "underdog"
     cache_ttl_s: int = Field(default=3600, gt=0)
     redis_timeout_s: float = Field(default=0.25, gt=0)
+    redis_cluster: bool = Field(default=False, description=(
+        "UNDERDOG_REDIS_CLUSTER: UNDERDOG_REDIS_URL is a node of a Redis Cluster (keys get hash"
+        " tags so each multi-key script or transaction stays on one slot)"))
     # How far past the write moment a fact's `time` / `available_at` may lie (clock skew
     # between hosts); beyond it the row is a dead letter with reason "future".
     clock_tolerance_s: float = Field(default=5.0, ge=0)

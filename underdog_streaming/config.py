@@ -39,6 +39,7 @@ class StreamConfig:
     redis_prefix: str = "underdog"
     cache_ttl_s: int = 3600
     redis_timeout_s: float = 0.25
+    redis_cluster: bool = False  # redis_url is a node of a Redis Cluster
     spool_dir: Path = field(default_factory=lambda: Path("spool/stream"))
     metrics_port: int | None = None  # None: no endpoint; 0: any free port
     metrics_addr: str = "127.0.0.1"
@@ -93,6 +94,7 @@ class StreamConfig:
             "redis_prefix": settings.redis_prefix,
             "cache_ttl_s": settings.cache_ttl_s,
             "redis_timeout_s": settings.redis_timeout_s,
+            "redis_cluster": settings.redis_cluster,
         }
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)  # type: ignore[arg-type]

@@ -20,8 +20,10 @@ import numpy as np
 
 from underdog.config import Settings, get_settings
 from underdog.market.instruments import INSTRUMENTS
+from underdog.store.online.cache import latest_key
 from underdog_streaming.config import StreamConfig
 from underdog_streaming.fake_bridge import BridgePorts, FakeBridge
+from underdog_streaming.health import KEY
 from underdog_streaming.streamer import Streamer
 
 
@@ -76,7 +78,7 @@ def run_demo(seconds: float = 5.0, *, settings: Settings | None = None, rate: fl
         "lost": bridge.sent - stats["written"] - stats["rejected"] - stats["late"],
         "bars_closed": stats["bars_closed"], "quotes": stats["quotes"],
         "redis_p99_ms": _p99(latencies.redis_ms), "db_p99_ms": _p99(latencies.db()),
-        "heartbeat_key": f"{config.redis_prefix}:v1:stream:heartbeat",
+        "heartbeat_key": latest_key(config.redis_prefix, *KEY, cluster=config.redis_cluster),
     }
 
 

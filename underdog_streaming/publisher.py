@@ -2,7 +2,7 @@
 
 After each receive burst, each symbol's newest tick is put as kind "quote" (newer wins, 1 h
 TTL, `LatestCache`'s script): one write per symbol per burst, however many ticks the burst
-held, all symbols' writes in one pipelined round trip.
+held, all symbols' writes in one pipelined round trip (`underdog.store.online.pipelined`).
 The Redis client fails fast (no client-side retries, a short socket timeout), and after a
 failure the publisher backs off (0.1 s doubling to 5 s) before trying again, keeping only the
 newest quote per symbol meanwhile: Redis down never slows the tick path or the database.
@@ -16,12 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-import redis
-from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError
-from redis.retry import Retry
 
-from underdog.store.online.cache import EVENT_FIELD, LatestCache, _encode, event_micros
+from underdog.store.online.pipelined import PipelinedCache
 from underdog_streaming.batcher import TickRow
 from underdog_streaming.metrics import StreamMetrics
 from underdog_streaming.stats import StreamStats
@@ -34,69 +30,6 @@ BACKOFF_S = (0.1, 5.0)
 def utc(time_us: int) -> datetime:
     """UTC microseconds as an aware datetime, exactly (no float rounding)."""
     return EPOCH + timedelta(microseconds=time_us)
-
-
-def _resp(args: tuple) -> bytes:
-    """One command in the Redis protocol (RESP): redis-py's packer costs ~150 us a call."""
-    parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
-
-
-class PipelinedCache(LatestCache):
-    """`LatestCache` with `put_many`: several newer-wins puts in one round trip.
-
-    It sends `LatestCache`'s own script by its SHA (EVALSHA), the commands packed together
-    and written at once on one pooled connection: a redis-py pipeline with a registered
-    script first asks SCRIPT EXISTS (a second round trip) and packs in pure Python. After a
-    Redis restart (NOSCRIPT) the script is loaded again and the batch retried once.
-    """
-
-    def put_many(self, kind: str, rows: dict[str, dict[str, Any]]) -> list[bool] | None:
-        """Like `put` for each (symbol, row); whether each was written, None if Redis failed."""
-        commands = []
-        for symbol, row in rows.items():
-            fields = [x for k, v in row.items() for x in (k, _encode(v))]
-            commands.append(("EVALSHA", self._put.sha, 1, self.key(kind, symbol), EVENT_FIELD,
-                             event_micros(row), self.ttl_s, *fields))
-        try:
-            try:
-                return self._send(commands)
-            except NoScriptError:
-                self.client.script_load(self._put.script)
-                return self._send(commands)
-        except redis.RedisError as exc:
-            self._count(kind, "error")
-            log.debug("cache put_many failed for %s: %s", kind, exc)
-            return None
-
-    def _send(self, commands: list[tuple]) -> list[bool]:
-        pool = self.client.connection_pool
-        conn = pool.get_connection()
-        try:
-            conn.send_packed_command([b"".join(map(_resp, commands))], check_health=False)
-            replies, error = [], None
-            for _ in commands:  # read every reply, even after an error, to stay in step
-                try:
-                    replies.append(bool(conn.read_response(disconnect_on_error=False)))
-                except redis.ResponseError as exc:
-                    error = error or exc
-            if error is not None:
-                raise error
-            return replies
-        except (redis.ConnectionError, redis.TimeoutError):
-            conn.disconnect()
-            raise
-        finally:
-            pool.release(conn)
-
-
-def fast_fail_cache(url: str, *, prefix: str, ttl_s: int, timeout_s: float) -> PipelinedCache:
-    """A `LatestCache` whose client neither retries nor waits long (redis-py retries 10 times
-    by default, seconds in all, which would stall whoever calls it)."""
-    client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout_s,
-                                  socket_connect_timeout=timeout_s,
-                                  retry=Retry(NoBackoff(), 0))
-    return PipelinedCache(client, prefix=prefix, ttl_s=ttl_s)
 
 
 def quote_row(row: TickRow) -> dict[str, Any]:

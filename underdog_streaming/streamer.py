@@ -24,6 +24,7 @@ from collections.abc import Callable
 import zmq
 
 from underdog.store.online.cache import LatestCache
+from underdog.store.online.pipelined import fast_fail_cache
 from underdog_streaming.batcher import Batcher, DeadRow, TickRow
 from underdog_streaming.checks import TickChecker
 from underdog_streaming.config import StreamConfig
@@ -40,7 +41,7 @@ from underdog_streaming.protocols import (
     parse_dwx,
     parse_mql5,
 )
-from underdog_streaming.publisher import QuotePublisher, fast_fail_cache
+from underdog_streaming.publisher import QuotePublisher
 from underdog_streaming.ratelog import CountingLog
 from underdog_streaming.sink import Sink, StreamDatabase
 from underdog_streaming.spool import Spool
@@ -95,7 +96,7 @@ class Streamer:
     def _cache(self) -> LatestCache:
         c = self.config
         return fast_fail_cache(c.redis_url, prefix=c.redis_prefix, ttl_s=c.cache_ttl_s,
-                               timeout_s=c.redis_timeout_s)
+                               timeout_s=c.redis_timeout_s, cluster=c.redis_cluster)
 
     # ------------------------------------------------------------ lifecycle
 

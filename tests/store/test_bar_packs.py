@@ -19,8 +19,8 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from tests.conftest import REDIS_URL, fresh_dsn
-from tests.helpers import DAY, bar_frame, delete_keys, free_port
+from tests.conftest import REDIS_URL, RedisTarget, fresh_dsn, key_safe
+from tests.helpers import DAY, bar_frame, free_port
 from underdog.config import get_settings
 from underdog.store.admin import drop_database
 from underdog.store.db import Database
@@ -32,14 +32,37 @@ from underdog.store.tables import OHLCV
 from underdog_cli.app import app
 
 NEXT = DAY + timedelta(days=1)
+ON_BOTH_REDIS = True  # every test with `redis_target` also runs on a Redis Cluster
 
 
 @pytest.fixture
-def packs(db: Database, redis_prefix: str, request: pytest.FixtureRequest) -> Iterator[BarPacks]:
-    packs = BarPacks.from_url(REDIS_URL, prefix=f"{redis_prefix}:{request.node.name}")
+def packs(db: Database, redis_prefix: str, redis_target: RedisTarget,
+          request: pytest.FixtureRequest) -> Iterator[BarPacks]:
+    packs = BarPacks.from_url(redis_target.url, cluster=redis_target.cluster,
+                              prefix=f"{redis_prefix}:{key_safe(request.node.name)}")
     yield packs
-    delete_keys(REDIS_URL, packs.prefix)
+    redis_target.delete_keys(packs.prefix)
     packs.client.close()
+
+
+def test_key_layout(packs: BarPacks) -> None:
+    key = packs.key("7.16384", "EURUSD", 19787)
+    if packs.cluster:  # one symbol's days share a slot: a read MGETs them together
+        assert key == f"{packs.prefix}:v1:bars1m:{{7.16384:EURUSD}}:2024-03-05"
+    else:
+        assert key == f"{packs.prefix}:v1:bars1m:7.16384:EURUSD:2024-03-05"
+
+
+def test_retention_deletes_the_packs_of_days_before_the_first_kept(two_days: Database,
+                                                                   packs: BarPacks) -> None:
+    upsert(two_days, OHLCV, bar_frame(10, symbol="GBPUSD"), source="test")
+    for symbol in ("EURUSD", "GBPUSD"):
+        packs.bars(two_days, symbol, DAY, NEXT + timedelta(days=1))
+    assert len(list(packs.client.scan_iter(match=f"{packs.prefix}:*"))) == 3
+    assert bar_packs.delete_days_before(packs.client, packs.prefix, NEXT.date()) == 2
+    origin = packs.origin(two_days)
+    assert [k.decode() for k in packs.client.scan_iter(match=f"{packs.prefix}:*")] == [
+        packs.key(origin, "EURUSD", 19788)]
 
 
 @pytest.fixture
@@ -63,7 +86,6 @@ def test_a_pack_is_the_frame_the_table_gives(two_days: Database, packs: BarPacks
     pd.testing.assert_frame_equal(second, expected)
     key = packs.key(packs.origin(two_days), "EURUSD", 19787)
     assert 3590 < packs.client.ttl(key) <= 3600
-    assert key == f"{packs.prefix}:v1:bars1m:{packs.origin(two_days)}:EURUSD:2024-03-05"
     with two_days.connection() as conn:  # a restore or failover starts a new timeline
         timeline = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()[0][:8]
     fingerprint = bar_packs.decode(packs.client.get(key))[0]
@@ -201,7 +223,7 @@ def test_a_damaged_pack_is_read_again(two_days: Database, packs: BarPacks) -> No
 
 
 def test_redis_down_reads_the_table(two_days: Database) -> None:
-    packs = BarPacks.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    packs = BarPacks.from_url(f"redis://127.0.0.1:{free_port()}/0", cluster=False)
     frame = packs.bars(two_days, "EURUSD", DAY, NEXT + timedelta(days=1))
     pd.testing.assert_frame_equal(frame, bars(two_days, "EURUSD", DAY, NEXT + timedelta(days=1)))
     assert dict(packs.stats) == {"fallback": 2}
@@ -230,7 +252,7 @@ def test_the_cli_prints_the_tables_bars_through_the_packs(
     expected = bars(two_days, "EURUSD", DAY, NEXT).to_csv()
     assert [o.exit_code for o in outputs] == [0, 0]
     assert outputs[0].output == outputs[1].output == expected
-    cli_packs = BarPacks.from_url(REDIS_URL, prefix=redis_prefix)
+    cli_packs = BarPacks.from_url(REDIS_URL, prefix=redis_prefix, cluster=False)
     assert cli_packs.client.exists(cli_packs.key(cli_packs.origin(two_days), "EURUSD", 19787))
 
 

@@ -11,33 +11,55 @@ from datetime import timedelta
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL
+from tests.conftest import RedisTarget, key_safe
 from tests.helpers import DAY, bar_frame, free_port
 from underdog.store.db import Database
 from underdog.store.offline.readers import latest
 from underdog.store.offline.writers import upsert
+from underdog.store.online.bar_packs import BarPacks
 from underdog.store.online.cache import LatestCache
 from underdog.store.tables import OHLCV
 
+ON_BOTH_REDIS = True  # every test with `redis_target` also runs on a Redis Cluster
 
-def _cache(url: str, prefix: str, db: Database, **kwargs) -> LatestCache:
+def _cache(target: RedisTarget, prefix: str, db: Database, **kwargs) -> LatestCache:
     return LatestCache.from_url(
-        url, prefix=prefix, loader=lambda kind, key, source: latest(db, kind, key, source),
-        **kwargs,
+        target.url, prefix=prefix, cluster=target.cluster,
+        loader=lambda kind, key, source: latest(db, kind, key, source), **kwargs,
     )
 
 
 @pytest.fixture
-def cache(db: Database, redis_prefix: str, request: pytest.FixtureRequest) -> LatestCache:
-    cache = _cache(REDIS_URL, f"{redis_prefix}:{request.node.name}", db)
+def cache(db: Database, redis_prefix: str, redis_target: RedisTarget,
+          request: pytest.FixtureRequest) -> LatestCache:
+    cache = _cache(redis_target, f"{redis_prefix}:{key_safe(request.node.name)}", db)
     cache.clear()
     return cache
 
 
 def test_key_layout(cache: LatestCache) -> None:
-    assert cache.key("bar", "EURUSD") == f"{cache.prefix}:v1:bar:EURUSD"
-    expected = f"{cache.prefix}:v1:sentiment:EURUSD:reddit"
+    if cache.cluster:  # one kind's keys share a slot: `refresh` is one MULTI over them
+        assert cache.key("bar", "EURUSD") == f"{{{cache.prefix}:v1:bar}}:EURUSD"
+        expected = f"{{{cache.prefix}:v1:sentiment}}:EURUSD:reddit"
+    else:
+        assert cache.key("bar", "EURUSD") == f"{cache.prefix}:v1:bar:EURUSD"
+        expected = f"{cache.prefix}:v1:sentiment:EURUSD:reddit"
     assert cache.key("sentiment", "EURUSD", "reddit") == expected
+
+
+def test_clear_deletes_every_key_of_its_prefix_only(cache: LatestCache,
+                                                    redis_target: RedisTarget) -> None:
+    other = LatestCache(cache.client, prefix=f"{cache.prefix}_other")
+    for symbol in ("EURUSD", "GBPUSD", "USDJPY"):  # spread over the masters on a cluster
+        cache.put("bar", symbol, {"time": DAY, "close": 1.1})
+        cache.put("quote", symbol, {"time": DAY, "bid": 1.1})
+    other.put("bar", "EURUSD", {"time": DAY, "close": 1.2})
+    pack = BarPacks(redis_target.client(), prefix=cache.prefix).key("1.2", "EURUSD", 19787)
+    cache.client.set(pack, "a bar pack")
+    assert cache.clear() == 7 and not cache.client.exists(pack)
+    assert cache.cached_names("bar") == [] and cache.cached_names("quote") == []
+    assert other.cached_names("bar") == ["EURUSD"]
+    other.clear()
 
 
 def test_miss_reads_through_then_hits_with_a_one_hour_ttl(db: Database, cache: LatestCache) -> None:
@@ -67,8 +89,8 @@ def test_an_older_event_never_overwrites_a_newer_one(cache: LatestCache) -> None
     assert cache.get("bar", "EURUSD")["close"] == 1.2
 
 
-def test_entries_expire(db: Database, redis_prefix: str) -> None:
-    cache = _cache(REDIS_URL, f"{redis_prefix}:ttl", db, ttl_s=1)
+def test_entries_expire(db: Database, redis_prefix: str, redis_target: RedisTarget) -> None:
+    cache = _cache(redis_target, f"{redis_prefix}:ttl", db, ttl_s=1)
     cache.put("bar", "EURUSD", {"time": DAY, "close": 1.1})
     time.sleep(1.2)
     assert cache.get("bar", "EURUSD") is None
@@ -98,7 +120,7 @@ def private_redis() -> Iterator[str]:
 
 def test_redis_down_falls_back_to_the_database(db: Database, private_redis: str) -> None:
     upsert(db, OHLCV, bar_frame(3), source="test")
-    cache = _cache(private_redis, "fallback", db)
+    cache = _cache(RedisTarget(private_redis, cluster=False), "fallback", db)
     assert cache.get("bar", "EURUSD")["close"] == pytest.approx(1.1)  # miss, now cached
     redis.Redis.from_url(private_redis).shutdown(nosave=True)
     upsert(db, OHLCV, bar_frame(4, close=1.3), source="test")

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import REDIS_URL
+from tests.conftest import RedisTarget, key_safe
 from tests.helpers import DAY, bar_frame, cli_settings, empty_reads
 from underdog.features import materialize
 from underdog.macro.vintages import publish_latest
@@ -29,25 +29,28 @@ from underdog_cli.app import app
 
 END = DAY + timedelta(days=1)
 NOW = DAY + timedelta(days=2)
+ON_BOTH_REDIS = True  # every test with `redis_target` also runs on a Redis Cluster
 
 
 @pytest.fixture
 def prefix(redis_prefix: str, request: pytest.FixtureRequest) -> str:
-    return f"{redis_prefix}_rw_{request.node.name[:40]}"
+    return f"{redis_prefix}_rw_{key_safe(request.node.name)[:48]}"
 
 
 @pytest.fixture
-def cache(db: Database, prefix: str) -> LatestCache:
-    cache = LatestCache.from_url(REDIS_URL, prefix=prefix,
+def cache(db: Database, prefix: str, redis_target: RedisTarget) -> LatestCache:
+    cache = LatestCache.from_url(redis_target.url, prefix=prefix, cluster=redis_target.cluster,
                                  loader=lambda kind, key, source: latest(db, kind, key, source))
     cache.clear()
     return cache
 
 
 @pytest.fixture
-def cli_env(db: Database, prefix: str, monkeypatch: pytest.MonkeyPatch):
-    with cli_settings(monkeypatch, dsn=db.dsn, redis_url=REDIS_URL, prefix=prefix,
-                      MARKET_SOURCE="simulated", SIMULATOR_SEED="7"):
+def cli_env(db: Database, prefix: str, redis_target: RedisTarget,
+            monkeypatch: pytest.MonkeyPatch):
+    with cli_settings(monkeypatch, dsn=db.dsn, redis_url=redis_target.url, prefix=prefix,
+                      MARKET_SOURCE="simulated", SIMULATOR_SEED="7",
+                      REDIS_CLUSTER=str(redis_target.cluster).lower()):
         yield
 
 

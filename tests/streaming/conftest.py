@@ -24,8 +24,8 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import REDIS_URL
-from tests.helpers import delete_keys, free_port
+from tests.conftest import REDIS_URL, RedisTarget, key_safe
+from tests.helpers import free_port
 from underdog_streaming.config import StreamConfig
 from underdog_streaming.fake_bridge import BridgePorts, FakeBridge
 from underdog_streaming.streamer import Streamer
@@ -53,10 +53,11 @@ def count(dsn: str, query: str) -> int:
 
 
 @pytest.fixture
-def prefix(redis_prefix: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    name = f"{redis_prefix}:{request.node.name}"
+def prefix(redis_prefix: str, redis_target: RedisTarget,
+           request: pytest.FixtureRequest) -> Iterator[str]:
+    name = f"{redis_prefix}:{key_safe(request.node.name)}"
     yield name
-    delete_keys(REDIS_URL, name)
+    redis_target.delete_keys(name)
 
 
 def stream_config(dsn: str, prefix: str, ports: BridgePorts, spool: Path,
@@ -71,7 +72,7 @@ def stream_config(dsn: str, prefix: str, ports: BridgePorts, spool: Path,
 
 
 @pytest.fixture
-def bridge_and_streamer(tmp_path: Path, prefix: str):
+def bridge_and_streamer(tmp_path: Path, prefix: str, redis_target: RedisTarget):
     """Make a started (bridge, streamer) pair; both are stopped at the end of the test."""
     made: list[tuple[FakeBridge, Streamer]] = []
 
@@ -80,6 +81,7 @@ def bridge_and_streamer(tmp_path: Path, prefix: str):
         ports = free_ports()
         bridge = FakeBridge(protocol=protocol, ports=ports, rate=rate, seconds=seconds,
                             symbols=SYMBOLS, **(bridge_options or {})).start()
+        config = {"redis_url": redis_target.url, "redis_cluster": redis_target.cluster, **config}
         streamer = Streamer(stream_config(dsn, prefix, ports, tmp_path / "spool",
                                           protocol=protocol, **config)).start()
         made.append((bridge, streamer))

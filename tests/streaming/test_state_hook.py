@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import REDIS_URL
+from tests.conftest import RedisTarget
 from underdog.features.state_vector import training_frame
 from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
@@ -16,11 +16,14 @@ from underdog_streaming.hooks import state_vector_hook
 from underdog_streaming.roller import ClosedBar
 
 DAY = datetime(2024, 3, 12, tzinfo=UTC)
+ON_BOTH_REDIS = True  # every test with `redis_target` also runs on a Redis Cluster
 
 
-def test_each_closed_bar_publishes_its_bar_and_state(db: Database, redis_prefix: str) -> None:
+def test_each_closed_bar_publishes_its_bar_and_state(db: Database, redis_prefix: str,
+                                                     redis_target: RedisTarget) -> None:
     backfill_bars(db, ["EURUSD"], DAY - timedelta(days=1), DAY + timedelta(hours=10), seed=3)
-    cache = LatestCache.from_url(REDIS_URL, prefix=f"{redis_prefix}:hook",
+    cache = LatestCache.from_url(redis_target.url, cluster=redis_target.cluster,
+                                 prefix=f"{redis_prefix}:hook",
                                  loader=lambda k, s, src: latest(db, k, s, src))
     cache.clear()
     hook = state_vector_hook(db, cache, "mql5")

@@ -10,29 +10,32 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REDIS_URL
+from tests.conftest import RedisTarget, key_safe
 from tests.helpers import bar_frame
 from tests.streaming.conftest import free_ports, stream_config
 from underdog.store.db import Database
 from underdog.store.offline.readers import latest
 from underdog.store.offline.writers import upsert
 from underdog.store.online.cache import LatestCache
+from underdog.store.online.pipelined import fast_fail_cache
 from underdog.store.tables import OHLCV
 from underdog_streaming.batcher import BarRow, Batcher, TickRow, WriteBatch
 from underdog_streaming.hooks import HookDispatcher, redis_bar_hook
 from underdog_streaming.metrics import StreamMetrics
-from underdog_streaming.publisher import fast_fail_cache
 from underdog_streaming.sink import Sink, StreamDatabase
 from underdog_streaming.spool import Spool
 from underdog_streaming.stats import StreamStats
 from underdog_streaming.writer import Writer
 
 FIELDS = ("time", "open", "high", "low", "close", "volume")
+ON_BOTH_REDIS = True  # every test with `redis_target` also runs on a Redis Cluster
 
 
 @pytest.fixture
-def cache(db: Database, redis_prefix: str, request: pytest.FixtureRequest) -> LatestCache:
-    cache = LatestCache.from_url(REDIS_URL, prefix=f"{redis_prefix}_{request.node.name[:40]}",
+def cache(db: Database, redis_prefix: str, redis_target: RedisTarget,
+          request: pytest.FixtureRequest) -> LatestCache:
+    cache = LatestCache.from_url(redis_target.url, cluster=redis_target.cluster,
+                                 prefix=f"{redis_prefix}_{key_safe(request.node.name)[:48]}",
                                  loader=lambda kind, key, source: latest(db, kind, key, source))
     cache.clear()
     return cache
@@ -54,11 +57,12 @@ def same_as_table(cache: LatestCache, db: Database) -> bool:
     return {k: cached[k] for k in FIELDS} == {k: stored[k] for k in FIELDS}
 
 
-def writer_for(dsn: str, cache: LatestCache, tmp_path: Path) -> tuple[Writer, Batcher,
-                                                                       HookDispatcher]:
+def writer_for(dsn: str, cache: LatestCache, target: RedisTarget,
+               tmp_path: Path) -> tuple[Writer, Batcher, HookDispatcher]:
     metrics, stats, batcher = StreamMetrics(), StreamStats(), Batcher()
     config = stream_config(dsn, cache.prefix, free_ports(), tmp_path / "spool")
-    fast = fast_fail_cache(REDIS_URL, prefix=cache.prefix, ttl_s=3600, timeout_s=0.5)
+    fast = fast_fail_cache(target.url, prefix=cache.prefix, ttl_s=3600, timeout_s=0.5,
+                           cluster=target.cluster)
     hooks = HookDispatcher(redis_bar_hook(fast, "mql5"), metrics)
     sink = Sink(StreamDatabase(dsn), source="mql5", symbols=["EURUSD"])
     writer = Writer(config, batcher, sink, Spool(config.spool_dir), metrics, stats, hooks,
@@ -67,10 +71,11 @@ def writer_for(dsn: str, cache: LatestCache, tmp_path: Path) -> tuple[Writer, Ba
 
 
 def test_a_minute_the_streamer_closes_again_replaces_the_cached_bar(
-        db: Database, dsn: str, cache: LatestCache, tmp_path: Path) -> None:
+        db: Database, dsn: str, cache: LatestCache, redis_target: RedisTarget,
+        tmp_path: Path) -> None:
     minute = minute_ago(10)
     cached_backfill(db, cache, minute)
-    writer, batcher, hooks = writer_for(dsn, cache, tmp_path)
+    writer, batcher, hooks = writer_for(dsn, cache, redis_target, tmp_path)
     hooks.start()
     t0 = int(minute.timestamp()) * 1_000_000
     batcher.add([TickRow("EURUSD", t0 + k * 5_000_000, 0, 1.1 + k * 1e-5, 1.1002,
@@ -82,11 +87,12 @@ def test_a_minute_the_streamer_closes_again_replaces_the_cached_bar(
     assert same_as_table(cache, db)
 
 
-def test_a_spool_replay_reloads_the_bars_it_rewrites(db: Database, dsn: str,
-                                                     cache: LatestCache, tmp_path: Path) -> None:
+def test_a_spool_replay_reloads_the_bars_it_rewrites(db: Database, dsn: str, cache: LatestCache,
+                                                     redis_target: RedisTarget,
+                                                     tmp_path: Path) -> None:
     minute = minute_ago(30)
     cached_backfill(db, cache, minute)
-    writer, _, _ = writer_for(dsn, cache, tmp_path)
+    writer, _, _ = writer_for(dsn, cache, redis_target, tmp_path)
     # Streamed while the database was down, spooled, and replayed now.
     time_us = int(minute.timestamp()) * 1_000_000
     writer.spool.append(WriteBatch(bars=[BarRow("EURUSD", time_us, 1.2, 1.21, 1.19, 1.205, 7,

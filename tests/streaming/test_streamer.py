@@ -12,7 +12,7 @@ import pandas as pd
 import psycopg
 import pytest
 
-from tests.conftest import REDIS_URL
+from tests.conftest import RedisTarget
 from tests.streaming.conftest import SYMBOLS, count, free_ports, stream_config, wait_until
 from underdog.config import Settings
 from underdog.market.bars import bars_from_ticks
@@ -28,6 +28,8 @@ from underdog_streaming.spool import Spool
 from underdog_streaming.stats import StreamStats
 from underdog_streaming.writer import Writer
 
+ON_BOTH_REDIS = True  # every test with `redis_target` also runs on a Redis Cluster
+
 
 def frame(dsn: str, query: str) -> pd.DataFrame:
     with psycopg.connect(dsn) as conn, conn.cursor() as cur:
@@ -37,7 +39,7 @@ def frame(dsn: str, query: str) -> pd.DataFrame:
 
 @pytest.mark.parametrize("protocol", ["mql5", "dwx"])
 def test_both_protocols_end_to_end(protocol: str, db: Database, dsn: str, prefix: str,
-                                   bridge_and_streamer) -> None:
+                                   redis_target: RedisTarget, bridge_and_streamer) -> None:
     offset = 2.0 if protocol == "mql5" else 0.0  # the broker's clock runs two hours ahead
     bridge, streamer = bridge_and_streamer(
         dsn, protocol=protocol, rate=400, seconds=2.5, server_utc_offset_hours=offset,
@@ -78,7 +80,7 @@ def test_both_protocols_end_to_end(protocol: str, db: Database, dsn: str, prefix
     else:
         assert quotes["depth"].isna().all()
 
-    cache = LatestCache.from_url(REDIS_URL, prefix=prefix)
+    cache = LatestCache.from_url(redis_target.url, prefix=prefix, cluster=redis_target.cluster)
     for symbol in SYMBOLS:
         last = ticks[ticks["symbol"] == symbol].iloc[-1]
         quote = cache.get("quote", symbol)
@@ -128,12 +130,17 @@ def test_on_bar_close_runs_after_its_bar_is_in_ohlcv(db: Database, dsn: str,
     assert metrics.hook_errors._value.get() == 2 and hooks.delivered == 5
 
 
-def test_run_demo(db: Database, dsn: str, prefix: str) -> None:
-    settings = Settings(database_url=dsn, redis_url=REDIS_URL, redis_prefix=prefix)
+def test_run_demo(db: Database, dsn: str, prefix: str, redis_target: RedisTarget) -> None:
+    settings = Settings(database_url=dsn, redis_url=redis_target.url, redis_prefix=prefix,
+                        redis_cluster=redis_target.cluster)
     result = run_demo(1.5, settings=settings, rate=200)
     assert result["sent"] > 100 and result["lost"] == 0
     assert result["written"] == result["sent"] == count(dsn, "SELECT count(*) FROM underdog.ticks")
-    assert result["heartbeat_key"] == f"{prefix}:v1:stream:heartbeat"
+    if redis_target.cluster:
+        assert result["heartbeat_key"] == f"{{{prefix}:v1:stream}}:heartbeat"
+    else:
+        assert result["heartbeat_key"] == f"{prefix}:v1:stream:heartbeat"
+    assert redis_target.client().exists(result["heartbeat_key"])
 
 
 class RefusingSink:

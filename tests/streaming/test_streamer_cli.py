@@ -9,7 +9,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from tests.conftest import REDIS_URL
+from tests.conftest import RedisTarget
 from tests.helpers import free_port
 from tests.streaming.conftest import (
     SYMBOLS,
@@ -22,13 +22,17 @@ from tests.streaming.conftest import (
 from underdog.store.db import Database
 from underdog_streaming.fake_bridge import FakeBridge
 
+ON_BOTH_REDIS = True  # also with UNDERDOG_REDIS_CLUSTER=true against a Redis Cluster
+
 
 def test_metrics_then_sigterm_flushes_and_exits_0(db: Database, dsn: str, prefix: str,
+                                                   redis_target: RedisTarget,
                                                    tmp_path: Path) -> None:
     ports = free_ports()
     bridge = FakeBridge(ports=ports, rate=300, symbols=SYMBOLS).start()  # never stops sending
     metrics_port = free_port()
-    env = {**os.environ, "UNDERDOG_DATABASE_URL": dsn, "UNDERDOG_REDIS_URL": REDIS_URL,
+    env = {**os.environ, "UNDERDOG_DATABASE_URL": dsn, "UNDERDOG_REDIS_URL": redis_target.url,
+           "UNDERDOG_REDIS_CLUSTER": str(redis_target.cluster).lower(),
            "UNDERDOG_REDIS_PREFIX": prefix, "UNDERDOG_SYMBOLS": ",".join(SYMBOLS)}
     proc = subprocess.Popen(
         [*streamer_command(), "run", "--protocol", "mql5", "--host", "127.0.0.1",

@@ -25,6 +25,7 @@ from underdog.store.offline.health import (
     storage,
 )
 from underdog.store.online.cache import LatestCache
+from underdog.store.online.client import Client, info
 
 DAY = timedelta(hours=24)
 # A heartbeat is written every second; a running streamer silent this long is hung or dead.
@@ -102,17 +103,23 @@ class HealthReport:
         return out
 
 
-def redis_status(client: redis.Redis) -> RedisStatus:
+def redis_status(client: Client) -> RedisStatus:
+    """Memory and keyspace counters, summed over the masters of a cluster."""
     try:
-        memory, stats = client.info("memory"), client.info("stats")
+        memory, stats = info(client, "memory"), info(client, "stats")
     except redis.RedisError as exc:
         return RedisStatus(False, redact(str(exc)))
-    return RedisStatus(
-        True, used_memory=int(memory.get("used_memory", 0)),
-        maxmemory=int(memory.get("maxmemory", 0)),
-        policy=str(memory.get("maxmemory_policy", "")),
-        hits=int(stats.get("keyspace_hits", 0)), misses=int(stats.get("keyspace_misses", 0)),
-        evicted=int(stats.get("evicted_keys", 0)))
+
+    def total(sections: list[dict], field: str) -> int:
+        return sum(int(s.get(field, 0)) for s in sections)
+
+    limits = [int(m.get("maxmemory", 0)) for m in memory]
+    return RedisStatus(  # maxmemory 0: unlimited, on any master the whole is
+        True, used_memory=total(memory, "used_memory"),
+        maxmemory=sum(limits) if all(limits) else 0,
+        policy=str(memory[0].get("maxmemory_policy", "")),
+        hits=total(stats, "keyspace_hits"), misses=total(stats, "keyspace_misses"),
+        evicted=total(stats, "evicted_keys"))
 
 
 def stream_status(cache: LatestCache, now: datetime) -> StreamStatus:
@@ -149,7 +156,7 @@ def collect(settings: Settings, *, now: datetime | None = None) -> HealthReport:
         tables = storage(conn, timescale)
     cache = LatestCache.from_url(settings.redis_url.get_secret_value(),
                                  timeout_s=max(settings.redis_timeout_s, 1.0),
-                                 prefix=settings.redis_prefix)
+                                 prefix=settings.redis_prefix, cluster=settings.redis_cluster)
     try:
         report = HealthReport(
             now=now, backend="TimescaleDB" if timescale else "PostgreSQL", feeds=feeds,

@@ -4,24 +4,22 @@ backends, and Redis forgets what it held for the rows that went.
 TimescaleDB drops whole chunks past the window: its retention policy jobs (0002), which its
 scheduler runs daily, and `apply` runs now. Plain PostgreSQL deletes the rows
 (`underdog.apply_retention()`). Then Redis: the bar packs of days before the day of ohlcv's
-cutoff are deleted, and every cached latest value of a table that lost rows is reloaded from
-it (`LatestCache.refresh_cached`: the newest row left, or no key for a symbol that stopped
-trading), never left empty in between. Packs of a day dropped by the scheduler alone are never
-served (a read only uses packs of days the table still has) and expire with their TTL, as do
-latest values the scheduler's drops made wrong.
+cutoff are deleted (`bar_packs.delete_days_before`), and every cached latest value of a table
+that lost rows is reloaded from it (`LatestCache.refresh_cached`: the newest row left, or no
+key for a symbol that stopped trading), never left empty in between. Packs of a day dropped by
+the scheduler alone are never served (a read only uses packs of days the table still has) and
+expire with their TTL, as do latest values the scheduler's drops made wrong.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime
-
-import redis
+from datetime import datetime
 
 from underdog.store.db import Database
 from underdog.store.offline.validation import write_moment
-from underdog.store.online.bar_packs import KIND as PACKS
+from underdog.store.online.bar_packs import delete_days_before
 from underdog.store.online.cache import LatestCache
 
 log = logging.getLogger(__name__)
@@ -81,33 +79,7 @@ def apply(db: Database, cache: LatestCache | None = None, *,
     else:
         run.dropped = _delete_rows(db, write_moment(now))
     if cache is not None:
-        run.packs_deleted = delete_stale_packs(cache.client, cache.prefix,
+        run.packs_deleted = delete_days_before(cache.client, cache.prefix,
                                                run.cutoffs["ohlcv"].date())
         cache.refresh_cached([table for table, n in run.dropped.items() if n])
     return run
-
-
-def delete_stale_packs(client: redis.Redis, prefix: str, first_kept: date) -> int:
-    """Delete the bar packs of days before `first_kept`; how many. Redis down: 0, logged
-    (the packs expire with their TTL, and a read never uses a day the table lacks)."""
-    try:
-        stale = _stale_packs(client, prefix, first_kept)
-        return client.delete(*stale) if stale else 0
-    except redis.RedisError as exc:
-        log.warning("retention could not delete bar packs (%s): they expire with their TTL",
-                    exc)
-        return 0
-
-
-def _stale_packs(client: redis.Redis, prefix: str, first_kept: date) -> list[bytes]:
-    """Packs (`<prefix>:v1:bars1m:<origin>:<symbol>:<day>`) of days before `first_kept`."""
-    stale = []
-    for key in client.scan_iter(match=f"{prefix}:v1:{PACKS}:*", count=1000):
-        name = key.decode("ascii", "replace") if isinstance(key, bytes) else key
-        day = name.rsplit(":", 1)[-1]
-        try:
-            if date.fromisoformat(day) < first_kept:
-                stale.append(key)
-        except ValueError:
-            continue  # not a pack key
-    return stale

@@ -28,6 +28,11 @@ Not cached: windows that are not whole UTC days or span more than `max_days`, an
 still open (the streamer rewrites them every minute). TimescaleDB columnstore chunks expose
 no `xmin`: such windows are read straight from the table (and counted `uncheckable`).
 Redis down or slow: the table is read, counted as `fallback`; nothing raises.
+
+Keys: `<prefix>:v1:bars1m:<origin>:<symbol>:<day>`; on Redis Cluster `<origin>:<symbol>` is
+the hash tag (`...:bars1m:{<origin>:<symbol>}:<day>`): the days of one read are fetched in one
+MGET, which a cluster serves only from one slot, while symbols spread over the masters.
+Retention deletes the packs of days past ohlcv's window (`delete_days_before`).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import struct
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -50,6 +55,7 @@ from underdog.redaction import redact
 from underdog.store.db import Database
 from underdog.store.offline import readers
 from underdog.store.online.cache import CACHE_REQUESTS
+from underdog.store.online.client import Client, connect, decodes, is_cluster, tag
 
 log = logging.getLogger(__name__)
 
@@ -125,11 +131,12 @@ def day_start(day: int) -> datetime:
 class BarPacks:
     """Read whole days of M1 bars through Redis; `readers.bars` for anything else."""
 
-    def __init__(self, client: redis.Redis, *, prefix: str = "underdog", ttl_s: int = 3600,
+    def __init__(self, client: Client, *, prefix: str = "underdog", ttl_s: int = 3600,
                  max_days: int = 31):
-        if client.connection_pool.connection_kwargs.get("decode_responses"):
+        if decodes(client):
             raise ValueError("BarPacks stores bytes: its Redis client needs decode_responses off")
         self.client = client
+        self.cluster = is_cluster(client)
         self.prefix = prefix
         self.ttl_s = ttl_s
         self.max_days = max_days
@@ -137,13 +144,14 @@ class BarPacks:
         self._origins: dict[str, str | None] = {}
 
     @classmethod
-    def from_url(cls, url: str, *, timeout_s: float = 0.25, **kwargs: Any) -> BarPacks:
-        client = redis.Redis.from_url(url, socket_timeout=timeout_s,
-                                      socket_connect_timeout=timeout_s, health_check_interval=30)
-        return cls(client, **kwargs)
+    def from_url(cls, url: str, *, timeout_s: float = 0.25, cluster: bool | None = None,
+                 **kwargs: Any) -> BarPacks:
+        """On `url`; a Redis Cluster when `cluster` (default: UNDERDOG_REDIS_CLUSTER)."""
+        return cls(connect(url, cluster=cluster, decode=False, timeout_s=timeout_s), **kwargs)
 
     def key(self, origin: str, symbol: str, day: int) -> str:
-        return f"{self.prefix}:v1:{KIND}:{origin}:{symbol}:{day_start(day).date().isoformat()}"
+        packs = tag(f"{origin}:{symbol}", self.cluster)
+        return f"{self.prefix}:v1:{KIND}:{packs}:{day_start(day).date().isoformat()}"
 
     def origin(self, db: Database) -> str | None:
         """Which database packs come from: the cluster's system identifier and the database's
@@ -271,3 +279,29 @@ def _snapshot(conn: psycopg.Connection) -> Iterator[None]:
             yield
     finally:
         conn.isolation_level = before
+
+
+def delete_days_before(client: Client, prefix: str, first_kept: date) -> int:
+    """Delete the packs (under `prefix`) of days before `first_kept`; how many. Redis down:
+    0, logged (the packs expire with their TTL, and a read never uses a day the table lacks)."""
+    try:
+        stale = _packs_before(client, prefix, first_kept)
+        return client.delete(*stale) if stale else 0
+    except redis.RedisError as exc:
+        log.warning("retention could not delete bar packs (%s): they expire with their TTL",
+                    exc)
+        return 0
+
+
+def _packs_before(client: Client, prefix: str, first_kept: date) -> list[bytes | str]:
+    """Pack keys (`<prefix>:v1:bars1m:...:<day>`, tagged or not) of days before `first_kept`."""
+    stale = []
+    for key in client.scan_iter(match=f"{prefix}:v1:{KIND}:*", count=1000):
+        name = key.decode("ascii", "replace") if isinstance(key, bytes) else key
+        day = name.rsplit(":", 1)[-1]
+        try:
+            if date.fromisoformat(day) < first_kept:
+                stale.append(key)
+        except ValueError:
+            continue  # not a pack key
+    return stale

@@ -1,11 +1,15 @@
 """The Redis hot cache of latest values, read-through with a database fallback.
 
 Keys: `<prefix>:v1:<kind>:<symbol>[:<source>]`, one hash each, read in one round trip,
-expiring after `ttl_s` (1 hour). Writes keep the newer event: a Lua script compares the
-stored event time and skips an older or equal one (an equal one too with `rewrite=True`: the
-same fact written again), atomically, so several writers cannot put an old value back. A row
-stamped after now (beyond the clock tolerance) is never put: it would stay in front of every
-correct value, and a stored one stamped after Redis' clock is overwritten by any put.
+expiring after `ttl_s` (1 hour). On Redis Cluster `<prefix>:v1:<kind>` is the hash tag
+(`{<prefix>:v1:<kind>}:<symbol>`): `refresh` replaces several symbols' keys of one kind in
+one MULTI, which a cluster runs only on keys of one slot.
+
+Writes keep the newer event: a Lua script compares the stored event time and skips an older or
+equal one (an equal one too with `rewrite=True`: the same fact written again), atomically, so
+several writers cannot put an old value back. A row stamped after now (beyond the clock
+tolerance) is never put: it would stay in front of every correct value, and a stored one
+stamped after Redis' clock is overwritten by any put.
 
 A rewrite of a table (backfill, rebuild, retention, replay) makes the cached values of its
 keys wrong whatever their event time, so every rewrite path calls `refresh`: under WATCH,
@@ -31,6 +35,7 @@ import redis
 from prometheus_client import Counter as PromCounter
 
 from underdog.store.offline.validation import clock_tolerance, latest_allowed
+from underdog.store.online.client import Client, connect, is_cluster, tag
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +85,17 @@ def _decode(raw: str) -> Any:
     return value
 
 
+def latest_key(prefix: str, kind: str, symbol: str, source: str | None = None, *,
+               cluster: bool = False) -> str:
+    """The key of a latest value; `<prefix>:v1:<kind>` is its hash tag on a cluster."""
+    tail = f":{source}" if source else ""
+    return f"{_head(prefix, kind, cluster)}{symbol}{tail}"
+
+
+def _head(prefix: str, kind: str, cluster: bool) -> str:
+    return f"{tag(f'{prefix}:v1:{kind}', cluster)}:"
+
+
 def event_micros(row: dict) -> int:
     """The row's event time (its `time`) as Unix microseconds: what 'newer' compares."""
     moment = row["time"]
@@ -87,10 +103,11 @@ def event_micros(row: dict) -> int:
 
 
 class LatestCache:
-    def __init__(self, client: redis.Redis, *, prefix: str = "underdog", ttl_s: int = 3600,
+    def __init__(self, client: Client, *, prefix: str = "underdog", ttl_s: int = 3600,
                  loader: Loader | None = None, clock: Callable[[], datetime] | None = None,
                  tolerance: timedelta | None = None):
         self.client = client
+        self.cluster = is_cluster(client)
         self.prefix = prefix
         self.ttl_s = ttl_s
         self.loader = loader
@@ -104,16 +121,13 @@ class LatestCache:
         self._rewrite = client.register_script(_PUT.format(skip=">", tolerance_us=slack))
 
     @classmethod
-    def from_url(cls, url: str, *, timeout_s: float = 0.25, **kwargs: Any) -> LatestCache:
-        client = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s, health_check_interval=30,
-        )
-        return cls(client, **kwargs)
+    def from_url(cls, url: str, *, timeout_s: float = 0.25, cluster: bool | None = None,
+                 **kwargs: Any) -> LatestCache:
+        """On `url`; a Redis Cluster when `cluster` (default: UNDERDOG_REDIS_CLUSTER)."""
+        return cls(connect(url, cluster=cluster, timeout_s=timeout_s), **kwargs)
 
     def key(self, kind: str, symbol: str, source: str | None = None) -> str:
-        tail = f":{source}" if source else ""
-        return f"{self.prefix}:v1:{kind}:{symbol}{tail}"
+        return latest_key(self.prefix, kind, symbol, source, cluster=self.cluster)
 
     def _count(self, kind: str, result: str) -> None:
         self.stats[result] += 1
@@ -222,7 +236,7 @@ class LatestCache:
 
     def cached_names(self, kind: str) -> list[Name]:
         """The symbols (or (symbol, source) pairs) that have a cached value of `kind`."""
-        head = f"{self.prefix}:v1:{kind}:"
+        head = _head(self.prefix, kind, self.cluster)
         names: list[Name] = []
         for key in self.client.scan_iter(match=f"{head}*", count=1000):
             symbol, _, source = key[len(head):].partition(":")
@@ -252,8 +266,10 @@ class LatestCache:
         return True
 
     def clear(self) -> int:
-        """Delete every key under this cache's prefix (tests, resets)."""
-        keys = list(self.client.scan_iter(match=f"{self.prefix}:v1:*", count=1000))
+        """Delete every key under this cache's prefix, bar packs too (tests, resets)."""
+        # On a cluster latest values begin with their tag, `{<prefix>:v1:...`.
+        patterns = [f"{self.prefix}:v1:*"] + ([f"{{{self.prefix}:v1:*"] if self.cluster else [])
+        keys = [k for p in patterns for k in self.client.scan_iter(match=p, count=1000)]
         return self.client.delete(*keys) if keys else 0
 
 

@@ -20,6 +20,7 @@ Revises: 0007
 
 from alembic import op
 from sqlalchemy import text
+
 from underdog.store.offline.decimals import MAX_SCALE, SQL_POW10, sql_value
 
 revision = "0010"
