@@ -31,16 +31,17 @@ from __future__ import annotations
 import importlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pandas as pd
 import requests
 from psycopg.types.json import Jsonb
 
 from underdog.market.bars import bars_from_ticks
+from underdog.schema import BAR, TICK_COLUMNS
 from underdog.sources import dukascopy
 from underdog.sources.dukascopy import HourFailure
-from underdog.sources.simulated import TICK_COLUMNS, Edge, simulate_bars, simulate_ticks
+from underdog.sources.simulated import Edge, simulate_bars, simulate_ticks
 from underdog.store.db import Database
 from underdog.store.offline.validation import write_moment
 from underdog.store.offline.writers import WriteResult, replace_window
@@ -48,7 +49,6 @@ from underdog.store.online.cache import LatestCache
 from underdog.store.tables import OHLCV, TICKS
 
 SOURCES = ("simulated", "dukascopy", "mt5")
-BAR = timedelta(minutes=1)  # an M1 bar is known at its close
 TABLES = frozenset({"ticks", "ohlcv"})
 
 

@@ -22,10 +22,10 @@ import psycopg
 from psycopg import sql
 
 from underdog.config import ConfigError, Settings
+from underdog.schema import BAR
 from underdog.sentiment.options import ALL_SOURCES
 
 DAILY_GRACE = timedelta(hours=2)  # a daily run's own duration, retries included
-MINUTE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ FEEDS: tuple[Feed, ...] = (
     Feed("ticks", "market_daily", "15 0 * * *", timedelta(hours=24, minutes=15) + DAILY_GRACE,
          "time", "symbol", market_hours=True),
     Feed("ohlcv", "market_daily", "15 0 * * *", timedelta(hours=24, minutes=15) + DAILY_GRACE,
-         "time", "symbol", market_hours=True, shift=MINUTE),
+         "time", "symbol", market_hours=True, shift=BAR),
     Feed("quotes", "underdog-streamer", "continuous", timedelta(minutes=5), "time", "symbol",
          market_hours=True, required=False, asset=False),
     # News flows around the clock but unevenly: a quiet symbol is fine, a silent feed is not.

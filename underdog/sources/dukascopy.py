@@ -40,10 +40,10 @@ import pandas as pd
 import requests
 
 from underdog.market.instruments import Instrument, get_instrument
+from underdog.schema import TICK_COLUMNS
 from underdog.sources.retries import retry_policy
 
 DEFAULT_BASE_URL = "https://datafeed.dukascopy.com/datafeed"
-TICK_COLUMNS = ["time", "bid", "ask", "bid_volume", "ask_volume"]
 RECORD_SIZE = 20
 RECORD = np.dtype([("ms", ">u4"), ("ask", ">u4"), ("bid", ">u4"),
                    ("ask_volume", ">f4"), ("bid_volume", ">f4")])

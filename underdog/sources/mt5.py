@@ -37,8 +37,8 @@ import pandas as pd
 import zmq
 
 from underdog.market.instruments import get_instrument
+from underdog.schema import TICK_COLUMNS
 
-TICK_COLUMNS = ["time", "bid", "ask", "bid_volume", "ask_volume"]
 BAR_COLUMNS = ["time", "open", "high", "low", "close", "volume", "spread"]
 OFFSET_ENV = "UNDERDOG_MT5_SERVER_UTC_OFFSET_HOURS"
 REQUEST_KEYS = ("action", "actionType", "symbol", "chartTF", "fromDate", "toDate", "id",
