@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import requests
 
+from underdog.sources.endpoints import ALPHAVANTAGE_URL as DEFAULT_BASE_URL
 from underdog.sources.retries import retry_policy
 
-DEFAULT_BASE_URL = "https://www.alphavantage.co"
 FIELDS = ("transaction_date", "ticker", "executive", "executive_title", "security_type",
           "acquisition_or_disposal", "shares", "share_price")
 

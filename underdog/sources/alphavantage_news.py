@@ -34,8 +34,8 @@ from underdog.sources.documents import (
     clean,
     url_id,
 )
+from underdog.sources.endpoints import ALPHAVANTAGE_URL as DEFAULT_BASE_URL
 
-DEFAULT_BASE_URL = "https://www.alphavantage.co"
 SOURCE = "alphavantage"
 NATIVE_SOURCE = "alphavantage_native"
 NATIVE_MODEL = "alphavantage-news-sentiment"

@@ -41,9 +41,9 @@ import requests
 
 from underdog.market.instruments import Instrument, get_instrument
 from underdog.schema import TICK_COLUMNS
+from underdog.sources.endpoints import DUKASCOPY_URL as DEFAULT_BASE_URL  # noqa: F401 (callers)
 from underdog.sources.retries import retry_policy
 
-DEFAULT_BASE_URL = "https://datafeed.dukascopy.com/datafeed"
 RECORD_SIZE = 20
 RECORD = np.dtype([("ms", ">u4"), ("ask", ">u4"), ("bid", ">u4"),
                    ("ask_volume", ">f4"), ("bid_volume", ">f4")])

@@ -36,10 +36,10 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from underdog.sources.endpoints import EDGAR_ARCHIVES_URL as DEFAULT_ARCHIVES_URL
+from underdog.sources.endpoints import EDGAR_URL as DEFAULT_BASE_URL
 from underdog.sources.retries import retry_policy
 
-DEFAULT_BASE_URL = "https://data.sec.gov"
-DEFAULT_ARCHIVES_URL = "https://www.sec.gov"
 MAX_PER_SECOND = 10
 FORM4 = ("4", "4/A")
 FILER_ZONE = ZoneInfo("America/New_York")

@@ -35,11 +35,11 @@ import requests
 from fredapi import Fred
 
 from underdog.sources import fred_ids
+from underdog.sources.endpoints import FRED_URL as DEFAULT_BASE_URL
 from underdog.sources.retries import retry_policy
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.stlouisfed.org/fred"
 FIXTURE = Path(__file__).parent / "fixtures" / "fred_sample.json"
 MAX_ROWS = 100_000  # FRED's per-request limit; fredapi does not page past it
 MISSING = "."

@@ -26,8 +26,8 @@ from underdog.sources.documents import (
     parse_time,
     url_id,
 )
+from underdog.sources.endpoints import GNEWS_URL as DEFAULT_BASE_URL
 
-DEFAULT_BASE_URL = "https://gnews.io/api/v4"
 SOURCE = "gnews"
 MIN_INTERVAL_S = 1.0  # the free plan allows one request per second
 

@@ -28,8 +28,8 @@ from underdog.sources.documents import (
     parse_time,
     url_id,
 )
+from underdog.sources.endpoints import NEWSAPI_URL as DEFAULT_BASE_URL
 
-DEFAULT_BASE_URL = "https://newsapi.org/v2"
 SOURCE = "newsapi"
 PAGE_SIZE = 100  # the API's maximum
 REMOVED = "[Removed]"

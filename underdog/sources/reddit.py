@@ -26,9 +26,9 @@ from underdog.sources.documents import (
     SourceUnavailable,
     clean,
 )
+from underdog.sources.endpoints import REDDIT_WEB_URL as WEB_URL
 
 SOURCE = "reddit"
-WEB_URL = "https://www.reddit.com"
 REMOVED = ("[removed]", "[deleted]")
 _TRANSIENT = (prawcore.TooManyRequests, prawcore.ServerError, prawcore.RequestException,
               requests.ConnectionError, requests.Timeout)
