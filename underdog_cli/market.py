@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from underdog.config import get_settings
+from underdog.config import Mt5, get_settings
 from underdog_cli import arguments
 from underdog_cli.common import bar_packs, cache, console, database, status
 from underdog_cli.errors import fail
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from underdog.store.online.cache import LatestCache
 
 app = typer.Typer(no_args_is_help=True, help="Market data: backfill and read bars.")
+MT5 = Mt5()  # the bridge's default address (underdog.config)
 
 
 @app.command("backfill")
@@ -34,9 +35,9 @@ def market_backfill(
         parser=arguments.symbol, help="symbols (default: UNDERDOG_SYMBOLS)")] = None,
     source: str | None = typer.Option(None, help="simulated | dukascopy | mt5 "
                                                  "(default: UNDERDOG_MARKET_SOURCE)"),
-    mt5_host: str = typer.Option("127.0.0.1", help="mt5: the bridge's host"),
-    mt5_sys_port: int = typer.Option(15555, help="mt5: the bridge's system (REQ) port"),
-    mt5_data_port: int = typer.Option(15556, help="mt5: the bridge's data (PULL) port"),
+    mt5_host: str = typer.Option(MT5.host, help="mt5: the bridge's host"),
+    mt5_sys_port: int = typer.Option(MT5.sys_port, help="mt5: the bridge's system (REQ) port"),
+    mt5_data_port: int = typer.Option(MT5.data_port, help="mt5: the bridge's data (PULL) port"),
 ) -> None:
     """Write ticks and M1 bars for whole UTC days, one day per transaction per table."""
     from rich.progress import track
@@ -45,13 +46,12 @@ def market_backfill(
 
     settings = get_settings()
     arguments.ordered(start, end, ("--start", "--end"), end_inclusive=True)
-    source = arguments.choice(source or settings.market_source, SOURCES, "--source")
+    source = arguments.choice(source or settings.market.source, SOURCES, "--source")
     symbols = symbol or settings.symbols
-    options = SourceOptions(
-        seed=settings.simulator_seed, dukascopy_base_url=settings.dukascopy_base_url,
-        dukascopy_cache_dir=settings.dukascopy_cache_dir, mt5_host=mt5_host,
-        mt5_sys_port=mt5_sys_port, mt5_data_port=mt5_data_port,
-    )
+    # No planted edge, as before this command read the settings' sections (a pure walk).
+    options = SourceOptions.from_settings(settings.market, edge=0.0, mt5_host=mt5_host,
+                                          mt5_sys_port=mt5_sys_port,
+                                          mt5_data_port=mt5_data_port)
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     bars = ticks = rejected = 0
     failed: list[str] = []

@@ -146,7 +146,7 @@ def test_the_source_defaults_to_simulated_and_rejects_unknown_names(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("UNDERDOG_MARKET_SOURCE", raising=False)
-    assert load_settings().market_source == "simulated"
+    assert load_settings().market.source == "simulated"
     monkeypatch.setenv("UNDERDOG_MARKET_SOURCE", "bloomberg")
     with pytest.raises(ConfigError, match="UNDERDOG_MARKET_SOURCE"):
         load_settings()

@@ -131,7 +131,7 @@ def keys(feed: Feed, settings: Settings) -> list[str]:
     if feed.key == "symbol":
         return list(settings.symbols)
     if feed.key == "series_id":
-        return list(settings.fred_series)
+        return list(settings.macro.fred.series)
     if feed.key == "source":
         return list(ALL_SOURCES)
     return []
