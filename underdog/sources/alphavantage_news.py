@@ -27,7 +27,6 @@ import requests
 
 from underdog.sources.documents import (
     Document,
-    JsonApi,
     MissingCredentials,
     SourceUnavailable,
     TickerSentiment,
@@ -35,6 +34,7 @@ from underdog.sources.documents import (
     url_id,
 )
 from underdog.sources.endpoints import ALPHAVANTAGE_URL as DEFAULT_BASE_URL
+from underdog.sources.http import JsonApi
 
 SOURCE = "alphavantage"
 NATIVE_SOURCE = "alphavantage_native"

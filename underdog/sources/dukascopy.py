@@ -42,7 +42,7 @@ import requests
 from underdog.market.instruments import Instrument, get_instrument
 from underdog.schema import TICK_COLUMNS
 from underdog.sources.endpoints import DUKASCOPY_URL as DEFAULT_BASE_URL  # noqa: F401 (callers)
-from underdog.sources.retries import retry_policy
+from underdog.sources.http import GaveUp, raise_transient, with_retries
 
 RECORD_SIZE = 20
 RECORD = np.dtype([("ms", ">u4"), ("ask", ">u4"), ("bid", ">u4"),
@@ -62,10 +62,6 @@ class Bi5Error(ValueError):
 
 class DukascopyUnavailable(RuntimeError):
     """The datafeed did not answer (after retries) or refused: nothing may be written."""
-
-
-class _Transient(Exception):
-    """An HTTP status worth retrying (429, 5xx)."""
 
 
 @dataclass(frozen=True)
@@ -325,14 +321,10 @@ class _Feed:
             return None
 
     def _download(self, url: str) -> bytes:
-        retrying = retry_policy(self.tries, self.backoff_s, _retryable)
         try:
-            return retrying(self._get, url)
-        except (_Transient, requests.RequestException) as exc:
-            attempts = retrying.statistics.get("attempt_number", 1)
-            raise DukascopyUnavailable(
-                f"{url}: no usable answer after {attempts} attempt(s): {exc}"
-            ) from exc
+            return with_retries(self._get, url, tries=self.tries, backoff_s=self.backoff_s)
+        except GaveUp as exc:
+            raise DukascopyUnavailable(f"{url}: {exc}") from exc.cause
 
     def _get(self, url: str) -> bytes:
         """The body, read up to one byte past MAX_FILE_BYTES (the caller refuses that)."""
@@ -340,8 +332,7 @@ class _Feed:
             status = response.status_code
             if status == 404:  # the feed has no file for a closed-market hour
                 return b""
-            if status == 429 or status >= 500:
-                raise _Transient(f"HTTP {status} {response.reason}")
+            raise_transient(response)
             response.raise_for_status()
             body = bytearray()
             for chunk in response.iter_content(1 << 16):
@@ -349,11 +340,6 @@ class _Feed:
                 if len(body) > MAX_FILE_BYTES:
                     break
             return bytes(body)
-
-
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, _Transient | requests.Timeout | requests.ConnectionError
-                      | requests.exceptions.ChunkedEncodingError)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

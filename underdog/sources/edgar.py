@@ -38,7 +38,7 @@ import requests
 
 from underdog.sources.endpoints import EDGAR_ARCHIVES_URL as DEFAULT_ARCHIVES_URL
 from underdog.sources.endpoints import EDGAR_URL as DEFAULT_BASE_URL
-from underdog.sources.retries import retry_policy
+from underdog.sources.http import GaveUp, raise_transient, with_retries
 
 MAX_PER_SECOND = 10
 FORM4 = ("4", "4/A")
@@ -55,10 +55,6 @@ class EdgarError(RuntimeError):
 
 class EdgarUnavailable(RuntimeError):
     """SEC did not answer usefully after retries."""
-
-
-class _Transient(Exception):
-    """An HTTP status worth retrying (429, 5xx)."""
 
 
 class RateLimiter:
@@ -205,20 +201,16 @@ class EdgarClient:
     # ------------------------------------------------------------ HTTP
 
     def _get(self, url: str) -> requests.Response:
-        retrying = retry_policy(self.tries, self.backoff_s, _retryable)
         try:
-            return retrying(self._once, url)
-        except (_Transient, requests.RequestException) as exc:
-            attempts = retrying.statistics.get("attempt_number", 1)
-            raise EdgarUnavailable(f"{url}: no usable answer after {attempts} attempt(s): "
-                                   f"{exc}") from exc
+            return with_retries(self._once, url, tries=self.tries, backoff_s=self.backoff_s)
+        except GaveUp as exc:
+            raise EdgarUnavailable(f"{url}: {exc}") from exc.cause
 
     def _once(self, url: str) -> requests.Response:
         self.limiter.acquire()
         response = self.session.get(url, timeout=self.timeout_s)
+        raise_transient(response)
         status = response.status_code
-        if status == 429 or status >= 500:
-            raise _Transient(f"HTTP {status} {response.reason}")
         if status == 403:
             raise EdgarError(f"{url}: HTTP 403 (SEC blocks requests without a User-Agent "
                              "naming you and an e-mail, and clients above 10 requests/s)")
@@ -251,8 +243,3 @@ def _day(text: object) -> date | None:
         return date.fromisoformat(str(text))
     except ValueError:
         return None
-
-
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, _Transient | requests.Timeout | requests.ConnectionError
-                      | requests.exceptions.ChunkedEncodingError)

@@ -17,7 +17,6 @@ import requests
 
 from underdog.sources.documents import (
     Document,
-    JsonApi,
     MissingCredentials,
     RateLimited,
     SourceUnavailable,
@@ -27,6 +26,7 @@ from underdog.sources.documents import (
     url_id,
 )
 from underdog.sources.endpoints import GNEWS_URL as DEFAULT_BASE_URL
+from underdog.sources.http import JsonApi
 
 SOURCE = "gnews"
 MIN_INTERVAL_S = 1.0  # the free plan allows one request per second

@@ -20,7 +20,6 @@ import requests
 
 from underdog.sources.documents import (
     Document,
-    JsonApi,
     MissingCredentials,
     SourceUnavailable,
     clean,
@@ -29,6 +28,7 @@ from underdog.sources.documents import (
     url_id,
 )
 from underdog.sources.endpoints import NEWSAPI_URL as DEFAULT_BASE_URL
+from underdog.sources.http import JsonApi
 
 SOURCE = "newsapi"
 PAGE_SIZE = 100  # the API's maximum

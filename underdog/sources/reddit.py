@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 import praw
 import prawcore
 import requests
-import tenacity
 
 from underdog.sources.documents import (
     Document,
@@ -27,6 +26,7 @@ from underdog.sources.documents import (
     clean,
 )
 from underdog.sources.endpoints import REDDIT_WEB_URL as WEB_URL
+from underdog.sources.http import retry_policy
 
 SOURCE = "reddit"
 REMOVED = ("[removed]", "[deleted]")
@@ -69,12 +69,8 @@ def fetch_posts(
 
 
 def _with_retries(fn, *args, tries: int, backoff_s: float) -> list[Document]:
-    retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(_TRANSIENT),
-        stop=tenacity.stop_after_attempt(tries),
-        wait=tenacity.wait_exponential_jitter(multiplier=backoff_s, max=30, jitter=backoff_s),
-        reraise=True,
-    )
+    # PRAW raises its own errors, not requests': the shared policy, with PRAW's transients.
+    retrying = retry_policy(tries, backoff_s, lambda exc: isinstance(exc, _TRANSIENT))
     try:
         return retrying(fn, *args)
     except prawcore.TooManyRequests as exc:
