@@ -76,7 +76,7 @@ def test_an_unreachable_database_fails_at_start(dsn: str) -> None:
 
 
 # Every documented UNDERDOG_* variable (README, .env.example, docker-compose) that the settings
-# read, a value for it and where that value must land. Spelled out here, not derived from
+# read (UNDERDOG_MT5_HOST/_SYS_PORT/_DATA_PORT are new: the backfill's bridge), a value for it and where that value must land. Spelled out here, not derived from
 # underdog.config, so that a variable that moves or stops being read fails this test.
 DOCUMENTED = {
     "UNDERDOG_DATABASE_URL": ("postgresql://u@db:5432/x", ("database_url",)),
@@ -97,6 +97,9 @@ DOCUMENTED = {
     "UNDERDOG_MARKET_SOURCE": ("dukascopy", ("market", "source")),
     "UNDERDOG_DUKASCOPY_BASE_URL": ("http://feed/d", ("market", "dukascopy", "base_url")),
     "UNDERDOG_DUKASCOPY_CACHE_DIR": ("/tmp/d", ("market", "dukascopy", "cache_dir")),
+    "UNDERDOG_MT5_HOST": ("10.0.0.2", ("market", "mt5", "host")),
+    "UNDERDOG_MT5_SYS_PORT": ("25555", ("market", "mt5", "sys_port")),
+    "UNDERDOG_MT5_DATA_PORT": ("25556", ("market", "mt5", "data_port")),
     "UNDERDOG_FRED_API_KEY": ("fk", ("macro", "fred", "api_key")),
     "UNDERDOG_FRED_BASE_URL": ("http://fred/f", ("macro", "fred", "base_url")),
     "UNDERDOG_FRED_SERIES": ("dff", ("macro", "fred", "series")),
