@@ -358,16 +358,17 @@ LEAVES = _leaves(Settings)
 # Every variable the settings read, UNDERDOG_<ALIAS> -> the path of its field.
 VARIABLES = {PREFIX + alias.upper(): path for alias, path in LEAVES.items()}
 
+
+class _Flat(BaseSettings):
+    """Where the variables are read from: the environment, then `.env`."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_file=".env", extra="ignore")
+
+
 # One optional string per variable: the raw text goes to the nested models' validators
 # (comma lists are split there, not JSON-decoded here).
-_Environment = create_model(
-    "_Environment", __base__=BaseSettings,
-    __config__=None,
-    **{alias: (str | None, None) for alias in LEAVES},
-)
-_Environment.model_config = SettingsConfigDict(env_prefix=PREFIX, env_file=".env",
-                                               extra="ignore")
-_Environment.model_rebuild(force=True)
+_Environment = create_model("_Environment", __base__=_Flat,
+                            **{alias: (str | None, None) for alias in LEAVES})
 
 
 def nest(flat: dict[str, object]) -> dict[str, Any]:
