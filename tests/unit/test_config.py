@@ -76,8 +76,9 @@ def test_an_unreachable_database_fails_at_start(dsn: str) -> None:
 
 
 # Every documented UNDERDOG_* variable (README, .env.example, docker-compose) that the settings
-# read (UNDERDOG_MT5_HOST/_SYS_PORT/_DATA_PORT are new: the backfill's bridge), a value for it and where that value must land. Spelled out here, not derived from
-# underdog.config, so that a variable that moves or stops being read fails this test.
+# read, a value for it and where that value must land (UNDERDOG_MT5_HOST/_SYS_PORT/_DATA_PORT
+# are new: the backfill's bridge). Spelled out here, not derived from underdog.config, so
+# that a variable that moves or stops being read fails this test.
 DOCUMENTED = {
     "UNDERDOG_DATABASE_URL": ("postgresql://u@db:5432/x", ("database_url",)),
     "UNDERDOG_TIMESCALE": ("off", ("timescale",)),

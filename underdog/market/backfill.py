@@ -42,6 +42,7 @@ from underdog.market.bars import bars_from_ticks
 from underdog.schema import BAR, TICK_COLUMNS
 from underdog.sources import dukascopy
 from underdog.sources.dukascopy import HourFailure
+from underdog.sources.http import BACKOFF_S, TRIES
 from underdog.sources.simulated import Edge, simulate_bars, simulate_ticks
 from underdog.store.db import Database
 from underdog.store.offline.validation import write_moment
@@ -66,8 +67,8 @@ class SourceOptions:
     edge: float = 0.0  # simulated: the planted edge's strength (0: none)
     dukascopy_base_url: str = _MARKET.dukascopy.base_url
     dukascopy_cache_dir: str | None = None  # None or "": no cache
-    dukascopy_tries: int = 5  # attempts per hour on 429/5xx/timeouts/connection errors
-    dukascopy_backoff_s: float = 0.5  # first wait; doubles per retry
+    dukascopy_tries: int = TRIES  # attempts per hour on 429/5xx/timeouts/connection errors
+    dukascopy_backoff_s: float = BACKOFF_S  # first wait; doubles per retry
     mt5_host: str = _MARKET.mt5.host  # the MQL5-JSON-API bridge
     mt5_sys_port: int = _MARKET.mt5.sys_port
     mt5_data_port: int = _MARKET.mt5.data_port

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from underdog.config import AlphaVantage, Sentiment, Settings
 from underdog.sentiment.tagging import Tagger, tagger
+from underdog.sources.http import BACKOFF_S, TRIES
 
 API_SOURCES = ("newsapi", "gnews", "alphavantage", "reddit")
 NEWS_SOURCES = ("newsapi", "gnews", "alphavantage", "fixture")
@@ -46,8 +47,8 @@ class SentimentOptions:
     finbert_model: str = _SECTION.finbert.model
     finbert_quantize: bool = _SECTION.finbert.quantize
     # Retries and request spacing; tests make them small.
-    tries: int = 5
-    backoff_s: float = 0.5
+    tries: int = TRIES
+    backoff_s: float = BACKOFF_S
     min_interval_s: float | None = None  # None: each API's own default
 
     @classmethod

@@ -17,7 +17,13 @@ from __future__ import annotations
 import requests
 
 from underdog.sources.endpoints import ALPHAVANTAGE_URL as DEFAULT_BASE_URL
-from underdog.sources.http import GaveUp, raise_transient, with_retries
+from underdog.sources.http import (
+    BACKOFF_S,
+    TRIES,
+    GaveUp,
+    raise_transient,
+    with_retries,
+)
 
 FIELDS = ("transaction_date", "ticker", "executive", "executive_title", "security_type",
           "acquisition_or_disposal", "shares", "share_price")
@@ -39,8 +45,8 @@ class AlphaVantageInsider:
     label = "alphavantage"
 
     def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL,
-                 session: requests.Session | None = None, tries: int = 5,
-                 backoff_s: float = 0.5, timeout_s: float = 30.0) -> None:
+                 session: requests.Session | None = None, tries: int = TRIES,
+                 backoff_s: float = BACKOFF_S, timeout_s: float = 30.0) -> None:
         if not api_key:
             raise AlphaVantageError("no Alpha Vantage key: set UNDERDOG_ALPHAVANTAGE_API_KEY")
         self.api_key = api_key

@@ -34,7 +34,7 @@ from underdog.sources.documents import (
     url_id,
 )
 from underdog.sources.endpoints import ALPHAVANTAGE_URL as DEFAULT_BASE_URL
-from underdog.sources.http import JsonApi
+from underdog.sources.http import BACKOFF_S, TRIES, JsonApi
 
 SOURCE = "alphavantage"
 NATIVE_SOURCE = "alphavantage_native"
@@ -79,8 +79,8 @@ def fetch_news(
     currencies: list[str],
     base_url: str = DEFAULT_BASE_URL,
     session: requests.Session | None = None,
-    tries: int = 5,
-    backoff_s: float = 0.5,
+    tries: int = TRIES,
+    backoff_s: float = BACKOFF_S,
     timeout_s: float = 30.0,
     min_interval_s: float = MIN_INTERVAL_S,
 ) -> list[Document]:

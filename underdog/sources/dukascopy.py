@@ -42,7 +42,13 @@ import requests
 from underdog.market.instruments import Instrument, get_instrument
 from underdog.schema import TICK_COLUMNS
 from underdog.sources.endpoints import DUKASCOPY_URL as DEFAULT_BASE_URL  # noqa: F401 (callers)
-from underdog.sources.http import GaveUp, raise_transient, with_retries
+from underdog.sources.http import (
+    BACKOFF_S,
+    TRIES,
+    GaveUp,
+    raise_transient,
+    with_retries,
+)
 
 RECORD_SIZE = 20
 RECORD = np.dtype([("ms", ">u4"), ("ask", ">u4"), ("bid", ">u4"),
@@ -224,8 +230,8 @@ def fetch_ticks(
     base_url: str,
     cache_dir: str | Path | None,
     session: requests.Session | None = None,
-    tries: int = 5,
-    backoff_s: float = 0.5,
+    tries: int = TRIES,
+    backoff_s: float = BACKOFF_S,
     timeout_s: float = 30.0,
 ) -> tuple[pd.DataFrame, list[HourFailure]]:
     """Ticks of `symbol` in [start, end) (time-sorted, TICK_COLUMNS) and the hours that failed.

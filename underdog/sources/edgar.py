@@ -38,7 +38,13 @@ import requests
 
 from underdog.sources.endpoints import EDGAR_ARCHIVES_URL as DEFAULT_ARCHIVES_URL
 from underdog.sources.endpoints import EDGAR_URL as DEFAULT_BASE_URL
-from underdog.sources.http import GaveUp, raise_transient, with_retries
+from underdog.sources.http import (
+    BACKOFF_S,
+    TRIES,
+    GaveUp,
+    raise_transient,
+    with_retries,
+)
 
 MAX_PER_SECOND = 10
 FORM4 = ("4", "4/A")
@@ -127,7 +133,7 @@ class EdgarClient:
     def __init__(self, user_agent: str | None, *, base_url: str = DEFAULT_BASE_URL,
                  archives_url: str = DEFAULT_ARCHIVES_URL,
                  session: requests.Session | None = None, limiter: RateLimiter | None = None,
-                 tries: int = 5, backoff_s: float = 0.5, timeout_s: float = 30.0) -> None:
+                 tries: int = TRIES, backoff_s: float = BACKOFF_S, timeout_s: float = 30.0) -> None:
         if not user_agent or "@" not in user_agent:
             raise EdgarConfigError(
                 "UNDERDOG_SEC_USER_AGENT must name you and a contact e-mail, e.g. "

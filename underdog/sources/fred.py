@@ -36,7 +36,14 @@ from fredapi import Fred
 
 from underdog.sources import fred_ids
 from underdog.sources.endpoints import FRED_URL as DEFAULT_BASE_URL
-from underdog.sources.http import GaveUp, Transient, raise_transient, with_retries
+from underdog.sources.http import (
+    BACKOFF_S,
+    TRIES,
+    GaveUp,
+    Transient,
+    raise_transient,
+    with_retries,
+)
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +131,8 @@ class FredClient:
     label = "fred"
 
     def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL,
-                 session: requests.Session | None = None, tries: int = 5,
-                 backoff_s: float = 0.5, timeout_s: float = 30.0) -> None:
+                 session: requests.Session | None = None, tries: int = TRIES,
+                 backoff_s: float = BACKOFF_S, timeout_s: float = 30.0) -> None:
         if not api_key:
             raise FredError("no FRED API key: set UNDERDOG_FRED_API_KEY")
         http = _Http(session or requests.Session(), api_key, tries, backoff_s, timeout_s)

@@ -26,6 +26,8 @@ from underdog.redaction import redact
 from underdog.sources.documents import RateLimited, SourceError, SourceUnavailable
 
 T = TypeVar("T")
+TRIES = 5  # attempts per request, the first included: every client's default
+BACKOFF_S = 0.5  # the first wait; doubles per retry
 MAX_WAIT_S = 30.0  # the backoff's ceiling
 MAX_RETRY_AFTER_S = 60.0  # a longer Retry-After ends this run's attempts: the next run retries
 
@@ -107,8 +109,8 @@ class JsonApi:
 
     name: str
     session: requests.Session
-    tries: int = 5
-    backoff_s: float = 0.5
+    tries: int = TRIES
+    backoff_s: float = BACKOFF_S
     timeout_s: float = 30.0
     min_interval_s: float = 0.0
     refusal: Callable[[int, object], str | None] = lambda status, body: None

@@ -28,7 +28,7 @@ from underdog.sources.documents import (
     url_id,
 )
 from underdog.sources.endpoints import NEWSAPI_URL as DEFAULT_BASE_URL
-from underdog.sources.http import JsonApi
+from underdog.sources.http import BACKOFF_S, TRIES, JsonApi
 
 SOURCE = "newsapi"
 PAGE_SIZE = 100  # the API's maximum
@@ -50,8 +50,8 @@ def fetch_news(
     base_url: str = DEFAULT_BASE_URL,
     session: requests.Session | None = None,
     max_pages: int = 3,
-    tries: int = 5,
-    backoff_s: float = 0.5,
+    tries: int = TRIES,
+    backoff_s: float = BACKOFF_S,
     timeout_s: float = 30.0,
 ) -> list[Document]:
     """Articles published in [start, end) that match `query`, newest first."""

@@ -9,6 +9,7 @@ from underdog.config import Settings, load_settings
 from underdog.market.backfill import SourceOptions
 from underdog.sentiment.options import SentimentOptions
 from underdog.sources import alphavantage_insider, edgar, fred
+from underdog.sources.http import BACKOFF_S, TRIES
 from underdog.store.db import Database
 from underdog.store.offline.readers import latest
 from underdog.store.online.cache import LatestCache
@@ -100,8 +101,8 @@ class MacroResource(dg.ConfigurableResource):
     series: list[str]
     source: str = _DEFAULTS.macro.source
     fred_base_url: str = _DEFAULTS.macro.fred.base_url
-    fred_tries: int = 5
-    fred_backoff_s: float = 0.5
+    fred_tries: int = TRIES
+    fred_backoff_s: float = BACKOFF_S
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MacroResource:
@@ -125,8 +126,8 @@ class InsiderResource(dg.ConfigurableResource):
     edgar_base_url: str = _DEFAULTS.insider.edgar.base_url
     edgar_archives_url: str = _DEFAULTS.insider.edgar.archives_url
     alphavantage_base_url: str = _DEFAULTS.alphavantage.base_url
-    tries: int = 5
-    backoff_s: float = 0.5
+    tries: int = TRIES
+    backoff_s: float = BACKOFF_S
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InsiderResource:
@@ -171,8 +172,8 @@ class SentimentResource(dg.ConfigurableResource):
     alphavantage_base_url: str = _DEFAULTS.alphavantage.base_url
     reddit_base_url: str = ""  # empty: Reddit's own hosts
     reddit_subreddits: list[str] = _DEFAULTS.sentiment.reddit.subreddits
-    tries: int = 5
-    backoff_s: float = 0.5
+    tries: int = TRIES
+    backoff_s: float = BACKOFF_S
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SentimentResource:
