@@ -123,7 +123,7 @@ class Fred(_Section):
     series: Annotated[list[str], NoDecode] = _var(
         "fred_series", ["VIXCLS", "DFF", "T10Y2Y", "DGS10", "DGS2", "CPIAUCSL", "UNRATE"])
 
-    _unset = field_validator("api_key", mode="before")(lambda v: _blank_is_unset(v))
+    _unset = field_validator("api_key", mode="before")(_blank_is_unset)
 
     @field_validator("series", mode="before")
     @classmethod
@@ -149,7 +149,7 @@ class Edgar(_Section):
     archives_url: str = _var("edgar_archives_url", endpoints.EDGAR_ARCHIVES_URL)
     ciks: Annotated[list[str], NoDecode] = _var("edgar_ciks", [])
 
-    _unset = field_validator("user_agent", mode="before")(lambda v: _blank_is_unset(v))
+    _unset = field_validator("user_agent", mode="before")(_blank_is_unset)
 
     @field_validator("ciks", mode="before")
     @classmethod
@@ -167,7 +167,7 @@ class AlphaVantage(_Section):
     api_key: SecretStr | None = _var("alphavantage_api_key")
     base_url: str = _var("alphavantage_base_url", endpoints.ALPHAVANTAGE_URL)
 
-    _unset = field_validator("api_key", mode="before")(lambda v: _blank_is_unset(v))
+    _unset = field_validator("api_key", mode="before")(_blank_is_unset)
 
 
 # ---------------------------------------------------------------- sentiment
@@ -177,14 +177,14 @@ class NewsApi(_Section):
     api_key: SecretStr | None = _var("newsapi_api_key")
     base_url: str = _var("newsapi_base_url", endpoints.NEWSAPI_URL)
 
-    _unset = field_validator("api_key", mode="before")(lambda v: _blank_is_unset(v))
+    _unset = field_validator("api_key", mode="before")(_blank_is_unset)
 
 
 class GNews(_Section):
     api_key: SecretStr | None = _var("gnews_api_key")
     base_url: str = _var("gnews_base_url", endpoints.GNEWS_URL)
 
-    _unset = field_validator("api_key", mode="before")(lambda v: _blank_is_unset(v))
+    _unset = field_validator("api_key", mode="before")(_blank_is_unset)
 
 
 class Reddit(_Section):
@@ -198,7 +198,7 @@ class Reddit(_Section):
     base_url: str | None = _var("reddit_base_url")
 
     _unset = field_validator("client_id", "client_secret", "base_url", mode="before")(
-        lambda v: _blank_is_unset(v))
+        _blank_is_unset)
     _split = field_validator("subreddits", mode="before")(lambda v: _names(v))
 
 
