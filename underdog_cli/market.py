@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from underdog.config import Mt5, get_settings
+from underdog.config import get_settings
 from underdog_cli import arguments
 from underdog_cli.common import bar_packs, cache, console, database, status
 from underdog_cli.errors import fail
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from underdog.store.online.cache import LatestCache
 
 app = typer.Typer(no_args_is_help=True, help="Market data: backfill and read bars.")
-MT5 = Mt5()  # the bridge's default address (underdog.config)
 
 
 @app.command("backfill")
@@ -35,9 +34,12 @@ def market_backfill(
         parser=arguments.symbol, help="symbols (default: UNDERDOG_SYMBOLS)")] = None,
     source: str | None = typer.Option(None, help="simulated | dukascopy | mt5 "
                                                  "(default: UNDERDOG_MARKET_SOURCE)"),
-    mt5_host: str = typer.Option(MT5.host, help="mt5: the bridge's host"),
-    mt5_sys_port: int = typer.Option(MT5.sys_port, help="mt5: the bridge's system (REQ) port"),
-    mt5_data_port: int = typer.Option(MT5.data_port, help="mt5: the bridge's data (PULL) port"),
+    mt5_host: str | None = typer.Option(
+        None, help="mt5: the bridge's host (default: UNDERDOG_MT5_HOST)"),
+    mt5_sys_port: int | None = typer.Option(
+        None, help="mt5: the bridge's system (REQ) port (default: UNDERDOG_MT5_SYS_PORT)"),
+    mt5_data_port: int | None = typer.Option(
+        None, help="mt5: the bridge's data (PULL) port (default: UNDERDOG_MT5_DATA_PORT)"),
 ) -> None:
     """Write ticks and M1 bars for whole UTC days, one day per transaction per table."""
     from rich.progress import track
@@ -48,10 +50,10 @@ def market_backfill(
     arguments.ordered(start, end, ("--start", "--end"), end_inclusive=True)
     source = arguments.choice(source or settings.market.source, SOURCES, "--source")
     symbols = symbol or settings.symbols
-    # No planted edge, as before this command read the settings' sections (a pure walk).
-    options = SourceOptions.from_settings(settings.market, edge=0.0, mt5_host=mt5_host,
-                                          mt5_sys_port=mt5_sys_port,
-                                          mt5_data_port=mt5_data_port)
+    # No planted edge here: this command backfills the plain walk, as it always has.
+    bridge = {"mt5_host": mt5_host, "mt5_sys_port": mt5_sys_port, "mt5_data_port": mt5_data_port}
+    options = SourceOptions.from_settings(
+        settings.market, edge=0.0, **{k: v for k, v in bridge.items() if v is not None})
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     bars = ticks = rejected = 0
     failed: list[str] = []
