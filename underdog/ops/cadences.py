@@ -51,9 +51,14 @@ FEATURES_DAILY = _daily("features_daily", 0, 45)
 SENTIMENT_COLLECT = Cadence("sentiment_collect", "*/15 * * * *", timedelta(hours=6))
 # Sunday 02:00 UTC, while the FX market is shut; its tables are written on demand too.
 AGENT_TRAIN = Cadence("agent_train", "0 2 * * 0", None)
+# The freshness of every table, as Dagster sees it (code location underdog_monitoring).
+FRESHNESS_CHECKS = Cadence("freshness_checks", "*/15 * * * *", None)
 STREAMER = Cadence("underdog-streamer", CONTINUOUS, timedelta(minutes=5))
 TD3_EVALUATION = Cadence("td3_evaluation", ON_DEMAND, None)
 
-# The Dagster jobs that run on a schedule: each has exactly one, with this cron.
+# The Dagster jobs that run on a schedule, per code location: each has exactly one, with
+# this cron. `underdog` (underdog_assets.definitions), `underdog_monitoring`
+# (underdog_assets.monitoring).
 SCHEDULED = (MARKET_DAILY, MACRO_DAILY, FEATURES_DAILY, SENTIMENT_COLLECT, AGENT_TRAIN)
-BY_JOB = {c.job: c for c in SCHEDULED}
+MONITORING = (FRESHNESS_CHECKS,)
+BY_JOB = {c.job: c for c in (*SCHEDULED, *MONITORING)}
