@@ -37,7 +37,7 @@ import pandas as pd
 import zmq
 
 from underdog.market.instruments import get_instrument
-from underdog.schema import TICK_COLUMNS
+from underdog.schema import BAR, TICK_COLUMNS
 from underdog.sources.endpoints import MT5_DATA_PORT, MT5_HOST, MT5_SYS_PORT
 
 BAR_COLUMNS = ["time", "open", "high", "low", "close", "volume", "spread"]
@@ -125,7 +125,7 @@ def _bars(reply: dict, offset: pd.Timedelta, symbol: str, end: pd.Timestamp) -> 
         "spread": values[:, 6] * get_instrument(symbol).point,
     })
     # The forming bar (appended by the EA, or inside the range): only bars closed by `end`.
-    frame = frame[frame["time"] + pd.Timedelta(minutes=1) <= end]
+    frame = frame[frame["time"] + BAR <= end]
     return frame.drop_duplicates("time", keep="first")
 
 
