@@ -53,6 +53,7 @@ import psycopg
 
 from underdog.config import Settings, load_settings
 from underdog.market.instruments import INSTRUMENTS
+from underdog.schema import BAR
 from underdog.store import migrate, readers
 from underdog.store.admin import create_database, drop_database
 from underdog.store.db import Database
@@ -195,7 +196,7 @@ def timed(run: Callable[[], object]) -> float:
 
 def load_ours(db: Database, frame: pd.DataFrame, streams: int = 1) -> None:
     start = frame["time"].min().to_pydatetime()
-    end = frame["time"].max().to_pydatetime() + timedelta(minutes=1)
+    end = frame["time"].max().to_pydatetime() + BAR
     symbols = sorted(frame["symbol"].unique())
     result = replace_window(db, OHLCV, frame, start=start, end=end, source="bench",
                             only={"symbol": symbols}, symbols=symbols, streams=streams)

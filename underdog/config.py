@@ -1,5 +1,12 @@
 """Settings, read from `UNDERDOG_*` environment variables and `.env`.
 
+The settings are nested by concern (`settings.market.dukascopy.base_url`,
+`settings.sentiment.newsapi.api_key`, ...), each default stated once, here or in
+`underdog.sources.endpoints` (the outside APIs' addresses). The environment stays flat: each
+leaf names its variable with an alias (`UNDERDOG_` + the alias, upper case; a top-level field
+is its own alias), and `_Environment`, a flat model of every variable built from those
+aliases, reads the environment and `.env` and feeds the nested models.
+
 Secrets are `SecretStr`: they print as `**********`, and a DSN is shown with its password
 replaced by `***` (`underdog.redaction`, whatever the DSN's form). Nothing here connects
 anywhere at import time.
@@ -9,16 +16,33 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from underdog.redaction import dsn_passwords, redact
+from underdog.sources import endpoints
 from underdog.sources.fred_ids import series_id
 
 ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
+PREFIX = "UNDERDOG_"
 
 
 class ConfigError(RuntimeError):
@@ -34,13 +58,178 @@ def _require_scheme(value: SecretStr, schemes: tuple[str, ...], variable: str) -
     return value
 
 
+def _names(value: object, upper: bool = False) -> object:
+    """A comma list ("a, b") as a list; anything else as given."""
+    if isinstance(value, str):
+        return [s.strip().upper() if upper else s.strip() for s in value.split(",") if s.strip()]
+    return value
+
+
+def _blank_is_unset(value: object) -> object:
+    # `UNDERDOG_FRED_API_KEY=` (as in .env.example) means "no key", not an empty key.
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _var(alias: str, default: Any = None, **kwargs: Any) -> Any:
+    """A leaf read from UNDERDOG_<ALIAS>."""
+    return Field(default, alias=alias, **kwargs)
+
+
+class _Section(BaseModel):
+    # By alias (the variable's name) from the environment, by field name from code.
+    model_config = ConfigDict(populate_by_name=True, hide_input_in_errors=True, frozen=True)
+
+
+# ---------------------------------------------------------------- market
+
+
+class Simulator(_Section):
+    seed: int = _var("simulator_seed", 7)
+    # The simulated market's planted momentum (sources.simulated.Edge strength); 0: none, the
+    # plain random walk. `underdog demo` sets it (STRONG_EDGE) unless given.
+    edge: float = _var("simulator_edge", 0.0, ge=0.0, lt=1.0)
+
+
+class Dukascopy(_Section):
+    base_url: str = _var("dukascopy_base_url", endpoints.DUKASCOPY_URL)
+    # Fetched hours are kept here ("~" is expanded); empty: no cache.
+    cache_dir: str = _var("dukascopy_cache_dir", "~/.cache/underdog/dukascopy")
+
+
+class Mt5(_Section):
+    """The MQL5-JSON-API bridge a backfill reads history from (the streamer has its options)."""
+
+    host: str = _var("mt5_host", endpoints.MT5_HOST)
+    sys_port: int = _var("mt5_sys_port", endpoints.MT5_SYS_PORT)
+    data_port: int = _var("mt5_data_port", endpoints.MT5_DATA_PORT)
+
+
+class Market(_Section):
+    # Where backfilled ticks (and their M1 bars) come from.
+    source: Literal["simulated", "dukascopy", "mt5"] = _var("market_source", "simulated")
+    simulator: Simulator = Simulator()
+    dukascopy: Dukascopy = Dukascopy()
+    mt5: Mt5 = Mt5()
+
+
+# ---------------------------------------------------------------- macro and insider
+
+
+class Fred(_Section):
+    # FRED/ALFRED vintages through fredapi. Without a key FRED is skipped, and macro.source
+    # "auto" uses the bundled fixture (underdog/sources/fixtures/fred_sample.json).
+    api_key: SecretStr | None = _var("fred_api_key")
+    base_url: str = _var("fred_base_url", endpoints.FRED_URL)
+    series: Annotated[list[str], NoDecode] = _var(
+        "fred_series", ["VIXCLS", "DFF", "T10Y2Y", "DGS10", "DGS2", "CPIAUCSL", "UNRATE"])
+
+    _unset = field_validator("api_key", mode="before")(_blank_is_unset)
+
+    @field_validator("series", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _names(value, upper=True)
+
+    @field_validator("series")
+    @classmethod
+    def _ids(cls, value: list[str]) -> list[str]:
+        return [series_id(s) for s in value]
+
+
+class Macro(_Section):
+    source: Literal["auto", "fixture", "fred"] = _var("macro_source", "auto")
+    fred: Fred = Fred()
+
+
+class Edgar(_Section):
+    # SEC EDGAR (a User-Agent "Name contact@example.com" is required), its submissions API
+    # host and its archives host; the issuers followed, CIKs or tickers.
+    user_agent: str | None = _var("sec_user_agent")
+    base_url: str = _var("edgar_base_url", endpoints.EDGAR_URL)
+    archives_url: str = _var("edgar_archives_url", endpoints.EDGAR_ARCHIVES_URL)
+    ciks: Annotated[list[str], NoDecode] = _var("edgar_ciks", [])
+
+    _unset = field_validator("user_agent", mode="before")(_blank_is_unset)
+
+    @field_validator("ciks", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _names(value, upper=True)
+
+
+class Insider(_Section):
+    edgar: Edgar = Edgar()  # and Alpha Vantage where a key is set (settings.alphavantage)
+
+
+class AlphaVantage(_Section):
+    """Alpha Vantage serves two domains: insider transactions and NEWS_SENTIMENT."""
+
+    api_key: SecretStr | None = _var("alphavantage_api_key")
+    base_url: str = _var("alphavantage_base_url", endpoints.ALPHAVANTAGE_URL)
+
+    _unset = field_validator("api_key", mode="before")(_blank_is_unset)
+
+
+# ---------------------------------------------------------------- sentiment
+
+
+class NewsApi(_Section):
+    api_key: SecretStr | None = _var("newsapi_api_key")
+    base_url: str = _var("newsapi_base_url", endpoints.NEWSAPI_URL)
+
+    _unset = field_validator("api_key", mode="before")(_blank_is_unset)
+
+
+class GNews(_Section):
+    api_key: SecretStr | None = _var("gnews_api_key")
+    base_url: str = _var("gnews_base_url", endpoints.GNEWS_URL)
+
+    _unset = field_validator("api_key", mode="before")(_blank_is_unset)
+
+
+class Reddit(_Section):
+    client_id: str | None = _var("reddit_client_id")
+    client_secret: SecretStr | None = _var("reddit_client_secret")
+    user_agent: str = _var("reddit_user_agent",
+                           "python:underdog-feature-store:v0.1 (FX sentiment)")
+    subreddits: Annotated[list[str], NoDecode] = _var(
+        "reddit_subreddits", ["forex", "Forexstrategy", "economics"])
+    # One address for PRAW's oauth and www hosts (tests, proxies); empty: Reddit's own hosts.
+    base_url: str | None = _var("reddit_base_url")
+
+    _unset = field_validator("client_id", "client_secret", "base_url", mode="before")(
+        _blank_is_unset)
+    _split = field_validator("subreddits", mode="before")(lambda v: _names(v))
+
+
+class FinBert(_Section):
+    model: str = _var("finbert_model", "ProsusAI/finbert")  # a hub id or a local folder
+    quantize: bool = _var("finbert_quantize", False)  # int8 dynamic quantization of Linear
+
+
+class Sentiment(_Section):
+    # NewsAPI, GNews, Reddit (PRAW), Alpha Vantage NEWS_SENTIMENT (settings.alphavantage). A
+    # source without credentials is skipped; with none at all, sources "auto" uses the
+    # bundled fixture (underdog/sources/fixtures/news_sample.json).
+    # "auto", or a comma list of newsapi, gnews, alphavantage, reddit, fixture.
+    sources: Annotated[list[str], NoDecode] = _var("sentiment_sources", ["auto"])
+    # JSON {"EURUSD": ["EUR/USD", "euro", "ECB", ...], ...}; empty: the built-in map.
+    keywords_file: str = _var("sentiment_keywords_file", "")
+    # A backfilled item is known no earlier than its publication + this delay (the poll period).
+    poll_delay_s: int = _var("sentiment_poll_delay_s", 900, ge=0)
+    newsapi: NewsApi = NewsApi()
+    gnews: GNews = GNews()
+    reddit: Reddit = Reddit()
+    finbert: FinBert = FinBert()
+
+    _split = field_validator("sources", mode="before")(lambda v: _names(v))
+
+
+# ---------------------------------------------------------------- all of them
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="UNDERDOG_",
-        env_file=".env",
-        extra="ignore",
-        hide_input_in_errors=True,
-    )
+    model_config = SettingsConfigDict(extra="ignore", hide_input_in_errors=True)
 
     database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/underdog")
     # "auto": use TimescaleDB where the server has it; "on": require it; "off": plain PostgreSQL.
@@ -70,60 +259,26 @@ class Settings(BaseSettings):
     clock_tolerance_s: float = Field(default=5.0, ge=0)
 
     symbols: Annotated[list[str], NoDecode] = ["EURUSD", "GBPUSD"]
-    simulator_seed: int = 7
-    # The simulated market's planted momentum (sources.simulated.Edge strength); 0: none, the
-    # plain random walk. `underdog demo` sets it (STRONG_EDGE) unless given.
-    simulator_edge: float = Field(default=0.0, ge=0.0, lt=1.0)
-    # Where backfilled ticks (and their M1 bars) come from.
-    market_source: Literal["simulated", "dukascopy", "mt5"] = "simulated"
-    dukascopy_base_url: str = "https://datafeed.dukascopy.com/datafeed"
-    # Fetched hours are kept here ("~" is expanded); empty: no cache.
-    dukascopy_cache_dir: str = "~/.cache/underdog/dukascopy"
-
-    # Macro: FRED/ALFRED vintages through fredapi. Without a key FRED is skipped, and
-    # macro_source "auto" uses the bundled fixture (underdog/sources/fixtures/fred_sample.json).
-    fred_api_key: SecretStr | None = None
-    fred_base_url: str = "https://api.stlouisfed.org/fred"
-    fred_series: Annotated[list[str], NoDecode] = [
-        "VIXCLS", "DFF", "T10Y2Y", "DGS10", "DGS2", "CPIAUCSL", "UNRATE",
-    ]
-    macro_source: Literal["auto", "fixture", "fred"] = "auto"
-    # Insider filings: SEC EDGAR (a User-Agent "Name contact@example.com" is required), its
-    # submissions API host and its archives host; CIKs or tickers. Alpha Vantage where a key is set.
-    sec_user_agent: str | None = None
-    edgar_base_url: str = "https://data.sec.gov"
-    edgar_archives_url: str = "https://www.sec.gov"
-    edgar_ciks: Annotated[list[str], NoDecode] = []
-    alphavantage_api_key: SecretStr | None = None
-    alphavantage_base_url: str = "https://www.alphavantage.co"
-    # Sentiment: NewsAPI, GNews, Reddit (PRAW), Alpha Vantage NEWS_SENTIMENT (the key and URL
-    # above). A source without credentials is skipped; with none at all, sentiment_sources
-    # "auto" uses the bundled fixture (underdog/sources/fixtures/news_sample.json).
-    newsapi_api_key: SecretStr | None = None
-    newsapi_base_url: str = "https://newsapi.org/v2"
-    gnews_api_key: SecretStr | None = None
-    gnews_base_url: str = "https://gnews.io/api/v4"
-    reddit_client_id: str | None = None
-    reddit_client_secret: SecretStr | None = None
-    reddit_user_agent: str = "python:underdog-feature-store:v0.1 (FX sentiment)"
-    reddit_subreddits: Annotated[list[str], NoDecode] = ["forex", "Forexstrategy", "economics"]
-    # One address for PRAW's oauth and www hosts (tests, proxies); empty: Reddit's own hosts.
-    reddit_base_url: str | None = None
-    # "auto", or a comma list of newsapi, gnews, alphavantage, reddit, fixture.
-    sentiment_sources: Annotated[list[str], NoDecode] = ["auto"]
-    # JSON {"EURUSD": ["EUR/USD", "euro", "ECB", ...], ...}; empty: the built-in map.
-    sentiment_keywords_file: str = ""
-    # A backfilled item is known no earlier than its publication + this delay (the poll period).
-    sentiment_poll_delay_s: int = Field(default=900, ge=0)
-    finbert_model: str = "ProsusAI/finbert"  # a hub id or a local folder
-    finbert_quantize: bool = False  # int8 dynamic quantization of the Linear layers
+    market: Market = Market()
+    macro: Macro = Macro()
+    insider: Insider = Insider()
+    alphavantage: AlphaVantage = AlphaVantage()
+    sentiment: Sentiment = Sentiment()
 
     # Operations (underdog.ops): per-table overrides of the allowed lag, "ohlcv=10m,quotes=off"
-    # (defaults: underdog/ops/freshness.py); log lines on stderr, redacted: one JSON object
+    # (defaults: underdog/ops/cadences.py); log lines on stderr, redacted: one JSON object
     # each (services: docker/) or text for a terminal, both with the run and partition.
     freshness_max_lag: str = ""
     log_format: Literal["json", "text"] = "text"
     log_level: str = "WARNING"
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   **_others: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Arguments first, then the flat environment (variables and .env) nested.
+        return init_settings, _EnvironmentSource(settings_cls)
 
     @field_validator("database_url")
     @classmethod
@@ -154,21 +309,7 @@ class Settings(BaseSettings):
     @field_validator("symbols", mode="before")
     @classmethod
     def _split_symbols(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [s.strip().upper() for s in value.split(",") if s.strip()]
-        return value
-
-    @field_validator("fred_series", "edgar_ciks", mode="before")
-    @classmethod
-    def _split_ids(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [s.strip().upper() for s in value.split(",") if s.strip()]
-        return value
-
-    @field_validator("fred_series")
-    @classmethod
-    def _fred_ids(cls, value: list[str]) -> list[str]:
-        return [series_id(s) for s in value]
+        return _names(value, upper=True)
 
     @field_validator("reader_role")
     @classmethod
@@ -177,25 +318,6 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a role name (letters, digits, _ and $, "
                              f"63 at most, not starting with a digit)")
         return value
-
-    @field_validator("fred_api_key", "sec_user_agent", "alphavantage_api_key", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        # `UNDERDOG_FRED_API_KEY=` (as in .env.example) means "no key", not an empty key.
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("reddit_subreddits", "sentiment_sources", mode="before")
-    @classmethod
-    def _split_names(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [s.strip() for s in value.split(",") if s.strip()]
-        return value
-
-    @field_validator("newsapi_api_key", "gnews_api_key", "reddit_client_id",
-                     "reddit_client_secret", "reddit_base_url", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def dsn(self) -> str:
@@ -220,15 +342,81 @@ class Settings(BaseSettings):
         return self.reader_password.get_secret_value() if self.reader_password else None
 
 
+# ---------------------------------------------------------------- the flat environment
+
+
+def _leaves(model: type[BaseModel], path: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
+    """Each variable's alias -> the path of field names to its leaf."""
+    out: dict[str, tuple[str, ...]] = {}
+    for name, info in model.model_fields.items():
+        kind = info.annotation
+        if isinstance(kind, type) and issubclass(kind, _Section):
+            out.update(_leaves(kind, (*path, name)))
+        else:
+            out[info.alias or name] = (*path, name)
+    return out
+
+
+LEAVES = _leaves(Settings)
+# Every variable the settings read, UNDERDOG_<ALIAS> -> the path of its field.
+VARIABLES = {PREFIX + alias.upper(): path for alias, path in LEAVES.items()}
+
+
+class _Flat(BaseSettings):
+    """Where the variables are read from: the environment, then `.env`."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_file=".env", extra="ignore")
+
+
+# One optional string per variable: the raw text goes to the nested models' validators
+# (comma lists are split there, not JSON-decoded here).
+_Environment = create_model("_Environment", __base__=_Flat,
+                            **{alias: (str | None, None) for alias in LEAVES})
+
+
+def nest(flat: dict[str, object]) -> dict[str, Any]:
+    """{"dukascopy_base_url": v} -> {"market": {"dukascopy": {"base_url": v}}}; a name that
+    is no variable's alias (a nested section passed as such) is kept as given."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        path = LEAVES.get(key, (key,))
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+class _EnvironmentSource(PydanticBaseSettingsSource):
+    """The variables (and .env) that are set, nested into the settings' sections."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads all at once
+
+    def __call__(self) -> dict[str, Any]:
+        return nest(_Environment().model_dump(exclude_none=True))
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The variable an error's location points at: its deepest alias or field name."""
+    names = [p for p in loc if isinstance(p, str)]
+    for part in reversed(names):
+        if part in LEAVES:
+            return PREFIX + part.upper()
+    by_path = {path: alias for alias, path in LEAVES.items()}
+    for end in range(len(names), 0, -1):
+        if tuple(names[:end]) in by_path:
+            return PREFIX + by_path[tuple(names[:end])].upper()
+    return PREFIX + "_".join(names).upper()
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with a `ConfigError` that names the variable."""
+    """Settings from the environment, `overrides` named like the variables (without the
+    prefix, any case); a `ConfigError` names the variable."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**nest({k.lower(): v for k, v in overrides.items()}))
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            name = "UNDERDOG_" + "_".join(str(p) for p in err["loc"]).upper()
-            lines.append(f"{name}: {err['msg']}")
+        lines = [f"{_variable(err['loc'])}: {err['msg']}" for err in exc.errors()]
         raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from None
 
 

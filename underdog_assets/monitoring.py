@@ -18,6 +18,7 @@ import dagster as dg
 import pandas as pd
 
 from underdog.config import load_settings
+from underdog.ops.cadences import FRESHNESS_CHECKS
 from underdog.ops.freshness import CHECKED, Feed, FeedStatus, evaluate_all, format_duration
 from underdog_assets.defs.common.resources import DatabaseResource
 from underdog_assets.defs.ops.loggers import console
@@ -79,11 +80,11 @@ def table_freshness(database: DatabaseResource) -> dg.MaterializeResult:
 
 
 freshness_checks = dg.define_asset_job(
-    "freshness_checks", selection=[ASSET],
+    FRESHNESS_CHECKS.job, selection=[ASSET],
     description="Every table's freshness, now (as `underdog health`).")
 
 freshness_every_15_minutes = dg.ScheduleDefinition(
-    name="freshness_every_15_minutes", job=freshness_checks, cron_schedule="*/15 * * * *",
+    name="freshness_every_15_minutes", job=freshness_checks, cron_schedule=FRESHNESS_CHECKS.cron,
     execution_timezone="UTC", description="Freshness of every table, now.")
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
 from underdog.config import get_settings
+from underdog.schema import BAR
 from underdog.sources.simulated import STRONG_EDGE
 from underdog_cli.common import console, status
 from underdog_cli.db import db_create, db_status, db_upgrade
@@ -69,7 +70,7 @@ def history_end() -> datetime | None:
     settings = get_settings()
     with Database.from_settings(settings) as db:
         ends = [t for t in (last_bar_time(db, s) for s in settings.symbols) if t is not None]
-    return max(ends) + timedelta(minutes=1) if ends else None
+    return max(ends) + BAR if ends else None
 
 
 def _demo_stream(seconds: float = 5.0) -> dict:

@@ -10,6 +10,13 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from underdog.ops.cadences import (
+    AGENT_TRAIN,
+    FEATURES_DAILY,
+    MACRO_DAILY,
+    MARKET_DAILY,
+    SENTIMENT_COLLECT,
+)
 from underdog_assets.definitions import defs
 
 # Bars for the regime model's 30-day fit, a week per run (bars and their summaries: the
@@ -59,21 +66,21 @@ def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, label: str,
 def run_demo() -> list[DemoRun]:
     instance = dg.DagsterInstance.get()
     definitions = defs()
-    market = definitions.resolve_job_def("market_daily")
-    features = definitions.resolve_job_def("features_daily")
+    market = definitions.resolve_job_def(MARKET_DAILY.job)
+    features = definitions.resolve_job_def(FEATURES_DAILY.job)
     runs = [_run(market, instance, f"{first}...{last} (bars)", asset_selection=BARS_ONLY,
                  tags={"dagster/asset_partition_range_start": first,
                        "dagster/asset_partition_range_end": last})
             for first, last in HISTORY_WEEKS]
-    for job, (first, last) in (("macro_daily", MACRO_RANGE),
-                                ("sentiment_collect", SENTIMENT_RANGE)):
+    for job, (first, last) in ((MACRO_DAILY.job, MACRO_RANGE),
+                                (SENTIMENT_COLLECT.job, SENTIMENT_RANGE)):
         runs.append(_run(definitions.resolve_job_def(job), instance, f"{first}...{last}",
                          tags={"dagster/asset_partition_range_start": first,
                                "dagster/asset_partition_range_end": last}))
     for day in FEATURE_DAYS:
         runs.append(_run(market, instance, day, partition_key=day))
         runs.append(_run(features, instance, day, partition_key=day))
-    runs.append(_run(definitions.resolve_job_def("agent_train"), instance,
+    runs.append(_run(definitions.resolve_job_def(AGENT_TRAIN.job), instance,
                      f"seed {AGENT_SEED}, every vector", partition_key=AGENT_SEED,
                      ops={"td3_policy": {"config": {"timesteps": AGENT_TIMESTEPS,
                                                     "folds": AGENT_FOLDS}}}))

@@ -36,12 +36,13 @@ def macro_fetch(
 
     settings = get_settings()
     arguments.ordered(start, end, ("--start", "--end"), end_inclusive=True)
-    key = settings.fred_api_key.get_secret_value() if settings.fred_api_key else None
-    mode = arguments.choice(source or settings.macro_source, SOURCES, "--source")
-    vintages, label = choose_source(mode, api_key=key, base_url=settings.fred_base_url)
+    fred = settings.macro.fred
+    key = fred.api_key.get_secret_value() if fred.api_key else None
+    mode = arguments.choice(source or settings.macro.source, SOURCES, "--source")
+    vintages, label = choose_source(mode, api_key=key, base_url=fred.base_url)
     if vintages is None:
         fail(label)
-    ids = series or settings.fred_series
+    ids = series or fred.series
     first = start.date() if start else None
     last = (end or datetime.now(UTC)).date() + timedelta(days=1)
     with database() as db:

@@ -34,9 +34,12 @@ def market_backfill(
         parser=arguments.symbol, help="symbols (default: UNDERDOG_SYMBOLS)")] = None,
     source: str | None = typer.Option(None, help="simulated | dukascopy | mt5 "
                                                  "(default: UNDERDOG_MARKET_SOURCE)"),
-    mt5_host: str = typer.Option("127.0.0.1", help="mt5: the bridge's host"),
-    mt5_sys_port: int = typer.Option(15555, help="mt5: the bridge's system (REQ) port"),
-    mt5_data_port: int = typer.Option(15556, help="mt5: the bridge's data (PULL) port"),
+    mt5_host: str | None = typer.Option(
+        None, help="mt5: the bridge's host (default: UNDERDOG_MT5_HOST)"),
+    mt5_sys_port: int | None = typer.Option(
+        None, help="mt5: the bridge's system (REQ) port (default: UNDERDOG_MT5_SYS_PORT)"),
+    mt5_data_port: int | None = typer.Option(
+        None, help="mt5: the bridge's data (PULL) port (default: UNDERDOG_MT5_DATA_PORT)"),
 ) -> None:
     """Write ticks and M1 bars for whole UTC days, one day per transaction per table."""
     from rich.progress import track
@@ -45,13 +48,12 @@ def market_backfill(
 
     settings = get_settings()
     arguments.ordered(start, end, ("--start", "--end"), end_inclusive=True)
-    source = arguments.choice(source or settings.market_source, SOURCES, "--source")
+    source = arguments.choice(source or settings.market.source, SOURCES, "--source")
     symbols = symbol or settings.symbols
-    options = SourceOptions(
-        seed=settings.simulator_seed, dukascopy_base_url=settings.dukascopy_base_url,
-        dukascopy_cache_dir=settings.dukascopy_cache_dir, mt5_host=mt5_host,
-        mt5_sys_port=mt5_sys_port, mt5_data_port=mt5_data_port,
-    )
+    # No planted edge here: this command backfills the plain walk, as it always has.
+    bridge = {"mt5_host": mt5_host, "mt5_sys_port": mt5_sys_port, "mt5_data_port": mt5_data_port}
+    options = SourceOptions.from_settings(
+        settings.market, edge=0.0, **{k: v for k, v in bridge.items() if v is not None})
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     bars = ticks = rejected = 0
     failed: list[str] = []

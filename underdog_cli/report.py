@@ -11,6 +11,7 @@ from underdog.config import get_settings
 from underdog.features.online import latest_state, update_online
 from underdog.features.registry import FEATURE_NAMES, FEATURE_VERSION
 from underdog.features.state_vector import training_frame
+from underdog.ops.cadences import AGENT_TRAIN
 from underdog.store.db import Database
 from underdog.store.offline.ledger import run_metrics
 from underdog.store.offline.readers import bars, latest
@@ -42,7 +43,7 @@ def print_demo(console: Console, runs) -> None:
                               f" close {bar['close']:.5f}")
         console.print(_state_vectors(db, cache, settings.symbols))
         console.print(f"cache: {dict(cache.stats)}")
-        agent_runs = [r for r in runs if r.job == "agent_train"]
+        agent_runs = [r for r in runs if r.job == AGENT_TRAIN.job]
         if agent_runs:
             console.print(_evaluation(db, agent_runs[-1].run_id))
             if agent_runs[-1].evaluation:

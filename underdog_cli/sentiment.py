@@ -55,7 +55,8 @@ def sentiment_score(texts: list[str] = typer.Argument(..., help="texts to score"
     from underdog.sentiment.scoring.loading import load_scorer
 
     settings = get_settings()
-    loaded = load_scorer(settings.finbert_model, quantize=settings.finbert_quantize)
+    loaded = load_scorer(settings.sentiment.finbert.model,
+                         quantize=settings.sentiment.finbert.quantize)
     if loaded.is_fallback:
         status.print(f"[bold yellow]warning:[/] {loaded.fallback_reason}: scored by the "
                      f"lexicon fallback, not the model")

@@ -23,6 +23,14 @@ import typer
 
 from underdog.config import ConfigError, get_settings
 from underdog.ops.logs import configure_logging
+from underdog.sources.endpoints import (
+    DWX_PUB_PORT,
+    DWX_PUSH_PORT,
+    MT5_DATA_PORT,
+    MT5_HOST,
+    MT5_LIVE_PORT,
+    MT5_SYS_PORT,
+)
 from underdog_streaming.config import OFFSET_ENV, StreamConfig
 
 app = typer.Typer(no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
@@ -49,14 +57,14 @@ def _signalled() -> threading.Event:
 def run(
     protocol: Protocol = "mql5",
     host: Annotated[str, typer.Option(help="the bridge's host", envvar=_env("HOST"))]
-    = "127.0.0.1",
+    = MT5_HOST,
     symbols: Annotated[str | None, typer.Option(
         help="comma-separated (default: UNDERDOG_SYMBOLS)", envvar=_env("SYMBOLS"))] = None,
-    sys_port: Annotated[Port, typer.Option(help="MQL5 system REQ/REP")] = 15555,
-    data_port: Annotated[Port, typer.Option(help="MQL5 data PUSH/PULL")] = 15556,
-    live_port: Annotated[Port, typer.Option(help="MQL5 live PUSH/PULL")] = 15557,
-    pub_port: Annotated[Port, typer.Option(help="DWX market data PUB/SUB")] = 32770,
-    push_port: Annotated[Port, typer.Option(help="DWX commands (TRACK_PRICES)")] = 32768,
+    sys_port: Annotated[Port, typer.Option(help="MQL5 system REQ/REP")] = MT5_SYS_PORT,
+    data_port: Annotated[Port, typer.Option(help="MQL5 data PUSH/PULL")] = MT5_DATA_PORT,
+    live_port: Annotated[Port, typer.Option(help="MQL5 live PUSH/PULL")] = MT5_LIVE_PORT,
+    pub_port: Annotated[Port, typer.Option(help="DWX market data PUB/SUB")] = DWX_PUB_PORT,
+    push_port: Annotated[Port, typer.Option(help="DWX commands (TRACK_PRICES)")] = DWX_PUSH_PORT,
     server_utc_offset_hours: Annotated[float, typer.Option(
         help="broker server clock minus UTC, hours (MQL5 times)", envvar=OFFSET_ENV)] = 0.0,
     metrics_port: Annotated[int | None, typer.Option(
@@ -136,11 +144,11 @@ def fake_bridge(
     rate: Annotated[float, typer.Option(help="ticks per second, all symbols")] = 100.0,
     seconds: Annotated[float, typer.Option(help="stop sending after (0: never)")] = 0.0,
     symbols: Annotated[str, typer.Option(help="comma-separated")] = "EURUSD,GBPUSD",
-    sys_port: Port = 15555,
-    data_port: Port = 15556,
-    live_port: Port = 15557,
-    pub_port: Port = 32770,
-    push_port: Port = 32768,
+    sys_port: Port = MT5_SYS_PORT,
+    data_port: Port = MT5_DATA_PORT,
+    live_port: Port = MT5_LIVE_PORT,
+    pub_port: Port = DWX_PUB_PORT,
+    push_port: Port = DWX_PUSH_PORT,
     server_utc_offset_hours: Annotated[float, typer.Option(envvar=OFFSET_ENV)] = 0.0,
     depth: Annotated[bool, typer.Option(help="answer DEPTH requests")] = True,
     hostile: Annotated[int, typer.Option(

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Literal
 
 from underdog.config import Settings
+from underdog.sources import endpoints
+from underdog.sources.mt5 import OFFSET_ENV  # noqa: F401 (the variable, named once)
 
 Protocol = Literal["mql5", "dwx"]
-OFFSET_ENV = "UNDERDOG_MT5_SERVER_UTC_OFFSET_HOURS"
 
 
 @dataclass
@@ -28,13 +29,13 @@ class StreamConfig:
     redis_url: str
     symbols: tuple[str, ...]
     protocol: Protocol = "mql5"
-    host: str = "127.0.0.1"
+    host: str = endpoints.MT5_HOST
     # MQL5-JSON-API ports (system REQ/REP, data PULL, live PULL) and DWX (PUB, command PULL).
-    sys_port: int = 15555
-    data_port: int = 15556
-    live_port: int = 15557
-    pub_port: int = 32770
-    push_port: int = 32768
+    sys_port: int = endpoints.MT5_SYS_PORT
+    data_port: int = endpoints.MT5_DATA_PORT
+    live_port: int = endpoints.MT5_LIVE_PORT
+    pub_port: int = endpoints.DWX_PUB_PORT
+    push_port: int = endpoints.DWX_PUSH_PORT
     server_utc_offset_hours: float = 0.0
     redis_prefix: str = "underdog"
     cache_ttl_s: int = 3600

@@ -48,9 +48,10 @@ def run_demo(seconds: float = 5.0, *, settings: Settings | None = None, rate: fl
     symbols = tuple(s for s in settings.symbols if s in INSTRUMENTS) or ("EURUSD",)
     ports = BridgePorts(*(_free_port() for _ in range(5)))
     spool = tempfile.mkdtemp(prefix="underdog_demo_spool_")
+    simulator = settings.market.simulator
     bridge = FakeBridge(protocol=protocol, ports=ports, rate=rate, seconds=seconds,
-                        symbols=symbols, replay_from=replay_from, seed=settings.simulator_seed,
-                        edge=settings.simulator_edge).start()
+                        symbols=symbols, replay_from=replay_from, seed=simulator.seed,
+                        edge=simulator.edge).start()
     replay = {}
     if replay_from is not None:  # ticks of the past: accepted, and minutes closed by them
         replay = {"clock": "ticks",

@@ -38,6 +38,7 @@ import numpy as np
 import zmq
 
 from underdog.market.instruments import INSTRUMENTS, get_instrument
+from underdog.sources import endpoints
 from underdog.sources.simulated import Edge, simulate_bars, simulate_ticks
 from underdog_streaming.hostile import hostile_frame
 from underdog_streaming.protocols import (
@@ -55,11 +56,11 @@ DEPTH_LEVELS = 5
 
 @dataclass
 class BridgePorts:
-    sys: int = 15555
-    data: int = 15556
-    live: int = 15557
-    pub: int = 32770
-    push: int = 32768
+    sys: int = endpoints.MT5_SYS_PORT
+    data: int = endpoints.MT5_DATA_PORT
+    live: int = endpoints.MT5_LIVE_PORT
+    pub: int = endpoints.DWX_PUB_PORT
+    push: int = endpoints.DWX_PUSH_PORT
 
 
 @dataclass

@@ -21,16 +21,15 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from underdog.market.bars import bars_from_ticks
+from underdog.schema import BAR, BAR_US
 
-MINUTE_US = 60_000_000
-BAR_LENGTH = timedelta(minutes=1)
 # (symbol, minute start in UTC microseconds) -> that minute's earlier ticks as
 # (time_us, bid, ask) sequences, or None when they cannot be known.
 Seed = Callable[[str, int], tuple[Iterable[int], Iterable[float], Iterable[float]] | None]
@@ -55,7 +54,7 @@ class ClosedBar:
 
     @property
     def available_at(self) -> datetime:
-        return self.time + BAR_LENGTH
+        return self.time + BAR
 
     def row(self, source: str) -> dict[str, Any]:
         """The bar as an `ohlcv` row plus `available_at` (the Redis "bar" hash)."""
@@ -137,7 +136,7 @@ class LiveRoller:
 
     def add(self, symbol: str, time_us: int, bid: float, ask: float) -> ClosedBar | None:
         """Take one tick; the bar it closed, if any. Raises `LateTick`."""
-        start = time_us - time_us % MINUTE_US
+        start = time_us - time_us % BAR_US
         if start < self._closed_until.get(symbol, -1 << 62):
             raise LateTick(f"{symbol}: the minute of this tick is already closed")
         minute = self._open.get(symbol)
@@ -152,7 +151,7 @@ class LiveRoller:
 
     def close_due(self, cutoff_us: int) -> list[ClosedBar]:
         """Close every open minute that ended at or before `cutoff_us` (clock minus grace)."""
-        due = [s for s, m in self._open.items() if m.start_us + MINUTE_US <= cutoff_us]
+        due = [s for s, m in self._open.items() if m.start_us + BAR_US <= cutoff_us]
         return [bar for bar in map(self._close, due) if bar is not None]
 
     def provisional(self) -> list[ClosedBar]:
@@ -178,5 +177,5 @@ class LiveRoller:
 
     def _close(self, symbol: str) -> ClosedBar | None:
         minute = self._open.pop(symbol)
-        self._closed_until[symbol] = minute.start_us + MINUTE_US
+        self._closed_until[symbol] = minute.start_us + BAR_US
         return None if minute.partial else minute.roll(symbol).bar

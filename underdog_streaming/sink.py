@@ -36,6 +36,7 @@ import psycopg.errors
 from psycopg.types.json import Jsonb
 
 from underdog.market.instruments import INSTRUMENTS
+from underdog.schema import BAR_US
 from underdog.store.db import Database
 from underdog.store.offline.decimals import POW10_PY, scale_of
 from underdog.store.offline.readers import latest_on
@@ -193,7 +194,7 @@ class Sink:
                  " ORDER BY time, seq")
         try:
             with self.db.connection() as conn:
-                rows = conn.execute(query, (symbol, start_us, start_us + 60_000_000)).fetchall()
+                rows = conn.execute(query, (symbol, start_us, start_us + BAR_US)).fetchall()
         except (*UNREACHABLE, psycopg.Error):
             return None
         return ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])

@@ -146,7 +146,7 @@ def test_the_source_defaults_to_simulated_and_rejects_unknown_names(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("UNDERDOG_MARKET_SOURCE", raising=False)
-    assert load_settings().market_source == "simulated"
+    assert load_settings().market.source == "simulated"
     monkeypatch.setenv("UNDERDOG_MARKET_SOURCE", "bloomberg")
     with pytest.raises(ConfigError, match="UNDERDOG_MARKET_SOURCE"):
         load_settings()
@@ -428,3 +428,28 @@ def test_cli_backfill_refuses_an_unusable_source(db: Database, dsn: str, args: l
                                       "--start", "2024-03-05", "--end", "2024-03-05"])
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())
+
+
+def test_cli_backfill_reaches_the_bridge_of_the_settings(db: Database, dsn: str,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         fresh_settings: None) -> None:
+    """UNDERDOG_MT5_HOST/_SYS_PORT/_DATA_PORT (settings.market.mt5) name the bridge; a flag
+    wins over its variable."""
+    bridges = []
+
+    def fetch_history(symbol: str, start: datetime, end: datetime, **bridge: object):
+        bridges.append(bridge)
+        return simulate_ticks(symbol, start, end, seed=SEED)[["time", "bid", "ask"]]
+
+    fake = types.ModuleType("underdog.sources.mt5")
+    fake.fetch_history = fetch_history
+    monkeypatch.setitem(sys.modules, "underdog.sources.mt5", fake)
+    monkeypatch.setenv("UNDERDOG_DATABASE_URL", dsn)
+    monkeypatch.setenv("UNDERDOG_MT5_HOST", "10.1.2.3")
+    monkeypatch.setenv("UNDERDOG_MT5_SYS_PORT", "25555")
+    monkeypatch.setenv("UNDERDOG_MT5_DATA_PORT", "25556")
+    result = CliRunner().invoke(app, ["market", "backfill", "--source", "mt5", "--symbol",
+                                      "EURUSD", "--start", "2024-03-05", "--end", "2024-03-05",
+                                      "--mt5-data-port", "25557"])
+    assert result.exit_code == 0, result.output
+    assert bridges == [{"host": "10.1.2.3", "sys_port": 25555, "data_port": 25557}]

@@ -24,7 +24,7 @@ import typer
 import yaml
 
 from tests.helpers import DAY, free_port
-from underdog.config import Settings, load_settings
+from underdog.config import VARIABLES, Settings, load_settings
 from underdog.ops.freshness import thresholds
 from underdog.store.online.cache import LatestCache
 
@@ -231,7 +231,7 @@ def _envvars(command) -> set[str]:
 
 
 def known_variables() -> set[str]:
-    settings = {f"UNDERDOG_{name.upper()}" for name in Settings.model_fields}
+    settings = set(VARIABLES)  # every UNDERDOG_* variable the nested settings read
     options = _envvars(_cli("underdog")) | _envvars(_cli("underdog-streamer"))
     dagster = set(re.findall(r"env:\s*(\w+)", (ROOT / "dagster.yaml").read_text()))
     return settings | options | dagster | {"HF_HOME"}

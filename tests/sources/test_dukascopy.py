@@ -320,12 +320,12 @@ def test_naive_windows_are_rejected_before_any_request(feed: Feed) -> None:
 
 def test_the_base_url_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("UNDERDOG_DUKASCOPY_BASE_URL", raising=False)
-    assert load_settings().dukascopy_base_url == dukascopy.DEFAULT_BASE_URL
+    assert load_settings().market.dukascopy.base_url == dukascopy.DEFAULT_BASE_URL
     monkeypatch.setenv("UNDERDOG_DUKASCOPY_BASE_URL", "http://127.0.0.1:9/feed")
     monkeypatch.setenv("UNDERDOG_DUKASCOPY_CACHE_DIR", "/tmp/bi5")
     settings = load_settings()
-    assert settings.dukascopy_base_url == "http://127.0.0.1:9/feed"
-    assert settings.dukascopy_cache_dir == "/tmp/bi5"
+    assert settings.market.dukascopy.base_url == "http://127.0.0.1:9/feed"
+    assert settings.market.dukascopy.cache_dir == "/tmp/bi5"
 
 
 # ---------------------------------------------------------------- CLI

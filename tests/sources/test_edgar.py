@@ -330,7 +330,7 @@ def test_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("UNDERDOG_EDGAR_CIKS", "320193, jpm")
     monkeypatch.setenv("UNDERDOG_SEC_USER_AGENT", " ")
-    settings = load_settings()
-    assert settings.edgar_ciks == ["320193", "JPM"] and settings.sec_user_agent is None
-    assert settings.edgar_base_url == "https://data.sec.gov"
-    assert settings.edgar_archives_url == "https://www.sec.gov"
+    edgar = load_settings().insider.edgar
+    assert edgar.ciks == ["320193", "JPM"] and edgar.user_agent is None
+    assert edgar.base_url == "https://data.sec.gov"
+    assert edgar.archives_url == "https://www.sec.gov"

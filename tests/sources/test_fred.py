@@ -161,16 +161,16 @@ def test_without_a_key_fred_is_not_used() -> None:
 def test_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("FRED_API_KEY", "FRED_BASE_URL", "FRED_SERIES", "MACRO_SOURCE"):
         monkeypatch.delenv(f"UNDERDOG_{name}", raising=False)
-    settings = load_settings()
-    assert settings.fred_base_url == fred.DEFAULT_BASE_URL and settings.fred_api_key is None
-    assert settings.fred_series == ["VIXCLS", "DFF", "T10Y2Y", "DGS10", "DGS2", "CPIAUCSL",
-                                    "UNRATE"]
+    settings = load_settings().macro.fred
+    assert settings.base_url == fred.DEFAULT_BASE_URL and settings.api_key is None
+    assert settings.series == ["VIXCLS", "DFF", "T10Y2Y", "DGS10", "DGS2", "CPIAUCSL",
+                               "UNRATE"]
     monkeypatch.setenv("UNDERDOG_FRED_API_KEY", "")  # as copied from .env.example
     monkeypatch.setenv("UNDERDOG_FRED_SERIES", " vixcls, dff ")
     monkeypatch.setenv("UNDERDOG_FRED_BASE_URL", "http://127.0.0.1:9/fred")
-    settings = load_settings()
-    assert settings.fred_api_key is None and settings.fred_series == ["VIXCLS", "DFF"]
-    assert settings.fred_base_url == "http://127.0.0.1:9/fred"
+    settings = load_settings().macro.fred
+    assert settings.api_key is None and settings.series == ["VIXCLS", "DFF"]
+    assert settings.base_url == "http://127.0.0.1:9/fred"
     monkeypatch.setenv("UNDERDOG_FRED_API_KEY", "abc123")
     assert "abc123" not in repr(load_settings())
     monkeypatch.setenv("UNDERDOG_FRED_SERIES", "VIXCLS,DFF&file_type=json")

@@ -21,8 +21,8 @@ def test_the_demo_market_has_the_strong_edge_unless_told(monkeypatch) -> None:
         monkeypatch.setenv(name, "-")  # recorded, so what _environment sets is undone after
         monkeypatch.delenv(name)
     _environment()
-    assert get_settings().simulator_edge == STRONG_EDGE.strength
+    assert get_settings().market.simulator.edge == STRONG_EDGE.strength
     monkeypatch.setenv("UNDERDOG_SIMULATOR_EDGE", "0")
     _environment()
-    assert get_settings().simulator_edge == 0.0
+    assert get_settings().market.simulator.edge == 0.0
     get_settings.cache_clear()

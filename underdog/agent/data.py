@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from underdog.features.registry import FEATURE_NAMES, FEATURE_VERSION
+from underdog.schema import BAR
 from underdog.store.db import Database
 from underdog.store.offline.vectors import vectors_with_spread
 
@@ -43,7 +44,7 @@ class MarketData:
     def span(self) -> tuple[datetime, datetime]:
         """[first bar, last bar's close) as aware datetimes."""
         idx = self.index
-        return idx[0].to_pydatetime(), (idx[-1] + pd.Timedelta(minutes=1)).to_pydatetime()
+        return idx[0].to_pydatetime(), (idx[-1] + BAR).to_pydatetime()
 
 
 def load_market(db: Database, symbol: str, start: datetime | None = None,

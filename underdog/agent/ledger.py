@@ -10,11 +10,12 @@ evaluation gives the same rows; `run_id` says which run wrote them. Then the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pandas as pd
 
 from underdog.agent.backtest import Books
+from underdog.schema import BAR
 from underdog.store.db import Database
 from underdog.store.offline import aggregates
 from underdog.store.offline import ledger as ledger_store
@@ -34,7 +35,7 @@ class LedgerRun:
     def window(self) -> tuple[datetime, datetime]:
         """What the ledger rows of [start, end] span: stamped at bar closes in (start, end],
         so the window reaches one bar past end."""
-        return self.start, self.end + timedelta(minutes=1)
+        return self.start, self.end + BAR
 
 
 def write_ledger(db: Database, books: Books, metrics: dict[str, dict[str, float]], *,

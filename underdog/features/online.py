@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from underdog.features.registry import FEATURE_NAMES, FEATURE_VERSION
-from underdog.features.state_vector import BAR, latest_values
+from underdog.features.state_vector import latest_values
+from underdog.schema import BAR
 from underdog.store.db import Database
 from underdog.store.online.cache import LatestCache
 

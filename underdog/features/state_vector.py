@@ -32,11 +32,10 @@ from underdog.features.registry import (
     Feature,
     FeatureContext,
 )
+from underdog.schema import BAR, BAR_US
 from underdog.store.db import Database
 from underdog.store.offline.copy_binary import PG_EPOCH_US, decode_array
 from underdog.store.offline.readers import UTC_US
-
-BAR = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -148,7 +147,6 @@ _INPUT_TYPES = (
 _SERIES_IDS = np.array(["", *MACRO_SERIES.values()], dtype=object)
 _REGIME_NAMES = np.array(["", *REGIMES], dtype=object)
 _US = timedelta(microseconds=1)
-BAR_US = BAR // _US
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

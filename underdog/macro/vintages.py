@@ -36,6 +36,7 @@ from underdog.sources.fred import (
     Vintages,
     VintageSource,
 )
+from underdog.sources.http import BACKOFF_S, TRIES
 from underdog.store.db import Database
 from underdog.store.offline.macro import newest_observation, overlapping_vintages, vintage_asof
 from underdog.store.offline.readers import latest
@@ -102,8 +103,8 @@ def revisions(rows: pd.DataFrame) -> pd.Series:
 # ---------------------------------------------------------------- sources
 
 
-def choose_source(mode: str, *, api_key: str | None, base_url: str,
-                  tries: int = 5, backoff_s: float = 0.5) -> tuple[VintageSource | None, str]:
+def choose_source(mode: str, *, api_key: str | None, base_url: str, tries: int = TRIES,
+                  backoff_s: float = BACKOFF_S) -> tuple[VintageSource | None, str]:
     """(source, label): FRED with a key; the fixture for "fixture", or for "auto" without a
     key; None (label says why) for "fred" without a key."""
     if mode not in SOURCES:

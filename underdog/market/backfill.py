@@ -31,16 +31,19 @@ from __future__ import annotations
 import importlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pandas as pd
 import requests
 from psycopg.types.json import Jsonb
 
+from underdog.config import Market
 from underdog.market.bars import bars_from_ticks
+from underdog.schema import BAR, TICK_COLUMNS
 from underdog.sources import dukascopy
 from underdog.sources.dukascopy import HourFailure
-from underdog.sources.simulated import TICK_COLUMNS, Edge, simulate_bars, simulate_ticks
+from underdog.sources.http import BACKOFF_S, TRIES
+from underdog.sources.simulated import Edge, simulate_bars, simulate_ticks
 from underdog.store.db import Database
 from underdog.store.offline.validation import write_moment
 from underdog.store.offline.writers import WriteResult, replace_window
@@ -48,7 +51,7 @@ from underdog.store.online.cache import LatestCache
 from underdog.store.tables import OHLCV, TICKS
 
 SOURCES = ("simulated", "dukascopy", "mt5")
-BAR = timedelta(minutes=1)  # an M1 bar is known at its close
+_MARKET = Market()  # the defaults, stated once in underdog.config
 TABLES = frozenset({"ticks", "ohlcv"})
 
 
@@ -62,13 +65,24 @@ class SourceOptions:
 
     seed: int = 0  # simulated
     edge: float = 0.0  # simulated: the planted edge's strength (0: none)
-    dukascopy_base_url: str = dukascopy.DEFAULT_BASE_URL
+    dukascopy_base_url: str = _MARKET.dukascopy.base_url
     dukascopy_cache_dir: str | None = None  # None or "": no cache
-    dukascopy_tries: int = 5  # attempts per hour on 429/5xx/timeouts/connection errors
-    dukascopy_backoff_s: float = 0.5  # first wait; doubles per retry
-    mt5_host: str = "127.0.0.1"  # the MQL5-JSON-API bridge's default ports
-    mt5_sys_port: int = 15555
-    mt5_data_port: int = 15556
+    dukascopy_tries: int = TRIES  # attempts per hour on 429/5xx/timeouts/connection errors
+    dukascopy_backoff_s: float = BACKOFF_S  # first wait; doubles per retry
+    mt5_host: str = _MARKET.mt5.host  # the MQL5-JSON-API bridge
+    mt5_sys_port: int = _MARKET.mt5.sys_port
+    mt5_data_port: int = _MARKET.mt5.data_port
+
+    @classmethod
+    def from_settings(cls, market: Market, **overrides: object) -> SourceOptions:
+        """The options of the `settings.market` section (the one place that maps it)."""
+        values = dict(
+            seed=market.simulator.seed, edge=market.simulator.edge,
+            dukascopy_base_url=market.dukascopy.base_url,
+            dukascopy_cache_dir=market.dukascopy.cache_dir, mt5_host=market.mt5.host,
+            mt5_sys_port=market.mt5.sys_port, mt5_data_port=market.mt5.data_port,
+        )
+        return cls(**{**values, **overrides})  # type: ignore[arg-type]
 
 
 @dataclass

@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 
 from underdog.market.instruments import SYMBOL_PATTERN
+from underdog.schema import BAR_NS
 
 BAR_COLUMNS = ["time", "open", "high", "low", "close", "volume", "spread"]
 TICK_INPUT_COLUMNS = ("time", "bid", "ask")
-_NS_PER_MINUTE = 60_000_000_000
 # Array dtypes before framing; "time" is int64 nanoseconds since the epoch, UTC.
 _ARRAY_DTYPES = {
     "time": np.int64,
@@ -92,7 +92,7 @@ def _finite_prices(prices: pd.Series, name: str) -> np.ndarray:
 def _aggregate(time_ns: np.ndarray, bid: np.ndarray, ask: np.ndarray) -> dict[str, np.ndarray]:
     """Per-minute reductions over time-sorted ticks, without a Python loop."""
     # Floor division rounds toward -inf, so pre-1970 times floor correctly too.
-    minute_ns = (time_ns // _NS_PER_MINUTE) * _NS_PER_MINUTE
+    minute_ns = (time_ns // BAR_NS) * BAR_NS
     starts = np.flatnonzero(np.r_[True, minute_ns[1:] != minute_ns[:-1]])
     ends = np.r_[starts[1:], len(minute_ns)]
     volume = ends - starts

@@ -5,9 +5,8 @@ is the age of the newest fact it holds, measured from when that fact became know
 its close, a score at its `available_at`), per key (symbol, FRED series, sentiment source);
 market feeds count only the hours the FX market is open, so a weekend is not "stale".
 
-Allowed lags follow the schedules: a daily partition is written at 00:15-00:45 UTC for the
-day before, so just before the next run its newest fact is 24 h + the schedule's offset old;
-the grace covers the run itself. `UNDERDOG_FRESHNESS_MAX_LAG="ohlcv=10m,quotes=off"` tightens
+Writers, crons and allowed lags come from `underdog.ops.cadences`, the same definitions the
+Dagster schedules are built from. `UNDERDOG_FRESHNESS_MAX_LAG="ohlcv=10m,quotes=off"` tightens
 (e.g. with the streamer running) or switches off a table; every consumer reads it the same way.
 """
 
@@ -21,19 +20,24 @@ from functools import lru_cache
 import psycopg
 
 from underdog.config import ConfigError, Settings
+from underdog.ops.cadences import (
+    FEATURES_DAILY,
+    MACRO_DAILY,
+    MARKET_DAILY,
+    SENTIMENT_COLLECT,
+    STREAMER,
+    TD3_EVALUATION,
+    Cadence,
+)
+from underdog.schema import BAR
 from underdog.sentiment.options import ALL_SOURCES
 from underdog.store.offline.health import newest_per_key
-
-DAILY_GRACE = timedelta(hours=2)  # a daily run's own duration, retries included
-MINUTE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
 class Feed:
     table: str
-    writer: str  # the Dagster job (or process) that writes it
-    schedule: str  # cron, UTC; "continuous" for the streamer
-    max_lag: timedelta | None  # None: no schedule to hold it to (reported, never stale)
+    cadence: Cadence  # what writes it, when, and how old its newest fact may get
     known: str  # the column whose newest value says when the newest fact became known
     key: str | None = None  # newest per key: "symbol", "series_id" or "source"
     every_key: bool = True  # every key must be fresh; False: the freshest key counts
@@ -42,34 +46,36 @@ class Feed:
     shift: timedelta = timedelta(0)  # added to `known` (bars are known at their close)
     where: str = ""  # a filter on the rows that count (a constant SQL condition)
     asset: bool = True  # a Dagster asset of that name exists (checked by table_freshness)
+    tracked: bool = True  # False: reported, never stale, whatever its writer's cadence
+
+    @property
+    def writer(self) -> str:
+        return self.cadence.job
+
+    @property
+    def schedule(self) -> str:
+        return self.cadence.cron
+
+    @property
+    def max_lag(self) -> timedelta | None:
+        """None: no schedule to hold it to (reported, never stale)."""
+        return self.cadence.max_lag if self.tracked else None
 
 
 FEEDS: tuple[Feed, ...] = (
-    Feed("ticks", "market_daily", "15 0 * * *", timedelta(hours=24, minutes=15) + DAILY_GRACE,
-         "time", "symbol", market_hours=True),
-    Feed("ohlcv", "market_daily", "15 0 * * *", timedelta(hours=24, minutes=15) + DAILY_GRACE,
-         "time", "symbol", market_hours=True, shift=MINUTE),
-    Feed("quotes", "underdog-streamer", "continuous", timedelta(minutes=5), "time", "symbol",
-         market_hours=True, required=False, asset=False),
-    # News flows around the clock but unevenly: a quiet symbol is fine, a silent feed is not.
-    Feed("sentiment_scores", "sentiment_collect", "*/15 * * * *", timedelta(hours=6),
-         "available_at", "symbol", every_key=False),
-    Feed("raw_documents", "sentiment_collect", "*/15 * * * *", None, "fetched_at", "source",
-         every_key=False, asset=False),
-    # FRED publishes on business days; a vintage is known at the next New York midnight. Four
-    # days cover a weekend plus a holiday Monday. Monthly series are quiet for weeks: any
-    # series counts.
-    Feed("macro_indicators", "macro_daily", "30 0 * * *", timedelta(days=4), "available_at",
-         "series_id", every_key=False),
-    Feed("insider_transactions", "macro_daily", "30 0 * * *", None, "available_at",
-         asset=False),
-    Feed("regime_predictions", "features_daily", "45 0 * * *",
-         timedelta(hours=24, minutes=45) + DAILY_GRACE, "available_at", "symbol",
-         market_hours=True),
-    Feed("state_vectors", "features_daily", "45 0 * * *",
-         timedelta(hours=24, minutes=45) + DAILY_GRACE, "time", "symbol", market_hours=True,
+    Feed("ticks", MARKET_DAILY, "time", "symbol", market_hours=True),
+    Feed("ohlcv", MARKET_DAILY, "time", "symbol", market_hours=True, shift=BAR),
+    Feed("quotes", STREAMER, "time", "symbol", market_hours=True, required=False, asset=False),
+    Feed("sentiment_scores", SENTIMENT_COLLECT, "available_at", "symbol", every_key=False),
+    Feed("raw_documents", SENTIMENT_COLLECT, "fetched_at", "source", every_key=False,
+         asset=False, tracked=False),
+    # Monthly series are quiet for weeks: any series counts.
+    Feed("macro_indicators", MACRO_DAILY, "available_at", "series_id", every_key=False),
+    Feed("insider_transactions", MACRO_DAILY, "available_at", asset=False, tracked=False),
+    Feed("regime_predictions", FEATURES_DAILY, "available_at", "symbol", market_hours=True),
+    Feed("state_vectors", FEATURES_DAILY, "time", "symbol", market_hours=True,
          where="feature_version = 1"),
-    *(Feed(t, "td3_evaluation", "on demand", None, "time", asset=False)
+    *(Feed(t, TD3_EVALUATION, "time", asset=False)
       for t in ("trades", "positions", "metrics", "account_snapshots")),
 )
 FEEDS_BY_TABLE = {f.table: f for f in FEEDS}
@@ -131,7 +137,7 @@ def keys(feed: Feed, settings: Settings) -> list[str]:
     if feed.key == "symbol":
         return list(settings.symbols)
     if feed.key == "series_id":
-        return list(settings.fred_series)
+        return list(settings.macro.fred.series)
     if feed.key == "source":
         return list(ALL_SOURCES)
     return []

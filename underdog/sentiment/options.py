@@ -7,8 +7,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 
-from underdog.config import Settings
+from pydantic import SecretStr
+
+from underdog.config import AlphaVantage, Sentiment, Settings
 from underdog.sentiment.tagging import Tagger, tagger
+from underdog.sources.http import BACKOFF_S, TRIES
 
 API_SOURCES = ("newsapi", "gnews", "alphavantage", "reddit")
 NEWS_SOURCES = ("newsapi", "gnews", "alphavantage", "fixture")
@@ -16,50 +19,56 @@ POST_SOURCES = ("reddit", "fixture")
 ALL_SOURCES = (*API_SOURCES, "fixture")
 
 
+_SECTION = Sentiment()  # the defaults, stated once in underdog.config
+_AV = AlphaVantage()
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
 @dataclass(frozen=True)
 class SentimentOptions:
     symbols: tuple[str, ...]
-    sources: tuple[str, ...] = ("auto",)
+    sources: tuple[str, ...] = tuple(_SECTION.sources)
     newsapi_api_key: str | None = field(default=None, repr=False)
-    newsapi_base_url: str = "https://newsapi.org/v2"
+    newsapi_base_url: str = _SECTION.newsapi.base_url
     gnews_api_key: str | None = field(default=None, repr=False)
-    gnews_base_url: str = "https://gnews.io/api/v4"
+    gnews_base_url: str = _SECTION.gnews.base_url
     alphavantage_api_key: str | None = field(default=None, repr=False)
-    alphavantage_base_url: str = "https://www.alphavantage.co"
+    alphavantage_base_url: str = _AV.base_url
     reddit_client_id: str | None = field(default=None, repr=False)
     reddit_client_secret: str | None = field(default=None, repr=False)
-    reddit_user_agent: str = "python:underdog-feature-store:v0.1 (FX sentiment)"
-    reddit_subreddits: tuple[str, ...] = ("forex", "Forexstrategy", "economics")
-    reddit_base_url: str | None = None
-    keywords_file: str = ""
-    poll_delay_s: int = 900
-    finbert_model: str = "ProsusAI/finbert"
-    finbert_quantize: bool = False
+    reddit_user_agent: str = _SECTION.reddit.user_agent
+    reddit_subreddits: tuple[str, ...] = tuple(_SECTION.reddit.subreddits)
+    reddit_base_url: str | None = _SECTION.reddit.base_url
+    keywords_file: str = _SECTION.keywords_file
+    poll_delay_s: int = _SECTION.poll_delay_s
+    finbert_model: str = _SECTION.finbert.model
+    finbert_quantize: bool = _SECTION.finbert.quantize
     # Retries and request spacing; tests make them small.
-    tries: int = 5
-    backoff_s: float = 0.5
+    tries: int = TRIES
+    backoff_s: float = BACKOFF_S
     min_interval_s: float | None = None  # None: each API's own default
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> SentimentOptions:
-        def secret(value) -> str | None:
-            return value.get_secret_value() if value is not None else None
-
+        """The options of `settings.sentiment` and `settings.alphavantage` (the one place
+        that maps them), then `overrides`."""
+        section, av = settings.sentiment, settings.alphavantage
         values = dict(
-            symbols=tuple(settings.symbols), sources=tuple(settings.sentiment_sources),
-            newsapi_api_key=secret(settings.newsapi_api_key),
-            newsapi_base_url=settings.newsapi_base_url,
-            gnews_api_key=secret(settings.gnews_api_key), gnews_base_url=settings.gnews_base_url,
-            alphavantage_api_key=secret(settings.alphavantage_api_key),
-            alphavantage_base_url=settings.alphavantage_base_url,
-            reddit_client_id=settings.reddit_client_id,
-            reddit_client_secret=secret(settings.reddit_client_secret),
-            reddit_user_agent=settings.reddit_user_agent,
-            reddit_subreddits=tuple(settings.reddit_subreddits),
-            reddit_base_url=settings.reddit_base_url,
-            keywords_file=settings.sentiment_keywords_file,
-            poll_delay_s=settings.sentiment_poll_delay_s, finbert_model=settings.finbert_model,
-            finbert_quantize=settings.finbert_quantize,
+            symbols=tuple(settings.symbols), sources=tuple(section.sources),
+            newsapi_api_key=_secret(section.newsapi.api_key),
+            newsapi_base_url=section.newsapi.base_url,
+            gnews_api_key=_secret(section.gnews.api_key), gnews_base_url=section.gnews.base_url,
+            alphavantage_api_key=_secret(av.api_key), alphavantage_base_url=av.base_url,
+            reddit_client_id=section.reddit.client_id,
+            reddit_client_secret=_secret(section.reddit.client_secret),
+            reddit_user_agent=section.reddit.user_agent,
+            reddit_subreddits=tuple(section.reddit.subreddits),
+            reddit_base_url=section.reddit.base_url, keywords_file=section.keywords_file,
+            poll_delay_s=section.poll_delay_s, finbert_model=section.finbert.model,
+            finbert_quantize=section.finbert.quantize,
         )
         return cls(**{**values, **overrides})  # type: ignore[arg-type]
 

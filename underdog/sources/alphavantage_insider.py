@@ -16,9 +16,15 @@ from __future__ import annotations
 
 import requests
 
-from underdog.sources.retries import retry_policy
+from underdog.sources.endpoints import ALPHAVANTAGE_URL as DEFAULT_BASE_URL
+from underdog.sources.http import (
+    BACKOFF_S,
+    TRIES,
+    GaveUp,
+    raise_transient,
+    with_retries,
+)
 
-DEFAULT_BASE_URL = "https://www.alphavantage.co"
 FIELDS = ("transaction_date", "ticker", "executive", "executive_title", "security_type",
           "acquisition_or_disposal", "shares", "share_price")
 
@@ -35,16 +41,12 @@ class AlphaVantageUnavailable(RuntimeError):
     """No usable answer after retries."""
 
 
-class _Transient(Exception):
-    """An HTTP status worth retrying (429, 5xx)."""
-
-
 class AlphaVantageInsider:
     label = "alphavantage"
 
     def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL,
-                 session: requests.Session | None = None, tries: int = 5,
-                 backoff_s: float = 0.5, timeout_s: float = 30.0) -> None:
+                 session: requests.Session | None = None, tries: int = TRIES,
+                 backoff_s: float = BACKOFF_S, timeout_s: float = 30.0) -> None:
         if not api_key:
             raise AlphaVantageError("no Alpha Vantage key: set UNDERDOG_ALPHAVANTAGE_API_KEY")
         self.api_key = api_key
@@ -65,22 +67,18 @@ class AlphaVantageInsider:
         return [{k: row.get(k) for k in FIELDS} for row in body["data"]]
 
     def _get(self, params: dict[str, str]) -> dict:
-        retrying = retry_policy(self.tries, self.backoff_s, _retryable)
         try:
-            return retrying(self._once, params)
-        except (_Transient, requests.RequestException) as exc:
-            attempts = retrying.statistics.get("attempt_number", 1)
+            return with_retries(self._once, params, tries=self.tries, backoff_s=self.backoff_s)
+        except GaveUp as exc:
             # `from None`: the original text carries the URL with the key.
             raise AlphaVantageUnavailable(self._scrub(
-                f"{params['function']} {params['symbol']}: no usable answer after "
-                f"{attempts} attempt(s): {exc}")) from None
+                f"{params['function']} {params['symbol']}: {exc}")) from None
 
     def _once(self, params: dict[str, str]) -> dict:
         response = self.session.get(self.url, params={**params, "apikey": self.api_key},
                                     timeout=self.timeout_s)
+        raise_transient(response)
         status = response.status_code
-        if status == 429 or status >= 500:
-            raise _Transient(f"HTTP {status} {response.reason}")
         if status != 200:
             raise AlphaVantageError(self._scrub(f"{params['symbol']}: HTTP {status} "
                                                 f"{response.reason}"))
@@ -94,8 +92,3 @@ class AlphaVantageInsider:
 
     def _scrub(self, text: str) -> str:
         return text.replace(self.api_key, "***")
-
-
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, _Transient | requests.Timeout | requests.ConnectionError
-                      | requests.exceptions.ChunkedEncodingError)

@@ -27,15 +27,15 @@ import requests
 
 from underdog.sources.documents import (
     Document,
-    JsonApi,
     MissingCredentials,
     SourceUnavailable,
     TickerSentiment,
     clean,
     url_id,
 )
+from underdog.sources.endpoints import ALPHAVANTAGE_URL as DEFAULT_BASE_URL
+from underdog.sources.http import BACKOFF_S, TRIES, JsonApi
 
-DEFAULT_BASE_URL = "https://www.alphavantage.co"
 SOURCE = "alphavantage"
 NATIVE_SOURCE = "alphavantage_native"
 NATIVE_MODEL = "alphavantage-news-sentiment"
@@ -79,8 +79,8 @@ def fetch_news(
     currencies: list[str],
     base_url: str = DEFAULT_BASE_URL,
     session: requests.Session | None = None,
-    tries: int = 5,
-    backoff_s: float = 0.5,
+    tries: int = TRIES,
+    backoff_s: float = BACKOFF_S,
     timeout_s: float = 30.0,
     min_interval_s: float = MIN_INTERVAL_S,
 ) -> list[Document]:

@@ -40,10 +40,16 @@ import pandas as pd
 import requests
 
 from underdog.market.instruments import Instrument, get_instrument
-from underdog.sources.retries import retry_policy
+from underdog.schema import TICK_COLUMNS
+from underdog.sources.endpoints import DUKASCOPY_URL as DEFAULT_BASE_URL  # noqa: F401 (callers)
+from underdog.sources.http import (
+    BACKOFF_S,
+    TRIES,
+    GaveUp,
+    raise_transient,
+    with_retries,
+)
 
-DEFAULT_BASE_URL = "https://datafeed.dukascopy.com/datafeed"
-TICK_COLUMNS = ["time", "bid", "ask", "bid_volume", "ask_volume"]
 RECORD_SIZE = 20
 RECORD = np.dtype([("ms", ">u4"), ("ask", ">u4"), ("bid", ">u4"),
                    ("ask_volume", ">f4"), ("bid_volume", ">f4")])
@@ -62,10 +68,6 @@ class Bi5Error(ValueError):
 
 class DukascopyUnavailable(RuntimeError):
     """The datafeed did not answer (after retries) or refused: nothing may be written."""
-
-
-class _Transient(Exception):
-    """An HTTP status worth retrying (429, 5xx)."""
 
 
 @dataclass(frozen=True)
@@ -228,8 +230,8 @@ def fetch_ticks(
     base_url: str,
     cache_dir: str | Path | None,
     session: requests.Session | None = None,
-    tries: int = 5,
-    backoff_s: float = 0.5,
+    tries: int = TRIES,
+    backoff_s: float = BACKOFF_S,
     timeout_s: float = 30.0,
 ) -> tuple[pd.DataFrame, list[HourFailure]]:
     """Ticks of `symbol` in [start, end) (time-sorted, TICK_COLUMNS) and the hours that failed.
@@ -325,14 +327,10 @@ class _Feed:
             return None
 
     def _download(self, url: str) -> bytes:
-        retrying = retry_policy(self.tries, self.backoff_s, _retryable)
         try:
-            return retrying(self._get, url)
-        except (_Transient, requests.RequestException) as exc:
-            attempts = retrying.statistics.get("attempt_number", 1)
-            raise DukascopyUnavailable(
-                f"{url}: no usable answer after {attempts} attempt(s): {exc}"
-            ) from exc
+            return with_retries(self._get, url, tries=self.tries, backoff_s=self.backoff_s)
+        except GaveUp as exc:
+            raise DukascopyUnavailable(f"{url}: {exc}") from exc.cause
 
     def _get(self, url: str) -> bytes:
         """The body, read up to one byte past MAX_FILE_BYTES (the caller refuses that)."""
@@ -340,8 +338,7 @@ class _Feed:
             status = response.status_code
             if status == 404:  # the feed has no file for a closed-market hour
                 return b""
-            if status == 429 or status >= 500:
-                raise _Transient(f"HTTP {status} {response.reason}")
+            raise_transient(response)
             response.raise_for_status()
             body = bytearray()
             for chunk in response.iter_content(1 << 16):
@@ -349,11 +346,6 @@ class _Feed:
                 if len(body) > MAX_FILE_BYTES:
                     break
             return bytes(body)
-
-
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, _Transient | requests.Timeout | requests.ConnectionError
-                      | requests.exceptions.ChunkedEncodingError)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -36,10 +36,16 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from underdog.sources.retries import retry_policy
+from underdog.sources.endpoints import EDGAR_ARCHIVES_URL as DEFAULT_ARCHIVES_URL
+from underdog.sources.endpoints import EDGAR_URL as DEFAULT_BASE_URL
+from underdog.sources.http import (
+    BACKOFF_S,
+    TRIES,
+    GaveUp,
+    raise_transient,
+    with_retries,
+)
 
-DEFAULT_BASE_URL = "https://data.sec.gov"
-DEFAULT_ARCHIVES_URL = "https://www.sec.gov"
 MAX_PER_SECOND = 10
 FORM4 = ("4", "4/A")
 FILER_ZONE = ZoneInfo("America/New_York")
@@ -55,10 +61,6 @@ class EdgarError(RuntimeError):
 
 class EdgarUnavailable(RuntimeError):
     """SEC did not answer usefully after retries."""
-
-
-class _Transient(Exception):
-    """An HTTP status worth retrying (429, 5xx)."""
 
 
 class RateLimiter:
@@ -131,7 +133,7 @@ class EdgarClient:
     def __init__(self, user_agent: str | None, *, base_url: str = DEFAULT_BASE_URL,
                  archives_url: str = DEFAULT_ARCHIVES_URL,
                  session: requests.Session | None = None, limiter: RateLimiter | None = None,
-                 tries: int = 5, backoff_s: float = 0.5, timeout_s: float = 30.0) -> None:
+                 tries: int = TRIES, backoff_s: float = BACKOFF_S, timeout_s: float = 30.0) -> None:
         if not user_agent or "@" not in user_agent:
             raise EdgarConfigError(
                 "UNDERDOG_SEC_USER_AGENT must name you and a contact e-mail, e.g. "
@@ -205,20 +207,16 @@ class EdgarClient:
     # ------------------------------------------------------------ HTTP
 
     def _get(self, url: str) -> requests.Response:
-        retrying = retry_policy(self.tries, self.backoff_s, _retryable)
         try:
-            return retrying(self._once, url)
-        except (_Transient, requests.RequestException) as exc:
-            attempts = retrying.statistics.get("attempt_number", 1)
-            raise EdgarUnavailable(f"{url}: no usable answer after {attempts} attempt(s): "
-                                   f"{exc}") from exc
+            return with_retries(self._once, url, tries=self.tries, backoff_s=self.backoff_s)
+        except GaveUp as exc:
+            raise EdgarUnavailable(f"{url}: {exc}") from exc.cause
 
     def _once(self, url: str) -> requests.Response:
         self.limiter.acquire()
         response = self.session.get(url, timeout=self.timeout_s)
+        raise_transient(response)
         status = response.status_code
-        if status == 429 or status >= 500:
-            raise _Transient(f"HTTP {status} {response.reason}")
         if status == 403:
             raise EdgarError(f"{url}: HTTP 403 (SEC blocks requests without a User-Agent "
                              "naming you and an e-mail, and clients above 10 requests/s)")
@@ -251,8 +249,3 @@ def _day(text: object) -> date | None:
         return date.fromisoformat(str(text))
     except ValueError:
         return None
-
-
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, _Transient | requests.Timeout | requests.ConnectionError
-                      | requests.exceptions.ChunkedEncodingError)

@@ -35,11 +35,18 @@ import requests
 from fredapi import Fred
 
 from underdog.sources import fred_ids
-from underdog.sources.retries import retry_policy
+from underdog.sources.endpoints import FRED_URL as DEFAULT_BASE_URL
+from underdog.sources.http import (
+    BACKOFF_S,
+    TRIES,
+    GaveUp,
+    Transient,
+    raise_transient,
+    with_retries,
+)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.stlouisfed.org/fred"
 FIXTURE = Path(__file__).parent / "fixtures" / "fred_sample.json"
 MAX_ROWS = 100_000  # FRED's per-request limit; fredapi does not page past it
 MISSING = "."
@@ -56,10 +63,6 @@ class FredError(ValueError):
 
 class NotInFixture(FredError):
     """The fixture has no such series (it holds a few): not an error of FRED's."""
-
-
-class _Transient(Exception):
-    """An answer worth retrying (429, 5xx, a body that is not XML)."""
 
 
 @dataclass(frozen=True)
@@ -128,8 +131,8 @@ class FredClient:
     label = "fred"
 
     def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL,
-                 session: requests.Session | None = None, tries: int = 5,
-                 backoff_s: float = 0.5, timeout_s: float = 30.0) -> None:
+                 session: requests.Session | None = None, tries: int = TRIES,
+                 backoff_s: float = BACKOFF_S, timeout_s: float = 30.0) -> None:
         if not api_key:
             raise FredError("no FRED API key: set UNDERDOG_FRED_API_KEY")
         http = _Http(session or requests.Session(), api_key, tries, backoff_s, timeout_s)
@@ -178,29 +181,24 @@ class _Http:
     timeout_s: float
 
     def xml(self, url: str) -> ET.Element:
-        retrying = retry_policy(self.tries, self.backoff_s, _retryable)
         try:
-            return retrying(self._get, url)
-        except (_Transient, requests.RequestException) as exc:
-            attempts = retrying.statistics.get("attempt_number", 1)
+            return with_retries(self._get, url, tries=self.tries, backoff_s=self.backoff_s)
+        except GaveUp as exc:
             # `from None`: the original exception's text carries the URL with the key.
-            raise FredUnavailable(self._scrub(
-                f"{_where(url)}: no usable answer after {attempts} attempt(s): {exc}"
-            )) from None
+            raise FredUnavailable(self._scrub(f"{_where(url)}: {exc}")) from None
 
     def _get(self, url: str) -> ET.Element:
         response = self.session.get(url, params={"api_key": self.api_key},
                                     timeout=self.timeout_s)
+        raise_transient(response, _message(response.content))
         status = response.status_code
-        if status == 429 or status >= 500:
-            raise _Transient(f"HTTP {status} {response.reason}{_message(response.content)}")
         if status != 200:
             raise FredError(self._scrub(f"{_where(url)}: HTTP {status}"
                                         f"{_message(response.content)}"))
         try:
             return ET.fromstring(response.content)  # noqa: S314 (see _message)
         except ET.ParseError as exc:  # a proxy's or a maintenance page
-            raise _Transient(f"HTTP 200 with a body that is not XML: {exc}") from None
+            raise Transient(f"HTTP 200 with a body that is not XML: {exc}") from None
 
     def _scrub(self, text: str) -> str:
         return text.replace(self.api_key, "***")
@@ -222,11 +220,6 @@ def _message(body: bytes) -> str:
 def _where(url: str) -> str:
     """The request without its host (FRED's path and query: which series, which call)."""
     return url.split("://", 1)[-1].split("/", 1)[-1]
-
-
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, _Transient | requests.Timeout | requests.ConnectionError
-                      | requests.exceptions.ChunkedEncodingError)
 
 
 # ---------------------------------------------------------------- fixture

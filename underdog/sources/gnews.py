@@ -17,7 +17,6 @@ import requests
 
 from underdog.sources.documents import (
     Document,
-    JsonApi,
     MissingCredentials,
     RateLimited,
     SourceUnavailable,
@@ -26,8 +25,9 @@ from underdog.sources.documents import (
     parse_time,
     url_id,
 )
+from underdog.sources.endpoints import GNEWS_URL as DEFAULT_BASE_URL
+from underdog.sources.http import BACKOFF_S, TRIES, JsonApi
 
-DEFAULT_BASE_URL = "https://gnews.io/api/v4"
 SOURCE = "gnews"
 MIN_INTERVAL_S = 1.0  # the free plan allows one request per second
 
@@ -53,8 +53,8 @@ def fetch_news(
     session: requests.Session | None = None,
     page_size: int = 10,
     max_pages: int = 1,
-    tries: int = 5,
-    backoff_s: float = 0.5,
+    tries: int = TRIES,
+    backoff_s: float = BACKOFF_S,
     timeout_s: float = 30.0,
     min_interval_s: float = MIN_INTERVAL_S,
 ) -> list[Document]:

@@ -37,8 +37,9 @@ import pandas as pd
 import zmq
 
 from underdog.market.instruments import get_instrument
+from underdog.schema import BAR, TICK_COLUMNS
+from underdog.sources.endpoints import MT5_DATA_PORT, MT5_HOST, MT5_SYS_PORT
 
-TICK_COLUMNS = ["time", "bid", "ask", "bid_volume", "ask_volume"]
 BAR_COLUMNS = ["time", "open", "high", "low", "close", "volume", "spread"]
 OFFSET_ENV = "UNDERDOG_MT5_SERVER_UTC_OFFSET_HOURS"
 REQUEST_KEYS = ("action", "actionType", "symbol", "chartTF", "fromDate", "toDate", "id",
@@ -51,8 +52,9 @@ class MT5Error(RuntimeError):
     """The bridge answered with an error, or did not answer in time."""
 
 
-def fetch_history(symbol: str, start: datetime, end: datetime, *, host: str = "127.0.0.1",
-                  sys_port: int = 15555, data_port: int = 15556, timeout_s: float = 30.0,
+def fetch_history(symbol: str, start: datetime, end: datetime, *, host: str = MT5_HOST,
+                  sys_port: int = MT5_SYS_PORT, data_port: int = MT5_DATA_PORT,
+                  timeout_s: float = 30.0,
                   timeframe: str = "TICK",
                   server_utc_offset_hours: float | None = None) -> pd.DataFrame:
     """Ticks (or M1 bars) of `symbol` in [start, end) from an MT5 terminal; see the module."""
@@ -123,7 +125,7 @@ def _bars(reply: dict, offset: pd.Timedelta, symbol: str, end: pd.Timestamp) -> 
         "spread": values[:, 6] * get_instrument(symbol).point,
     })
     # The forming bar (appended by the EA, or inside the range): only bars closed by `end`.
-    frame = frame[frame["time"] + pd.Timedelta(minutes=1) <= end]
+    frame = frame[frame["time"] + BAR <= end]
     return frame.drop_duplicates("time", keep="first")
 
 

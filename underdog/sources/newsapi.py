@@ -20,7 +20,6 @@ import requests
 
 from underdog.sources.documents import (
     Document,
-    JsonApi,
     MissingCredentials,
     SourceUnavailable,
     clean,
@@ -28,8 +27,9 @@ from underdog.sources.documents import (
     parse_time,
     url_id,
 )
+from underdog.sources.endpoints import NEWSAPI_URL as DEFAULT_BASE_URL
+from underdog.sources.http import BACKOFF_S, TRIES, JsonApi
 
-DEFAULT_BASE_URL = "https://newsapi.org/v2"
 SOURCE = "newsapi"
 PAGE_SIZE = 100  # the API's maximum
 REMOVED = "[Removed]"
@@ -50,8 +50,8 @@ def fetch_news(
     base_url: str = DEFAULT_BASE_URL,
     session: requests.Session | None = None,
     max_pages: int = 3,
-    tries: int = 5,
-    backoff_s: float = 0.5,
+    tries: int = TRIES,
+    backoff_s: float = BACKOFF_S,
     timeout_s: float = 30.0,
 ) -> list[Document]:
     """Articles published in [start, end) that match `query`, newest first."""

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 import praw
 import prawcore
 import requests
-import tenacity
 
 from underdog.sources.documents import (
     Document,
@@ -26,9 +25,10 @@ from underdog.sources.documents import (
     SourceUnavailable,
     clean,
 )
+from underdog.sources.endpoints import REDDIT_WEB_URL as WEB_URL
+from underdog.sources.http import retry_policy
 
 SOURCE = "reddit"
-WEB_URL = "https://www.reddit.com"
 REMOVED = ("[removed]", "[deleted]")
 _TRANSIENT = (prawcore.TooManyRequests, prawcore.ServerError, prawcore.RequestException,
               requests.ConnectionError, requests.Timeout)
@@ -69,12 +69,8 @@ def fetch_posts(
 
 
 def _with_retries(fn, *args, tries: int, backoff_s: float) -> list[Document]:
-    retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(_TRANSIENT),
-        stop=tenacity.stop_after_attempt(tries),
-        wait=tenacity.wait_exponential_jitter(multiplier=backoff_s, max=30, jitter=backoff_s),
-        reraise=True,
-    )
+    # PRAW raises its own errors, not requests': the shared policy, with PRAW's transients.
+    retrying = retry_policy(tries, backoff_s, lambda exc: isinstance(exc, _TRANSIENT))
     try:
         return retrying(fn, *args)
     except prawcore.TooManyRequests as exc:

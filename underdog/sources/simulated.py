@@ -43,13 +43,12 @@ import pandas as pd
 from underdog.market.bars import bars_from_ticks
 from underdog.market.hours import is_open
 from underdog.market.instruments import Instrument, get_instrument
+from underdog.schema import BAR_MS
 
-TICK_COLUMNS = ["time", "bid", "ask", "bid_volume", "ask_volume"]
 EPOCH = date(2000, 1, 3)  # a Monday: weekday = days since EPOCH mod 7
 REGIMES = ("calm", "normal", "turbulent")
 
 _MINUTES_PER_DAY = 1440
-_MS_PER_MINUTE = 60_000
 _NS_PER_MS = 1_000_000
 _BLOCK_DAYS = 512
 _SUNDAY = 6
@@ -351,7 +350,7 @@ def _simulate_day(instrument: Instrument, seed: int, day: date,
     mid = _bridge(rng, instrument, state, open_mask, tick_ms)
     if edge.active:
         mid, signal = _plant_momentum(edge, instrument, state, open_mask, tick_ms, mid)
-    bid, ask = _quotes(rng, instrument, state.regime, mid, tick_ms // _MS_PER_MINUTE)
+    bid, ask = _quotes(rng, instrument, state.regime, mid, tick_ms // BAR_MS)
     bid_volume, ask_volume = _volumes(rng, len(tick_ms))
     day_ns = pd.Timestamp(day, tz="UTC").as_unit("ns").value
     return _ticks_frame(day_ns + tick_ms * _NS_PER_MS, bid, ask, bid_volume, ask_volume), signal
@@ -363,8 +362,8 @@ def _tick_times(rng: np.random.Generator, open_mask: np.ndarray, regime: int) ->
     intensity = _TICKS_PER_MINUTE[minutes] * _REGIME_TICKS[regime]
     # The 1 guarantees no empty open minute; the Poisson part keeps the mean at `intensity`.
     counts = 1 + rng.poisson(np.maximum(intensity - 1.0, 0.0))
-    offsets = rng.integers(0, _MS_PER_MINUTE, size=int(counts.sum()))
-    return np.sort(np.repeat(minutes, counts) * _MS_PER_MINUTE + offsets)
+    offsets = rng.integers(0, BAR_MS, size=int(counts.sum()))
+    return np.sort(np.repeat(minutes, counts) * BAR_MS + offsets)
 
 
 def _bridge(
@@ -382,7 +381,7 @@ def _bridge(
     """
     daily_variance = (instrument.daily_vol * _REGIME_VOL[state.regime]) ** 2
     knots = np.r_[0.0, np.cumsum(_VARIANCE_SHARE * open_mask)] * daily_variance
-    clock = np.interp(tick_ms / _MS_PER_MINUTE, np.arange(_MINUTES_PER_DAY + 1), knots)
+    clock = np.interp(tick_ms / BAR_MS, np.arange(_MINUTES_PER_DAY + 1), knots)
     increments = np.sqrt(np.diff(clock, prepend=0.0)) * rng.standard_normal(len(clock))
     walk = np.cumsum(increments)
     total = knots[-1]
@@ -396,7 +395,7 @@ def _plant_momentum(edge: Edge, instrument: Instrument, state: _Day, open_mask: 
     """The mid path with the edge's drift added, and the signal per minute (NaN closed)."""
     variance = (instrument.daily_vol * _REGIME_VOL[state.regime]) ** 2 * _VARIANCE_SHARE
     sigma = np.sqrt(variance)
-    minute = tick_ms // _MS_PER_MINUTE
+    minute = tick_ms // BAR_MS
     last_tick = np.flatnonzero(np.r_[minute[1:] != minute[:-1], True])  # each minute's close
     closes = np.log(mid[last_tick])
     base = np.diff(closes, prepend=state.open_log)  # each open minute's own return
@@ -415,7 +414,7 @@ def _plant_momentum(edge: Edge, instrument: Instrument, state: _Day, open_mask: 
     knots = np.r_[0.0, np.cumsum(drift)]
     clock = np.r_[0.0, np.cumsum(variance * open_mask)]
     knots -= clock / clock[-1] * knots[-1]  # pinned: the day's close stays the walk's
-    offset = np.interp(tick_ms / _MS_PER_MINUTE, np.arange(_MINUTES_PER_DAY + 1), knots)
+    offset = np.interp(tick_ms / BAR_MS, np.arange(_MINUTES_PER_DAY + 1), knots)
     return mid * np.exp(offset), signal
 
 

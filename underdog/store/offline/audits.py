@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from underdog.market.hours import trading_minutes
+from underdog.schema import BAR
 from underdog.store.db import Database
 from underdog.store.offline.readers import bars
 
@@ -35,7 +36,7 @@ def bar_gaps(db: Database, symbol: str, start: datetime, end: datetime) -> GapRe
 
 def _breaks(minutes: pd.DatetimeIndex) -> np.ndarray:
     """True where the next missing minute does not directly follow this one."""
-    return np.diff(minutes) != pd.Timedelta(minutes=1)
+    return np.diff(minutes) != pd.Timedelta(BAR)
 
 
 def ohlc_violations(db: Database, start: datetime, end: datetime) -> int:

@@ -15,12 +15,13 @@ import pandas as pd
 import psycopg
 from psycopg.rows import dict_row
 
+from underdog.schema import BAR
 from underdog.store.db import Database
 from underdog.store.offline.copy_binary import PG_EPOCH_US, decode_array
 
 BAR_FIELDS = ("open", "high", "low", "close", "volume", "spread")
 TIMEFRAMES: dict[str, tuple[str, timedelta]] = {
-    "1m": ("underdog.ohlcv", timedelta(minutes=1)),
+    "1m": ("underdog.ohlcv", BAR),
     "1h": ("underdog.ohlcv_1h", timedelta(hours=1)),
     "1d": ("underdog.ohlcv_1d", timedelta(days=1)),
 }

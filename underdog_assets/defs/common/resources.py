@@ -5,20 +5,24 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import PrivateAttr
 
-from underdog.config import load_settings
+from underdog.config import Settings, load_settings
 from underdog.market.backfill import SourceOptions
 from underdog.sentiment.options import SentimentOptions
-from underdog.sources import alphavantage_insider, dukascopy, edgar, fred
+from underdog.sources import alphavantage_insider, edgar, fred
+from underdog.sources.http import BACKOFF_S, TRIES
 from underdog.store.db import Database
 from underdog.store.offline.readers import latest
 from underdog.store.online.cache import LatestCache
+
+# The defaults of every field below, stated once in underdog.config (the settings' sections).
+_DEFAULTS = Settings.model_construct()
 
 
 class DatabaseResource(dg.ConfigurableResource):
     """The feature store's PostgreSQL/TimescaleDB database (pools opened per run)."""
 
     database_url: str
-    reader_role: str = "underdog_reader"
+    reader_role: str = _DEFAULTS.reader_role
     _db: Database | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
@@ -43,8 +47,8 @@ class RedisResource(dg.ConfigurableResource):
     """The latest-value cache."""
 
     redis_url: str
-    prefix: str = "underdog"
-    ttl_s: int = 3600
+    prefix: str = _DEFAULTS.redis_prefix
+    ttl_s: int = _DEFAULTS.cache_ttl_s
 
     def cache(self, database: DatabaseResource | None = None) -> LatestCache:
         loader = (lambda kind, key, source: latest(database.db, kind, key, source)) if (
@@ -59,13 +63,22 @@ class MarketResource(dg.ConfigurableResource):
 
     symbols: list[str]
     seed: int
-    edge: float = 0.0  # simulated: the planted edge's strength (0: the plain random walk)
-    source: str = "simulated"  # simulated | dukascopy | mt5 (underdog.market.backfill.SOURCES)
-    dukascopy_base_url: str = dukascopy.DEFAULT_BASE_URL
+    edge: float = _DEFAULTS.market.simulator.edge  # simulated: the planted edge's strength
+    source: str = _DEFAULTS.market.source  # underdog.market.backfill.SOURCES
+    dukascopy_base_url: str = _DEFAULTS.market.dukascopy.base_url
     dukascopy_cache_dir: str = ""  # empty: no cache
-    mt5_host: str = "127.0.0.1"
-    mt5_sys_port: int = 15555
-    mt5_data_port: int = 15556
+    mt5_host: str = _DEFAULTS.market.mt5.host
+    mt5_sys_port: int = _DEFAULTS.market.mt5.sys_port
+    mt5_data_port: int = _DEFAULTS.market.mt5.data_port
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MarketResource:
+        market = settings.market
+        return cls(symbols=settings.symbols, seed=market.simulator.seed,
+                   edge=market.simulator.edge, source=market.source,
+                   dukascopy_base_url=market.dukascopy.base_url,
+                   dukascopy_cache_dir=market.dukascopy.cache_dir, mt5_host=market.mt5.host,
+                   mt5_sys_port=market.mt5.sys_port, mt5_data_port=market.mt5.data_port)
 
     def options(self) -> SourceOptions:
         return SourceOptions(
@@ -75,9 +88,9 @@ class MarketResource(dg.ConfigurableResource):
         )
 
 
-def _secret(name: str) -> str | None:
-    """A key from the settings (environment or .env) when it is used: never in Dagster config."""
-    value = getattr(load_settings(), name)
+def _secret(value) -> str | None:
+    """A key from the settings (environment or .env), read when it is used: never put in
+    Dagster config."""
     return value.get_secret_value() if value is not None else None
 
 
@@ -86,15 +99,21 @@ class MacroResource(dg.ConfigurableResource):
     UNDERDOG_FRED_API_KEY is set, else the bundled fixture; fixture; fred)."""
 
     series: list[str]
-    source: str = "auto"
-    fred_base_url: str = fred.DEFAULT_BASE_URL
-    fred_tries: int = 5
-    fred_backoff_s: float = 0.5
+    source: str = _DEFAULTS.macro.source
+    fred_base_url: str = _DEFAULTS.macro.fred.base_url
+    fred_tries: int = TRIES
+    fred_backoff_s: float = BACKOFF_S
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MacroResource:
+        macro = settings.macro
+        return cls(series=macro.fred.series, source=macro.source,
+                   fred_base_url=macro.fred.base_url)
 
     def vintage_source(self) -> tuple[fred.VintageSource | None, str]:
         from underdog.macro.vintages import choose_source
 
-        return choose_source(self.source, api_key=_secret("fred_api_key"),
+        return choose_source(self.source, api_key=_secret(load_settings().macro.fred.api_key),
                              base_url=self.fred_base_url, tries=self.fred_tries,
                              backoff_s=self.fred_backoff_s)
 
@@ -104,11 +123,18 @@ class InsiderResource(dg.ConfigurableResource):
 
     issuers: list[str]
     sec_user_agent: str = ""
-    edgar_base_url: str = edgar.DEFAULT_BASE_URL
-    edgar_archives_url: str = edgar.DEFAULT_ARCHIVES_URL
-    alphavantage_base_url: str = alphavantage_insider.DEFAULT_BASE_URL
-    tries: int = 5
-    backoff_s: float = 0.5
+    edgar_base_url: str = _DEFAULTS.insider.edgar.base_url
+    edgar_archives_url: str = _DEFAULTS.insider.edgar.archives_url
+    alphavantage_base_url: str = _DEFAULTS.alphavantage.base_url
+    tries: int = TRIES
+    backoff_s: float = BACKOFF_S
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> InsiderResource:
+        edgar = settings.insider.edgar
+        return cls(issuers=edgar.ciks, sec_user_agent=edgar.user_agent or "",
+                   edgar_base_url=edgar.base_url, edgar_archives_url=edgar.archives_url,
+                   alphavantage_base_url=settings.alphavantage.base_url)
 
     def edgar_client(self) -> tuple[edgar.EdgarClient | None, str]:
         """The client, or None and why not (no issuers, no User-Agent)."""
@@ -123,7 +149,7 @@ class InsiderResource(dg.ConfigurableResource):
         return client, ""
 
     def alphavantage_client(self) -> tuple[alphavantage_insider.AlphaVantageInsider | None, str]:
-        key = _secret("alphavantage_api_key")
+        key = _secret(load_settings().alphavantage.api_key)
         if not key:
             return None, "skipped: UNDERDOG_ALPHAVANTAGE_API_KEY is not set"
         return alphavantage_insider.AlphaVantageInsider(
@@ -136,18 +162,31 @@ class SentimentResource(dg.ConfigurableResource):
     id and secret) are read from the settings when used, never put in the config."""
 
     symbols: list[str]
-    sources: list[str] = ["auto"]  # auto | newsapi, gnews, alphavantage, reddit, fixture
-    finbert_model: str = "ProsusAI/finbert"
-    finbert_quantize: bool = False
-    poll_delay_s: int = 900
-    keywords_file: str = ""
-    newsapi_base_url: str = "https://newsapi.org/v2"
-    gnews_base_url: str = "https://gnews.io/api/v4"
-    alphavantage_base_url: str = "https://www.alphavantage.co"
+    sources: list[str] = _DEFAULTS.sentiment.sources  # auto | newsapi, gnews, ..., fixture
+    finbert_model: str = _DEFAULTS.sentiment.finbert.model
+    finbert_quantize: bool = _DEFAULTS.sentiment.finbert.quantize
+    poll_delay_s: int = _DEFAULTS.sentiment.poll_delay_s
+    keywords_file: str = _DEFAULTS.sentiment.keywords_file
+    newsapi_base_url: str = _DEFAULTS.sentiment.newsapi.base_url
+    gnews_base_url: str = _DEFAULTS.sentiment.gnews.base_url
+    alphavantage_base_url: str = _DEFAULTS.alphavantage.base_url
     reddit_base_url: str = ""  # empty: Reddit's own hosts
-    reddit_subreddits: list[str] = ["forex", "Forexstrategy", "economics"]
-    tries: int = 5
-    backoff_s: float = 0.5
+    reddit_subreddits: list[str] = _DEFAULTS.sentiment.reddit.subreddits
+    tries: int = TRIES
+    backoff_s: float = BACKOFF_S
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SentimentResource:
+        section = settings.sentiment
+        return cls(symbols=settings.symbols, sources=section.sources,
+                   finbert_model=section.finbert.model,
+                   finbert_quantize=section.finbert.quantize,
+                   poll_delay_s=section.poll_delay_s, keywords_file=section.keywords_file,
+                   newsapi_base_url=section.newsapi.base_url,
+                   gnews_base_url=section.gnews.base_url,
+                   alphavantage_base_url=settings.alphavantage.base_url,
+                   reddit_base_url=section.reddit.base_url or "",
+                   reddit_subreddits=section.reddit.subreddits)
 
     def options(self) -> SentimentOptions:
         return SentimentOptions.from_settings(

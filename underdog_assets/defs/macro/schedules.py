@@ -1,4 +1,5 @@
-"""The macro job and its end-of-day schedule: 00:30 UTC, yesterday's UTC partition.
+"""The macro job and its end-of-day schedule (`underdog.ops.cadences.MACRO_DAILY`: 00:30
+UTC, yesterday's UTC partition).
 
 00:30 UTC is 19:30 New York time in winter (EST) and 20:30 in summer (EDT): after the 16:00
 US close, and between the market job (00:15) and the features job (00:45), which reads
@@ -7,16 +8,18 @@ macro_indicators. Releases that come later are caught by `fred_release_sensor`.
 
 import dagster as dg
 
+from underdog.ops.cadences import MACRO_DAILY
+from underdog_assets.defs.common.jobs import daily_schedule
 from underdog_assets.defs.common.partitions import DAILY
 
 macro_daily = dg.define_asset_job(
-    "macro_daily",
+    MACRO_DAILY.job,
     selection=dg.AssetSelection.groups("macro"),
     partitions_def=DAILY,
     description="FRED vintages and insider filings published on one UTC day.",
 )
 
-macro_eod_schedule = dg.build_schedule_from_partitioned_job(
-    macro_daily, name="macro_eod_schedule", hour_of_day=0, minute_of_hour=30,
+macro_eod_schedule = daily_schedule(
+    macro_daily, MACRO_DAILY, name="macro_eod_schedule",
     description="After the US close (00:30 UTC = 19:30 EST / 20:30 EDT): the day just ended.",
 )

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 
 import dagster as dg
 
+from underdog.ops.cadences import MACRO_DAILY
 from underdog.sources.fred import FredError, FredUnavailable
 from underdog_assets.defs.common.partitions import DAILY
 from underdog_assets.defs.common.resources import MacroResource
@@ -63,7 +64,7 @@ class ReleaseCursor:
 
 
 @dg.sensor(
-    name="fred_release_sensor", job_name="macro_daily", minimum_interval_seconds=900,
+    name="fred_release_sensor", job_name=MACRO_DAILY.job, minimum_interval_seconds=900,
     description="Asks FRED for each series' last update every 15 minutes; a new release "
                 "requests a macro_indicators run for its day (cursor advanced only after "
                 "that run succeeds).",

@@ -2,17 +2,18 @@
 
 import dagster as dg
 
+from underdog.ops.cadences import SENTIMENT_COLLECT
 from underdog_assets.defs.sentiment.partitions import SENTIMENT_DAILY
 
 sentiment_collect = dg.define_asset_job(
-    "sentiment_collect",
+    SENTIMENT_COLLECT.job,
     selection=dg.AssetSelection.groups("sentiment"),
     description="Fetch news and posts, score them, publish the latest to Redis and refresh "
                 "the hourly summary, for one UTC day (incremental: reruns add nothing twice).",
 )
 
 
-@dg.schedule(cron_schedule="*/15 * * * *", job=sentiment_collect, execution_timezone="UTC",
+@dg.schedule(cron_schedule=SENTIMENT_COLLECT.cron, job=sentiment_collect, execution_timezone="UTC",
              description="Every 15 minutes: the current UTC day's partition.")
 def sentiment_every_15_minutes(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     tick = context.scheduled_execution_time
