@@ -333,8 +333,9 @@ def _alphavantage_frames(db: Database, client: AlphaVantageInsider, issuers: Seq
 
 
 def _keep_first_seen(db: Database, rows: pd.DataFrame) -> pd.DataFrame:
-    """Rows already stored keep the time they were first seen (their available_at)."""
-    with db.reader() as conn:
+    """Rows already stored keep the time they were first seen (their available_at). It
+    decides what is written: read on the primary, never a replica that lacks a row."""
+    with db.primary_reader() as conn:
         seen = dict(((a, line), t) for a, line, t in conn.execute(
             "SELECT accession, line, filed_at FROM underdog.insider_transactions"
             " WHERE accession = ANY(%s)", (list(rows["accession"].unique()),)))

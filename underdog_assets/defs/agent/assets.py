@@ -168,7 +168,7 @@ def _ledger_balance(db, result: Evaluation) -> tuple[bool, str]:
     """Read back: the stored trades' PnL vs the equity change, and the daily summary."""
     books = result.books["td3"]
     start, end = result.ledger.window
-    with db.reader() as conn:
+    with db.primary_reader() as conn:  # the trades it just stored
         trades, pnl = conn.execute(
             "SELECT count(*), coalesce(sum(pnl), 0) FROM underdog.trades"
             " WHERE strategy = %s AND time >= %s AND time < %s",
@@ -195,7 +195,7 @@ def daily_trading_summary(database: DatabaseResource) -> dg.MaterializeResult:
         first, last = conn.execute("SELECT min(time), max(time) FROM underdog.trades").fetchone()
     if first is not None:
         aggregates.refresh(db, "daily_trading_summary", first, last + timedelta(days=1))
-    with db.reader() as conn:
+    with db.primary_reader() as conn:  # the refresh it just ran
         frame = pd.DataFrame(conn.execute(
             "SELECT strategy, time::date AS day, trades, wins, round(win_rate::numeric, 3)"
             " AS win_rate, round(pnl::numeric, 2) AS pnl FROM underdog.daily_trading_summary"

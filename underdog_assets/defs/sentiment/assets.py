@@ -170,7 +170,7 @@ def hourly_sentiment_summary(context: dg.AssetExecutionContext,
                              database: DatabaseResource) -> dg.MaterializeResult:
     start, end = context.partition_time_window
     lo, hi = aggregates.refresh(database.db, "hourly_sentiment_summary", start - OVERLAP, end)
-    with database.db.reader() as conn:
+    with database.db.primary_reader() as conn:  # the refresh it just ran
         rows = conn.execute("SELECT count(*) FROM underdog.hourly_sentiment_summary"
                             " WHERE time >= %s AND time < %s", (lo, hi)).fetchone()[0]
     return dg.MaterializeResult(metadata={"rows_in_window": rows, "window_start": lo.isoformat(),
