@@ -45,8 +45,10 @@ class ReplicaStatus:
 
     @property
     def too_far_behind(self) -> bool:
-        """Fresh reads refuse it now: behind by more than the allowed lag."""
-        return self.lag is not None and self.lag.behind and self.lag.seconds > self.max_lag_s
+        """Fresh reads refuse it now: behind with replay paused (it will not catch up), or
+        behind since longer than the allowed lag."""
+        lag = self.lag
+        return lag is not None and lag.behind and (lag.paused or lag.seconds > self.max_lag_s)
 
 
 @dataclass
