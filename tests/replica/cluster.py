@@ -8,7 +8,6 @@ Run as root, the servers run as `postgres` (initdb refuses root).
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -25,8 +24,9 @@ PG_CTL_WAIT_S = 30
 def pg_bin() -> Path | None:
     """The server binaries: $PGBIN, else the newest /usr/lib/postgresql/N/bin, else PATH."""
     candidates = [os.environ.get("PGBIN", ""),
-                  *sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-    for folder in filter(None, candidates):
+                  *sorted(Path("/usr/lib/postgresql").glob("[0-9]*/bin"),
+                          key=lambda b: int(b.parent.name), reverse=True)]
+    for folder in filter(None, map(str, candidates)):
         if (Path(folder) / "pg_basebackup").exists() and (Path(folder) / "initdb").exists():
             return Path(folder)
     found = shutil.which("pg_basebackup")
@@ -59,18 +59,18 @@ class ReplicaPair:
             shutil.chown(self.root, "postgres")
         primary, standby = self.root / "primary", self.root / "standby"
         self.run("initdb", "-D", str(primary), "-U", "postgres", "-A", "trust", "--no-sync")
-        with open(primary / "postgresql.conf", "a") as conf:
+        with (primary / "postgresql.conf").open("a") as conf:
             conf.write(f"port = {self.primary_port}\nlisten_addresses = '127.0.0.1'\n"
                        f"unix_socket_directories = '{self.root}'\nwal_level = replica\n"
                        "max_wal_senders = 4\nfsync = off\nhot_standby = on\n"
                        "hot_standby_feedback = on\n"
                        + (f"shared_preload_libraries = '{preload}'\n" if preload else ""))
-        with open(primary / "pg_hba.conf", "a") as hba:
+        with (primary / "pg_hba.conf").open("a") as hba:
             hba.write("host replication postgres 127.0.0.1/32 trust\n")
         self._pg_ctl(primary, "start")
         self.run("pg_basebackup", "-h", "127.0.0.1", "-p", str(self.primary_port), "-U",
                  "postgres", "-D", str(standby), "-R", "-X", "stream", "-c", "fast")
-        with open(standby / "postgresql.conf", "a") as conf:  # the last setting wins
+        with (standby / "postgresql.conf").open("a") as conf:  # the last setting wins
             conf.write(f"port = {self.standby_port}\n")
         self._pg_ctl(standby, "start")
         return self

@@ -81,3 +81,9 @@ def replay_paused(standby: psycopg.Connection) -> Iterator[None]:
         yield
     finally:
         standby.execute("SELECT pg_wal_replay_resume()")
+
+
+def commit_on_primary(db: Database) -> None:
+    """A commit the standby must replay (catalog rows of a temporary table), no data."""
+    with db.connection() as conn, conn.transaction():
+        conn.execute("CREATE TEMP TABLE replica_probe (x int) ON COMMIT DROP")
