@@ -14,13 +14,14 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 
-from tests.conftest import TRUNCATE
+from tests.conftest import TRUNCATE, pause_timescale_jobs
 from tests.replica.cluster import ReplicaPair, pg_bin
 from underdog.store import migrate
 from underdog.store.admin import create_database
 from underdog.store.db import Database
 
 DBNAME = "underdog"
+PRELOAD = os.environ.get("UNDERDOG_REPLICA_PRELOAD", "")
 
 
 @pytest.fixture(scope="session")
@@ -30,10 +31,11 @@ def pair() -> Iterator[ReplicaPair]:
         pytest.skip("no PostgreSQL server binaries (initdb, pg_basebackup): set PGBIN")
     servers = ReplicaPair(folder)
     try:
-        servers.start(preload=os.environ.get("UNDERDOG_REPLICA_PRELOAD", ""))
+        servers.start(preload=PRELOAD)
         primary = servers.dsn(servers.primary_port, DBNAME)
         create_database(primary)
         migrate.upgrade(primary)
+        pause_timescale_jobs(primary)
         yield servers
     finally:
         servers.stop()

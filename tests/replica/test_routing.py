@@ -10,7 +10,7 @@ import psycopg
 
 from tests.conftest import REDIS_URL
 from tests.helpers import DAY, delete_keys
-from tests.replica.conftest import replay_paused
+from tests.replica.conftest import PRELOAD, replay_paused
 from underdog.features.online import update_online
 from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
@@ -25,6 +25,7 @@ def _in_recovery(conn: psycopg.Connection) -> bool:
 
 def test_each_read_goes_where_it_is_named(rdb: Database) -> None:
     assert rdb.replica
+    assert rdb.is_timescale == ("timescaledb" in PRELOAD)  # the backend the run asked for
     with rdb.reader() as conn:
         assert _in_recovery(conn)
     with rdb.fresh_reader() as conn:
