@@ -157,7 +157,12 @@ class Database:
         self._reader = self._reader_pool(self.reader_dsn, password, max_size, "underdog-reader")
         self._primary_reader = self._reader
         if self.replica:
-            primary_login = reader_login(dsn, reader_role)
+            # The replica's login on the primary (a physical standby shares its roles), with
+            # UNDERDOG_READER_PASSWORD or else the password in the replica's DSN.
+            on_replica = conninfo.conninfo_to_dict(self.reader_dsn)
+            primary_login = reader_login(dsn, str(on_replica.get("user") or reader_role))
+            if not password and on_replica.get("password"):
+                password = {"password": on_replica["password"]}
             check_reader(primary_login, **password,
                          variable="the reader login on the primary (UNDERDOG_READER_ROLE on "
                                   "UNDERDOG_DATABASE_URL)")
