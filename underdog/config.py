@@ -241,6 +241,9 @@ class Settings(BaseSettings):
     reader_role: str = "underdog_reader"
     reader_password: SecretStr | None = None
     reader_database_url: SecretStr | None = None
+    # A read that must be fresh (online) waits this long for the replica to replay what the
+    # primary has, then refuses it (underdog.store.replica); `underdog health` flags more.
+    replica_max_lag_s: float = Field(default=5.0, ge=0)
     # `underdog db create` only: a superuser (or CREATEROLE + CREATEDB) DSN on the same server
     # that creates the databases and the login roles; empty: UNDERDOG_DATABASE_URL.
     admin_database_url: SecretStr | None = None

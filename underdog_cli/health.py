@@ -140,3 +140,16 @@ def _print_services(report: HealthReport) -> None:
         console.print("compression: " + (", ".join(ratios) or "no compressed chunks yet"))
     online = ", ".join(f"{s} {when(t)}" for s, t in report.online.items())
     console.print(f"online state vectors (Redis): {online or '-'}")
+    _print_replica(report)
+
+
+def _print_replica(report: HealthReport) -> None:
+    r = report.replica
+    if not r.configured:
+        console.print("read replica: none (reads go to the primary)")
+    elif not r.up:
+        console.print(f"[bold red]read replica: unreachable[/] ({r.error})")
+    else:
+        style = "bold red" if r.too_far_behind else "green"
+        console.print(f"read replica: [{style}]{r.lag.describe()}[/] (fresh reads wait "
+                      f"up to {r.max_lag_s:g} s, then refuse it)")

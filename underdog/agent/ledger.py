@@ -10,7 +10,7 @@ evaluation gives the same rows; `run_id` says which run wrote them. Then the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 

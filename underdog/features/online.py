@@ -4,7 +4,9 @@ It is the offline builder on a one-bar window: the same statement loads the last
 as warm-up and the facts known at the bar's close, and the same registry functions compute
 the features (on arrays: `state_vector.latest_values`), so the online vector equals the
 offline row (the parity check measures it). Per bar: one statement to PostgreSQL (after the
-reader pool's connection check), one Redis round trip.
+reader pool's connection check), one Redis round trip. The bar was just written (the streamer,
+a backfill): `update_online` reads it on the primary (`db.primary`), never on a replica that
+may not have it yet.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ def vector_at(db: Database, symbol: str, bar_time: datetime) -> dict | None:
 
 def update_online(db: Database, cache: LatestCache, symbol: str,
                   bar_time: datetime | None = None) -> dict | None:
-    """Compute the vector of `bar_time` (default: the latest bar) and publish it to Redis."""
+    """Compute the vector of `bar_time` (default: the latest bar) and publish it to Redis.
+    Reads its own write: on the primary."""
+    db = db.primary
     bar_time = bar_time or last_bar_time(db, symbol)
     if bar_time is None:
         return None

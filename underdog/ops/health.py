@@ -3,8 +3,10 @@
 Everything comes from PostgreSQL and Redis when asked (nothing is kept in a process), so a
 report is right whichever processes are alive: feeds (freshness.py), dead letters of the last
 24 h, storage and compression, Redis memory and hit ratio, the streamer's heartbeat, the online
-state vectors' age. Dagster's side (last materialization and failed runs per asset) is filled
-in by the caller when it can reach the Dagster instance (the core never imports Dagster).
+state vectors' age, and the read replica's lag (UNDERDOG_READER_DATABASE_URL; see
+underdog/store/replica.py). Dagster's side (last materialization and failed runs per
+asset) is filled in by the caller when it can reach the Dagster instance (the core never
+imports Dagster).
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import redis
 
-from underdog.config import Settings
+from underdog.config import ConfigError, Settings
 from underdog.ops.freshness import FeedStatus, evaluate_all
 from underdog.redaction import redact
-from underdog.store.db import is_timescale
+from underdog.store import replica
+from underdog.store.db import READER_VARIABLE, connect, is_timescale
 from underdog.store.offline.health import (
     TableStorage,
     dead_letter_counts,
@@ -30,6 +34,27 @@ from underdog.store.online.client import Client, info
 DAY = timedelta(hours=24)
 # A heartbeat is written every second; a running streamer silent this long is hung or dead.
 HEARTBEAT_MAX_AGE_S = 60.0
+# A standby replays within milliseconds; on an idle primary a record not replayed yet would
+# read as the age of the last commit (hours): give it this long to catch up before measuring.
+REPLICA_SETTLE_S = 0.5
+
+
+@dataclass
+class ReplicaStatus:
+    """The read replica against the primary (`configured` False: reads go to the primary)."""
+
+    configured: bool
+    up: bool = False
+    error: str = ""
+    lag: replica.ReplicaLag | None = None
+    max_lag_s: float = 0.0
+
+    @property
+    def too_far_behind(self) -> bool:
+        """Fresh reads refuse it now: behind with replay paused (it will not catch up), or
+        behind since longer than the allowed lag."""
+        lag = self.lag
+        return lag is not None and lag.behind and (lag.paused or lag.seconds > self.max_lag_s)
 
 
 @dataclass
@@ -87,6 +112,7 @@ class HealthReport:
     redis: RedisStatus
     stream: StreamStatus
     online: dict[str, datetime | None]  # symbol -> available_at of the Redis state vector
+    replica: ReplicaStatus = field(default_factory=lambda: ReplicaStatus(False))
     runs: dict[str, AssetRuns] = field(default_factory=dict)
     runs_error: str = ""  # why Dagster's side is missing, if it is
 
@@ -100,6 +126,11 @@ class HealthReport:
             out.append(f"redis: unreachable ({self.redis.error})")
         if self.stream.stale:
             out.append(f"streamer: no heartbeat for {self.stream.age_s:.0f} s")
+        r = self.replica
+        if r.configured and not r.up:
+            out.append(f"replica: unreachable ({r.error})")
+        elif r.too_far_behind:
+            out.append(f"replica: {r.lag.describe()} (allowed {r.max_lag_s:g} s)")
         return out
 
 
@@ -146,6 +177,24 @@ def online_state(cache: LatestCache, symbols: list[str]) -> dict[str, datetime |
     return out
 
 
+def replica_status(settings: Settings, primary: psycopg.Connection) -> ReplicaStatus:
+    """The lag of UNDERDOG_READER_DATABASE_URL behind `primary`'s current WAL position."""
+    if not settings.reader_dsn:
+        return ReplicaStatus(False)
+    status = ReplicaStatus(True, max_lag_s=settings.replica_max_lag_s)
+    password = {"password": settings.reader_secret} if settings.reader_secret else {}
+    try:
+        target = replica.primary_lsn(primary)
+        with connect(settings.reader_dsn, variable=READER_VARIABLE, autocommit=True,
+                     **password) as standby:
+            status.lag = replica.catch_up(standby, target, REPLICA_SETTLE_S)
+    except (ConfigError, psycopg.Error) as exc:
+        status.error = redact(str(exc).strip())
+        return status
+    status.up = True
+    return status
+
+
 def collect(settings: Settings, *, now: datetime | None = None) -> HealthReport:
     """The report at `now`. Raises ConfigError if PostgreSQL is unreachable."""
     now = now or datetime.now(UTC)
@@ -154,6 +203,7 @@ def collect(settings: Settings, *, now: datetime | None = None) -> HealthReport:
         feeds = evaluate_all(conn, settings, now=now)
         letters = dead_letter_counts(conn, now - DAY)
         tables = storage(conn, timescale)
+        replica_state = replica_status(settings, conn)
     cache = LatestCache.from_url(settings.redis_url.get_secret_value(),
                                  timeout_s=max(settings.redis_timeout_s, 1.0),
                                  prefix=settings.redis_prefix, cluster=settings.redis_cluster)
@@ -162,7 +212,7 @@ def collect(settings: Settings, *, now: datetime | None = None) -> HealthReport:
             now=now, backend="TimescaleDB" if timescale else "PostgreSQL", feeds=feeds,
             dead_letters=letters, storage=tables, redis=redis_status(cache.client),
             stream=stream_status(cache, now),
-            online=online_state(cache, list(settings.symbols)))
+            online=online_state(cache, list(settings.symbols)), replica=replica_state)
     finally:
         cache.client.close()
     return report
@@ -203,5 +253,18 @@ def as_dict(report: HealthReport) -> dict[str, object]:
                    "age_s": report.stream.age_s, "running": report.stream.running,
                    "lag_s": report.stream.lag_s, "stale": report.stream.stale},
         "online_state": {s: _when(t) for s, t in report.online.items()},
+        "replica": replica_dict(report.replica),
         "dagster": report.runs_error or "ok",
     }
+
+
+def replica_dict(r: ReplicaStatus) -> dict[str, object]:
+    lag = r.lag
+    return {"configured": r.configured, "up": r.up, "error": r.error,
+            "standby": lag.standby if lag else None,
+            "replay_lag_bytes": lag.replay_bytes if lag else None,
+            "receive_lag_bytes": lag.receive_bytes if lag else None,
+            # JSON has no infinity: a standby behind that never replayed a commit is null
+            "lag_s": lag.seconds if lag and lag.seconds != float("inf") else None,
+            "replay_paused": lag.paused if lag else None, "max_lag_s": r.max_lag_s,
+            "too_far_behind": r.too_far_behind}

@@ -4,9 +4,9 @@
 turns one `health.collect` report into metric families on every scrape: feed lag and
 staleness (the same verdict as `underdog health`), rows today, feature age per symbol (offline
 table and online Redis vector), dead letters, table sizes and compression, Redis memory and
-hit ratio, the streamer's heartbeat. Dagster runs are short-lived: their rows, durations,
-failures and the agent's evaluation figures come from Dagster's event log, through
-`underdog_cli.run_metrics` (imported by the CLI, since the core never imports Dagster).
+hit ratio, the streamer's heartbeat, the read replica's lag. Dagster runs are short-lived:
+their rows, durations, failures and the agent's evaluation figures come from Dagster's event
+log, through `underdog_cli.run_metrics` (imported by the CLI, since the core never imports Dagster).
 The streamer serves its own live counters and latency histograms
 (`underdog_streaming.metrics`).
 
@@ -105,7 +105,7 @@ def report_metrics(report: HealthReport) -> list[Metric]:
     for (source, table), count in sorted(report.dead_letters.items()):
         letters.add_metric([source, table], count)
     return [lag, known, today, allowed, stale, feature, letters, *_storage(report),
-            *_redis(report), *_stream(report), _problems(report)]
+            *_redis(report), *_stream(report), *_replica(report), _problems(report)]
 
 
 def _storage(report: HealthReport) -> list[Metric]:
@@ -178,6 +178,33 @@ def _stream(report: HealthReport) -> list[Metric]:
     return out
 
 
+def _replica(report: HealthReport) -> list[Metric]:
+    """The read replica (UNDERDOG_READER_DATABASE_URL) against the primary's WAL position;
+    nothing when reads go to the primary."""
+    r = report.replica
+    if not r.configured or r.lag is None or not r.lag.standby:
+        return []
+    lag = r.lag
+    out = []
+    for name, doc, value in (
+        ("underdog_replica_replay_lag_bytes", "WAL the replica has not replayed, vs the "
+         "primary's current LSN", lag.replay_bytes),
+        ("underdog_replica_receive_lag_bytes", "WAL the replica has not received, vs the "
+         "primary's current LSN", lag.receive_bytes),
+        ("underdog_replica_lag_seconds", "0 when caught up; else since the replica's last "
+         "replayed commit", None if lag.seconds == float("inf") else lag.seconds),
+        ("underdog_replica_max_lag_seconds", "UNDERDOG_REPLICA_MAX_LAG_S: fresh reads refuse "
+         "a replica further behind", r.max_lag_s),
+        ("underdog_replica_replay_paused", "1 if WAL replay is paused on the replica",
+         1.0 if lag.paused else 0.0),
+    ):
+        if value is not None:
+            family = _gauge(name, doc)
+            family.add_metric([], float(value))
+            out.append(family)
+    return out
+
+
 def _problems(report: HealthReport) -> Metric:
     family = _gauge("underdog_health_problems", "What makes `underdog health` exit non-zero")
     family.add_metric([], len(report.problems()))
@@ -202,6 +229,8 @@ class StoreCollector(Collector):
             return
         up.add_metric(["database"], 1.0)
         up.add_metric(["redis"], 1.0 if report.redis.up else 0.0)
+        if report.replica.configured:
+            up.add_metric(["replica"], 1.0 if report.replica.up else 0.0)
         yield up
         yield from report_metrics(report)
         took = _gauge("underdog_exporter_scrape_seconds", "Time to read the stores")

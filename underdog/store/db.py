@@ -1,19 +1,29 @@
-"""Connections: a writer pool and a read-only reader pool on the same database.
+"""Connections: a writer pool on the primary, read-only reader pools, and which read goes where.
 
-The reader pool logs in as the reader role (`underdog_reader`: SELECT grants only, read-only
+The reader pools log in as the reader role (`underdog_reader`: SELECT grants only, read-only
 transactions by default), so a serving path cannot write even by mistake, and no `RESET ROLE`
-or `SET` in a borrowed session undoes that. Its DSN is UNDERDOG_READER_DATABASE_URL (a
-replica) or the writer's with the reader as user. Each connection is reset (`DISCARD ALL`) on
-its return, so no borrower's session state reaches the next. They are in autocommit: a read
-is one statement, with no BEGIN/ROLLBACK round trips around it.
+or `SET` in a borrowed session undoes that. The reader's DSN is UNDERDOG_READER_DATABASE_URL
+(a streaming replica) or the writer's with the reader as user. Each connection is reset
+(`DISCARD ALL`) on its return, so no borrower's session state reaches the next. They are in
+autocommit: a read is one statement, with no BEGIN/ROLLBACK round trips around it.
+
+Three kinds of read, each named where it is chosen:
+- `reader()`: the replica, as far behind as it is (training frames, reports, history);
+- `fresh_reader()`: the replica once it has replayed everything the primary had when the read
+  began, waiting at most UNDERDOG_REPLICA_MAX_LAG_S, else `replica.ReplicaLagError`;
+- `primary_reader()`: the reader role on the primary, for a path that reads its own write.
+`db.fresh` and `db.primary` are views of the same pools whose `reader()` is one of the last
+two, to hand to code that takes a `Database`. Without a replica all three read the primary.
 """
 
 from __future__ import annotations
 
+import copy
 import select
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
+from typing import Literal
 
 import psycopg
 from psycopg import conninfo
@@ -21,6 +31,7 @@ from psycopg_pool import ConnectionPool
 
 from underdog.config import ConfigError, Settings
 from underdog.redaction import dsn_passwords, known_secrets, redact
+from underdog.store import replica
 
 SCHEMA = "underdog"
 READER_VARIABLE = "UNDERDOG_READER_DATABASE_URL"
@@ -61,8 +72,9 @@ SELECT pg_is_in_recovery(), r.rolsuper,
 """
 
 
-def check_reader(dsn: str, *, variable: str = READER_VARIABLE, **kwargs) -> None:
-    """A `ConfigError` unless `dsn` logs in as a role that cannot write (or on a standby)."""
+def check_reader(dsn: str, *, variable: str = READER_VARIABLE, **kwargs) -> bool:
+    """Whether `dsn` is a standby; a `ConfigError` unless it logs in as a role that cannot
+    write (or on a standby)."""
     try:
         conn = connect(dsn, variable=variable, **kwargs)
     except ConfigError as exc:
@@ -71,7 +83,7 @@ def check_reader(dsn: str, *, variable: str = READER_VARIABLE, **kwargs) -> None
         standby, superuser, writable = conn.execute(_WRITE_POWER).fetchone()
         user = conn.info.user
     if standby or not (superuser or writable):
-        return
+        return bool(standby)
     why = "is a superuser" if superuser else f"may change {writable} tables of the schema"
     raise ConfigError(
         f"{variable} ({redact(dsn)}) logs in as {user}, which {why}: serving reads need a"
@@ -115,44 +127,76 @@ def check_idle(conn: psycopg.Connection) -> None:
         ConnectionPool.check_connection(conn)
 
 
+Route = Literal["replica", "fresh", "primary"]
+
+
 class Database:
-    """Pools for one database. Open it once per process; use as a context manager."""
+    """Pools for one database (and its replica). Open it once per process; use as a context
+    manager. `fresh` and `primary` are views sharing the pools: close the Database, not them."""
+
+    route: Route = "replica"  # where this object's `reader()` goes
 
     def __init__(self, dsn: str, *, reader_dsn: str | None = None,
                  reader_role: str = "underdog_reader", reader_password: str | None = None,
-                 max_size: int = 4):
+                 max_size: int = 4, max_lag_s: float = 5.0):
         self.dsn = dsn
         self.reader_role = reader_role
         self.reader_dsn = reader_dsn or reader_login(dsn, reader_role)
+        self.max_lag_s = max_lag_s
         password = {"password": reader_password} if reader_password else {}
         check_database(dsn)
-        check_reader(self.reader_dsn, **password, variable=READER_VARIABLE if reader_dsn else
-                     "the reader login (UNDERDOG_READER_ROLE on UNDERDOG_DATABASE_URL)")
+        # A replica is a standby behind UNDERDOG_READER_DATABASE_URL; any other reader DSN
+        # reads the primary, and its pool serves every kind of read.
+        self.replica = check_reader(
+            self.reader_dsn, **password, variable=READER_VARIABLE if reader_dsn else
+            "the reader login (UNDERDOG_READER_ROLE on UNDERDOG_DATABASE_URL)")
         self._writer = ConnectionPool(
             dsn, min_size=1, max_size=max_size, open=False,
             check=ConnectionPool.check_connection, name="underdog-writer",
         )
-        self._reader = ConnectionPool(
-            self.reader_dsn, min_size=1, max_size=max_size, open=False,
+        self._reader = self._reader_pool(self.reader_dsn, password, max_size, "underdog-reader")
+        self._primary_reader = self._reader
+        if self.replica:
+            # The replica's login on the primary (a physical standby shares its roles), with
+            # UNDERDOG_READER_PASSWORD or else the password in the replica's DSN.
+            on_replica = conninfo.conninfo_to_dict(self.reader_dsn)
+            primary_login = reader_login(dsn, str(on_replica.get("user") or reader_role))
+            if not password and on_replica.get("password"):
+                password = {"password": on_replica["password"]}
+            check_reader(primary_login, **password,
+                         variable="the reader login on the primary (UNDERDOG_READER_ROLE on "
+                                  "UNDERDOG_DATABASE_URL)")
+            self._primary_reader = self._reader_pool(primary_login, password, max_size,
+                                                     "underdog-primary-reader")
+
+    @staticmethod
+    def _reader_pool(dsn: str, password: dict, max_size: int, name: str) -> ConnectionPool:
+        return ConnectionPool(
+            dsn, min_size=1, max_size=max_size, open=False,
             kwargs={"autocommit": True, "prepare_threshold": None, **password},
-            configure=read_only, check=check_idle, reset=reset_session, name="underdog-reader",
+            configure=read_only, check=check_idle, reset=reset_session, name=name,
         )
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: object) -> Database:
-        """The pools the settings describe: writer, reader login and pool size."""
+        """The pools the settings describe: writer, reader login, pool size, allowed lag."""
         return cls(settings.dsn, reader_dsn=settings.reader_dsn,
                    reader_role=settings.reader_role, reader_password=settings.reader_secret,
-                   max_size=settings.pool_max_size, **kwargs)
+                   max_size=settings.pool_max_size, max_lag_s=settings.replica_max_lag_s,
+                   **kwargs)
+
+    def _pools(self) -> list[ConnectionPool]:
+        return list({id(p): p for p in (self._writer, self._reader, self._primary_reader)}
+                    .values())
 
     def open(self) -> Database:
-        self._writer.open(wait=True, timeout=10)
-        self._reader.open(wait=True, timeout=10)
+        for pool in self._pools():
+            pool.open(wait=True, timeout=10)
         return self
 
     def close(self) -> None:
-        self._writer.close()
-        self._reader.close()
+        for pool in self._pools():
+            pool.close()
 
     def __enter__(self) -> Database:
         return self.open()
@@ -162,15 +206,58 @@ class Database:
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
-        """A writer connection; wrap work in `conn.transaction()`."""
+        """A writer connection (the primary); wrap work in `conn.transaction()`."""
         with self._writer.connection() as conn:
             yield conn
 
+    def reader(self) -> AbstractContextManager[psycopg.Connection]:
+        """A read-only connection logged in as the reader role, where this object's route
+        says: the replica (default), the replica once fresh (`db.fresh`), the primary
+        (`db.primary`)."""
+        if self.route == "fresh":
+            return self.fresh_reader()
+        if self.route == "primary":
+            return self.primary_reader()
+        return self._reader.connection()
+
     @contextmanager
-    def reader(self) -> Iterator[psycopg.Connection]:
-        """A read-only connection logged in as the reader role."""
+    def fresh_reader(self) -> Iterator[psycopg.Connection]:
+        """A replica connection that sees every commit the primary had when it was asked
+        for, or `ReplicaLagError` if the replica does not get there within `max_lag_s`."""
         with self._reader.connection() as conn:
+            if self.replica:
+                with self._primary_reader.connection() as primary:
+                    target = replica.primary_lsn(primary)
+                replica.require_fresh(conn, target, self.max_lag_s)
             yield conn
+
+    def primary_reader(self) -> AbstractContextManager[psycopg.Connection]:
+        """A read-only connection (reader role) on the primary: a path that reads what it
+        has just written."""
+        return self._primary_reader.connection()
+
+    def replica_lag(self, *, within_s: float = 0.0) -> replica.ReplicaLag:
+        """The replica's lag behind the primary now (after waiting up to `within_s` for it
+        to catch up); not a standby: no lag."""
+        with self._primary_reader.connection() as primary:
+            target = replica.primary_lsn(primary)
+        with self._reader.connection() as conn:
+            return replica.catch_up(conn, target, within_s)
+
+    def _routed(self, route: Route) -> Database:
+        view = copy.copy(self)
+        view.route = route
+        return view
+
+    @property
+    def fresh(self) -> Database:
+        """This database with `reader()` = `fresh_reader()`."""
+        return self._routed("fresh")
+
+    @property
+    def primary(self) -> Database:
+        """This database with `reader()` = `primary_reader()`."""
+        return self._routed("primary")
 
     @cached_property
     def is_timescale(self) -> bool:

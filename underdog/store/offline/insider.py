@@ -9,8 +9,9 @@ from underdog.store.db import Database
 
 
 def first_seen(db: Database, accessions: Sequence[str]) -> dict[tuple[str, int], datetime]:
-    """(accession, line) -> filed_at of the stored rows of these accessions."""
-    with db.reader() as conn:
+    """(accession, line) -> filed_at of the stored rows of these accessions. It decides what
+    is written: read on the primary, never a replica that lacks a row."""
+    with db.primary_reader() as conn:
         rows = conn.execute("SELECT accession, line, filed_at FROM underdog.insider_transactions"
                             " WHERE accession = ANY(%s)", (list(accessions),)).fetchall()
     return {(accession, line): filed_at for accession, line, filed_at in rows}

@@ -18,7 +18,7 @@ PREVIEW_COLUMNS = ["strategy", "day", "trades", "wins", "win_rate", "pnl"]
 def trade_totals(db: Database, strategy: str, start: datetime,
                  end: datetime) -> tuple[int, float]:
     """Trades of `strategy` closed in [start, end) and their summed PnL."""
-    with db.reader() as conn:
+    with db.primary_reader() as conn:  # read-back of what the caller just wrote
         trades, pnl = conn.execute(
             "SELECT count(*), coalesce(sum(pnl), 0) FROM underdog.trades"
             " WHERE strategy = %s AND time >= %s AND time < %s",
@@ -28,7 +28,7 @@ def trade_totals(db: Database, strategy: str, start: datetime,
 
 def summary_totals(db: Database, strategy: str) -> tuple[int, float]:
     """Trades and PnL of `strategy` summed over its `daily_trading_summary` days."""
-    with db.reader() as conn:
+    with db.primary_reader() as conn:  # read-back of what the caller just wrote
         trades, pnl = conn.execute(
             "SELECT coalesce(sum(trades), 0), coalesce(sum(pnl), 0)"
             " FROM underdog.daily_trading_summary WHERE strategy = %s",
@@ -45,7 +45,7 @@ def trade_span(db: Database) -> tuple[datetime | None, datetime | None]:
 
 def summary_preview(db: Database, limit: int = 20) -> pd.DataFrame:
     """The newest `limit` days x strategies of `daily_trading_summary`, rounded for display."""
-    with db.reader() as conn:
+    with db.primary_reader() as conn:  # read-back of what the caller just wrote
         rows = conn.execute(
             "SELECT strategy, time::date AS day, trades, wins, round(win_rate::numeric, 3)"
             " AS win_rate, round(pnl::numeric, 2) AS pnl FROM underdog.daily_trading_summary"

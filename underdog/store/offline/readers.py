@@ -97,8 +97,9 @@ def bar_frame(arrays: Mapping[str, np.ndarray], length: timedelta) -> pd.DataFra
 
 
 def latest(db: Database, kind: str, symbol: str, source: str | None = None) -> dict | None:
-    """The newest row of a kind for a symbol (or series), or None."""
-    with db.reader() as conn:
+    """The newest row of a kind for a symbol (or series), or None. A latest value must be
+    fresh: on a replica, one that has what the primary had (`Database.fresh_reader`)."""
+    with db.fresh_reader() as conn:
         return latest_on(conn, kind, symbol, source)
 
 

@@ -142,6 +142,6 @@ def audit_counts(db: Database, start: datetime, end: datetime, symbols: Sequence
 
 def summary_rows(db: Database, start: datetime, end: datetime) -> int:
     """Rows of `hourly_sentiment_summary` in [start, end)."""
-    with db.reader() as conn:
+    with db.primary_reader() as conn:  # read-back of what the caller just wrote
         return conn.execute("SELECT count(*) FROM underdog.hourly_sentiment_summary"
                             " WHERE time >= %s AND time < %s", (start, end)).fetchone()[0]

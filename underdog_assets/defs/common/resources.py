@@ -30,7 +30,8 @@ class DatabaseResource(dg.ConfigurableResource):
         settings = load_settings()
         self._db = Database(self.database_url, reader_dsn=settings.reader_dsn,
                             reader_role=self.reader_role,
-                            reader_password=settings.reader_secret).open()
+                            reader_password=settings.reader_secret,
+                            max_lag_s=settings.replica_max_lag_s).open()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._db is not None:
@@ -38,9 +39,13 @@ class DatabaseResource(dg.ConfigurableResource):
 
     @property
     def db(self) -> Database:
+        """The database as asset steps read it: `db.fresh`. A step reads what it or the
+        steps before it wrote, so on a replica it reads only once the replica has everything
+        the primary had (or fails naming the lag); writes and `primary_reader()` use the
+        primary. Without a replica this is the plain Database."""
         if self._db is None:
             raise RuntimeError("DatabaseResource used outside a run")
-        return self._db
+        return self._db.fresh
 
 
 class RedisResource(dg.ConfigurableResource):

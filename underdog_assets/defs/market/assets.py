@@ -165,7 +165,7 @@ def market_summaries(context: dg.AssetExecutionContext, database: DatabaseResour
     start, end = context.partition_time_window
     for name in ("ohlcv_1h", "ohlcv_1d"):
         lo, hi = aggregates.refresh(database.db, name, start, end)
-        with database.db.reader() as conn:
+        with database.db.primary_reader() as conn:  # the refresh it just ran
             rows = conn.execute(
                 f"SELECT count(*) FROM underdog.{name} WHERE time >= %s AND time < %s", (lo, hi)
             ).fetchone()[0]
