@@ -5,8 +5,10 @@ all in or all out (and one commit, one WAL flush, per batch). Bars and quotes fo
 staging pattern of `writers.upsert`: a binary COPY into a temporary table, then one INSERT ..
 ON CONFLICT (key) DO UPDATE. Ticks are new by construction (their key's `seq` counts ticks of
 the same time), so they are copied straight into `ticks`, a third cheaper; a batch that
-meets a key already there (the replay of a batch committed just before the connection died)
-is written again with its ticks staged and upserted. What all of it leaves out is
+meets a key already there (the replay of a batch committed just before the connection died,
+or a hot standby's batch whose ticks the other streamer stored first) is written again with
+its ticks staged and inserted where their key is new: the first writer's row stays, with the
+earliest receipt time, and a standby never alters a stored tick. What all of it leaves out is
 `validate()` and pandas: every tick was checked on the receive path by the same rules
 (`checks.TickChecker`, held to `underdog.store.offline.validation` by a test), bars come from
 `bars_from_ticks` over those ticks and quotes from those ticks, and `validate()` with its
@@ -69,10 +71,7 @@ STAGES = {
         " volume_scale, bid_volume_units, ask_volume_units, available_lag_us)"
         f" SELECT symbol, {_AT.format('time_us')}, seq, price_scale, bid_units, ask_units, 0,"
         " NULL, NULL, lag_us FROM stream_stage_ticks ON CONFLICT (symbol, time, seq)"
-        " DO UPDATE SET price_scale = EXCLUDED.price_scale, bid_units = EXCLUDED.bid_units,"
-        " ask_units = EXCLUDED.ask_units, volume_scale = EXCLUDED.volume_scale,"
-        " bid_volume_units = EXCLUDED.bid_volume_units, ask_volume_units ="
-        " EXCLUDED.ask_volume_units, available_lag_us = EXCLUDED.available_lag_us"),
+        " DO NOTHING"),
     "bars": _stage(
         "stream_stage_bars",
         "symbol text, time_us int8, open float8, high float8, low float8, close float8,"
