@@ -193,10 +193,16 @@ def _terminal_ports(text: str) -> BridgePorts:
 
 
 def main() -> None:
+    from underdog_streaming.claim import SpoolInUse
+    from underdog_streaming.metrics import MetricsPortInUse
+
     try:
         app()
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except (SpoolInUse, MetricsPortInUse) as exc:  # a streamer beside it holds it
+        print(f"cannot start: {exc}", file=sys.stderr)
         sys.exit(2)
 
 

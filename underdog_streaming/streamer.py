@@ -103,6 +103,10 @@ class Streamer:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> Streamer:
+        # First, so a port another streamer holds fails the start before anything else runs.
+        if self.config.metrics_port is not None:
+            self.metrics_port = self.metrics.serve(self.config.metrics_port,
+                                                   self.config.metrics_addr)
         self._switch_interval = sys.getswitchinterval()  # restored by stop()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         # A full collection walks every object the imports made (pandas, numpy, psycopg...)
@@ -110,9 +114,6 @@ class Streamer:
         # are skipped, so the collections left only see what the stream itself allocates.
         gc.collect()
         gc.freeze()
-        if self.config.metrics_port is not None:
-            self.metrics_port = self.metrics.serve(self.config.metrics_port,
-                                                   self.config.metrics_addr)
         self.hooks.start()
         self._spawn("writer", self.writer.run, self._stops["writer"])
         self._spawn("receive", self._receive, self._stops["receive"])

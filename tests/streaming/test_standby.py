@@ -7,6 +7,9 @@ are rows beyond the distinct keys, and the key's unique index is checked to be t
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -18,18 +21,20 @@ import psycopg
 import pytest
 
 from tests.conftest import REDIS_URL
+from tests.helpers import free_port
 from tests.streaming.conftest import (
     SYMBOLS,
     StreamerProcess,
     count,
     free_ports,
     stream_config,
+    streamer_command,
     wait_until,
 )
 from underdog.market.bars import bars_from_ticks
 from underdog.store.db import Database
 from underdog.store.online.cache import LatestCache
-from underdog_streaming.claim import SpoolInUse
+from underdog_streaming.claim import SpoolClaim, SpoolInUse
 from underdog_streaming.fake_bridge import FakeBridge
 from underdog_streaming.health import heartbeat_key
 from underdog_streaming.streamer import Streamer
@@ -107,6 +112,7 @@ def test_hot_standbys_one_killed_lose_nothing_and_store_each_tick_once(
         sampler.stop.set()
         sampler.join(5)
     finally:
+        sampler.stop.set()
         a.kill()
         b.kill()
         bridge.stop()
@@ -196,3 +202,31 @@ def test_two_streamers_on_one_spool_refuse_to_start(tmp_path: Path) -> None:
     second = Streamer(config)  # released: the next one may take it
     second.claim.release()
     second.context.destroy(linger=0)
+
+
+def test_the_command_refuses_a_spool_or_metrics_port_another_streamer_holds(
+        dsn: str, prefix: str, tmp_path: Path) -> None:
+    env = {**os.environ, "UNDERDOG_DATABASE_URL": dsn, "UNDERDOG_REDIS_URL": REDIS_URL,
+           "UNDERDOG_REDIS_PREFIX": prefix}
+    ports = free_ports()
+
+    def run(*options: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*streamer_command(), "run", "--sys-port", str(ports.sys), "--data-port",
+             str(ports.data), "--live-port", str(ports.live), "--spool-dir",
+             str(tmp_path / "spool"), *options], env=env, capture_output=True, text=True,
+            timeout=60)
+
+    held = SpoolClaim(tmp_path / "spool")  # the streamer already running there
+    try:
+        refused = run()
+    finally:
+        held.release()
+    assert refused.returncode == 2 and "--streamer-id" in refused.stderr, refused.stderr
+
+    with socket.socket() as taken:
+        port = free_port()
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        refused = run("--streamer-id", "b", "--metrics-port", str(port))
+    assert refused.returncode == 2 and "--metrics-port" in refused.stderr, refused.stderr
