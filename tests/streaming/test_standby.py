@@ -34,9 +34,11 @@ from tests.streaming.conftest import (
 from underdog.market.bars import bars_from_ticks
 from underdog.store.db import Database
 from underdog.store.online.cache import LatestCache
+from underdog_streaming.batcher import BarRow, WriteBatch
 from underdog_streaming.claim import SpoolClaim, SpoolInUse
 from underdog_streaming.fake_bridge import FakeBridge
 from underdog_streaming.health import heartbeat_key
+from underdog_streaming.sink import Sink, StreamDatabase
 from underdog_streaming.streamer import Streamer
 
 RATE = 10_000
@@ -230,3 +232,26 @@ def test_the_command_refuses_a_spool_or_metrics_port_another_streamer_holds(
         taken.listen()
         refused = run("--streamer-id", "b", "--metrics-port", str(port))
     assert refused.returncode == 2 and "--metrics-port" in refused.stderr, refused.stderr
+
+
+def test_a_standby_behind_never_shrinks_the_open_minutes_bar(db: Database, dsn: str) -> None:
+    """Two standbys upsert the open minute's bar; the one behind (fewer ticks so far)
+    writes last. The bar keeps the fuller view; a bar of another source is replaced."""
+    minute_us = (time.time_ns() // 60_000_000_000 - 1) * 60_000_000
+    ahead = BarRow("EURUSD", minute_us, 1.1, 1.12, 1.09, 1.11, 500, 0.0001)
+    behind = BarRow("EURUSD", minute_us, 1.1, 1.12, 1.09, 1.1, 450, 0.0001)
+    standby_a, standby_b = (Sink(StreamDatabase(dsn), source="mql5", symbols=SYMBOLS)
+                            for _ in range(2))
+    try:
+        standby_a.write(WriteBatch(bars=[ahead]))
+        standby_b.write(WriteBatch(bars=[behind]))
+        assert count(dsn, "SELECT volume FROM underdog.ohlcv") == 500
+        standby_b.write(WriteBatch(bars=[behind._replace(volume=520, close=1.115)]))
+        assert count(dsn, "SELECT volume FROM underdog.ohlcv") == 520  # it caught up
+        other = Sink(StreamDatabase(dsn), source="dwx", symbols=SYMBOLS)
+        other.write(WriteBatch(bars=[behind]))
+        other.db.close()
+        assert count(dsn, "SELECT volume FROM underdog.ohlcv") == 450
+    finally:
+        standby_a.db.close()
+        standby_b.db.close()
