@@ -206,6 +206,20 @@ def test_two_streamers_on_one_spool_refuse_to_start(tmp_path: Path) -> None:
     second.context.destroy(linger=0)
 
 
+def test_each_streamers_dead_letters_name_it(tmp_path: Path) -> None:
+    """Hot standbys both reject the same bad frame: the two rows say whose each is."""
+    config = stream_config("postgresql://unused", "unused", free_ports(), tmp_path / "spool",
+                           streamer_id="standby-b")
+    streamer = Streamer(config)
+    try:
+        dead = streamer._reject(b"{not json", "malformed")
+    finally:
+        streamer.claim.release()
+        streamer.context.destroy(linger=0)
+    assert dead.payload == {"raw": "{not json", "streamer": "standby-b"}
+    assert config.spool_path == tmp_path / "spool" / "standby-b"
+
+
 def test_the_command_refuses_a_spool_or_metrics_port_another_streamer_holds(
         dsn: str, prefix: str, tmp_path: Path) -> None:
     env = {**os.environ, "UNDERDOG_DATABASE_URL": dsn, "UNDERDOG_REDIS_URL": REDIS_URL,
