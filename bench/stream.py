@@ -30,9 +30,15 @@ Reported (last line of stdout, one JSON object):
                                              thread, same rate, own bridge, own table
 plus spooled, replayed, bars_closed, quotes, caught_up_s (--restart-db: seconds from the
 database's return to an empty spool), load_1m (the machine's load when it started).
+--standby runs two `underdog-streamer` processes as hot standbys on one bridge (two
+terminals, the same ticks) and kills one with SIGKILL halfway, after a run of one streamer
+alone at the same rate; it reports lost, duplicates, extra, bars_agree, redis_moving and
+the throughput of one and of two (`bench/stream_standby.py` says how each is counted).
+
 Exit code 0 even when a target is missed: this measures, it does not test.
 
     .venv/bin/python bench/stream.py --rate 10000 --seconds 20 [--restart-db] [--hostile]
+    .venv/bin/python bench/stream.py --standby --rate 10000 --seconds 20
 """
 
 from __future__ import annotations
@@ -342,6 +348,11 @@ def run(args: argparse.Namespace) -> dict:
     spool = Path(tempfile.mkdtemp(prefix="underdog_bench_spool_"))
     with throwaway(settings.dsn) as (dsn, prefix):
         try:
+            if args.standby:
+                from stream_standby import standby_run  # bench/: the script's own directory
+
+                return standby_run(args, dsn, prefix, settings.redis_url.get_secret_value(),
+                                   spool)
             say(f"streaming {args.rate:.0f} ticks/s for {args.seconds:.0f} s ({args.protocol})")
             out = stream_run(args, dsn, prefix, settings.redis_url.get_secret_value(), spool)
             with psycopg.connect(dsn) as conn:
@@ -390,6 +401,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--restart-db", action="store_true")
     parser.add_argument("--hostile", type=int, nargs="?", const=10_000, default=0,
                         help="hostile frames among the ticks (default with the flag: 10000)")
+    parser.add_argument("--standby", action="store_true",
+                        help="hot standbys, one SIGKILLed halfway (bench/stream_standby.py)")
     parser.add_argument("--naive-seconds", type=float, default=10,
                         help="baseline duration (0: skip the baseline)")
     return parser.parse_args(argv)

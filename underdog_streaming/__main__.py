@@ -3,6 +3,10 @@
   underdog-streamer run --protocol mql5 --host H --symbols EURUSD,GBPUSD
   underdog-streamer fake-bridge --protocol mql5 --rate 1000
 
+Side by side: streamers that shard the symbols (`--symbols`), or hot standbys on the same
+feed, each need their own `--streamer-id` (it keys the spool directory, the heartbeat and
+the dead letters) and their own `--metrics-port`.
+
 Database and Redis come from the usual settings (UNDERDOG_DATABASE_URL, UNDERDOG_REDIS_URL,
 UNDERDOG_REDIS_PREFIX, ...); every option below also reads the environment variable it names.
 SIGTERM or SIGINT: stop receiving, flush what was received, exit 0.
@@ -17,7 +21,7 @@ import sys
 import threading
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -32,6 +36,9 @@ from underdog.sources.endpoints import (
     MT5_SYS_PORT,
 )
 from underdog_streaming.config import OFFSET_ENV, StreamConfig
+
+if TYPE_CHECKING:
+    from underdog_streaming.fake_bridge import BridgePorts
 
 app = typer.Typer(no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
 log = logging.getLogger("underdog_streaming")
@@ -85,6 +92,9 @@ def run(
     receive_hwm: Annotated[int, typer.Option(
         help="live frames queued at most (ZMQ_RCVHWM); past it TCP pushes back",
         envvar=_env("RECEIVE_HWM"))] = 10_000,
+    streamer_id: Annotated[str, typer.Option(
+        help="names this streamer beside others (shards, hot standbys): its spool is "
+             "<spool-dir>/<id>, its heartbeat stream:heartbeat:<id>", envvar=_env("ID"))] = "",
     log_level: Annotated[str, typer.Option(envvar=_env("LOG_LEVEL"))] = "INFO",
     state_vectors: Annotated[bool, typer.Option(
         help="on each closed bar, publish the online state vector to Redis")] = True,
@@ -102,7 +112,7 @@ def run(
         server_utc_offset_hours=server_utc_offset_hours, metrics_port=metrics_port,
         metrics_addr=metrics_addr, spool_dir=spool_dir, quote_interval_s=quote_interval,
         batch_ms=batch_ms, batch_rows=batch_rows, depth=depth, bridge_bars=bridge_bars,
-        max_frame_bytes=max_frame_bytes, receive_hwm=receive_hwm,
+        max_frame_bytes=max_frame_bytes, receive_hwm=receive_hwm, streamer_id=streamer_id,
     )
     stop = _signalled()
     with ExitStack() as resources:
@@ -153,6 +163,11 @@ def fake_bridge(
     depth: Annotated[bool, typer.Option(help="answer DEPTH requests")] = True,
     hostile: Annotated[int, typer.Option(
         help="hostile frames spread among the ticks (needs --seconds)")] = 0,
+    terminal: Annotated[list[str] | None, typer.Option(
+        help="mql5: one more terminal on the same ticks, SYS,DATA,LIVE ports (repeatable): "
+             "a hot standby streamer takes each")] = None,
+    all_peers: Annotated[bool, typer.Option(
+        help="send nothing until every terminal's live port has a consumer")] = False,
     seed: int = 7,
 ) -> None:
     """A fake MT5 bridge (either protocol) with simulated prices. Prints its counts on exit."""
@@ -163,6 +178,7 @@ def fake_bridge(
         symbols=tuple(s.strip().upper() for s in symbols.split(",") if s.strip()),
         ports=BridgePorts(sys_port, data_port, live_port, pub_port, push_port), seed=seed,
         server_utc_offset_hours=server_utc_offset_hours, depth=depth, hostile=hostile,
+        terminals=tuple(_terminal_ports(t) for t in terminal or ()), all_peers=all_peers,
     ).start()
     stop = _signalled()
     print(json.dumps({"listening": protocol, "host": host}), flush=True)
@@ -174,11 +190,27 @@ def fake_bridge(
     print(json.dumps(bridge.stop()), flush=True)
 
 
+def _terminal_ports(text: str) -> BridgePorts:
+    from underdog_streaming.fake_bridge import BridgePorts
+
+    try:
+        sys_port, data_port, live_port = (int(p) for p in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"--terminal takes SYS,DATA,LIVE ports, got {text!r}") from None
+    return BridgePorts(sys_port, data_port, live_port)
+
+
 def main() -> None:
+    from underdog_streaming.claim import SpoolInUse
+    from underdog_streaming.metrics import MetricsPortInUse
+
     try:
         app()
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except (SpoolInUse, MetricsPortInUse) as exc:  # a streamer beside it holds it
+        print(f"cannot start: {exc}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -53,6 +53,12 @@ class DeadRow(NamedTuple):
     payload: dict
 
 
+def tagged(payload: dict[str, object], streamer_id: str) -> dict[str, object]:
+    """A dead letter's payload naming the streamer that wrote it, when there are several
+    (hot standbys both reject the same bad frame: two rows, told apart)."""
+    return {**payload, "streamer": streamer_id} if streamer_id else payload
+
+
 _ROW_TYPES = {"ticks": TickRow, "bars": BarRow, "quotes": QuoteRow, "dead": DeadRow}
 
 

@@ -12,6 +12,7 @@ changes offset for daylight saving, update the setting at the change (a restart 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -21,6 +22,7 @@ from underdog.sources import endpoints
 from underdog.sources.mt5 import OFFSET_ENV  # noqa: F401 (the variable, named once)
 
 Protocol = Literal["mql5", "dwx"]
+STREAMER_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")  # a path part and a Redis key part
 
 
 @dataclass
@@ -60,12 +62,19 @@ class StreamConfig:
     # The live socket's bounds (see `subscriber`): a tick or bar frame is ~100-200 bytes.
     max_frame_bytes: int = 16_384  # ZMQ_MAXMSGSIZE: a larger frame costs the connection
     receive_hwm: int = 10_000  # ZMQ_RCVHWM, frames: the queue holds <= hwm x max_frame_bytes
+    # Names this streamer beside others (symbol shards, hot standbys); "" is the only one.
+    # Its per-process state is keyed by it: the spool directory (<spool_dir>/<id>), the
+    # heartbeat key, the dead letters' payload.
+    streamer_id: str = ""
     strict_writer: bool = False  # ticks through writers.upsert's validate() as well
     record_latencies: bool = False  # keep every latency in memory (bench, tests)
 
     def __post_init__(self) -> None:
         self.symbols = tuple(s.strip().upper() for s in self.symbols if s.strip())
         self.spool_dir = Path(self.spool_dir).expanduser()
+        if self.streamer_id and not STREAMER_ID.fullmatch(self.streamer_id):
+            raise ValueError(f"streamer_id must match {STREAMER_ID.pattern}, "
+                             f"got {self.streamer_id!r}")
         if not self.symbols:
             raise ValueError("no symbols to stream")
         if self.protocol not in ("mql5", "dwx"):
@@ -81,6 +90,11 @@ class StreamConfig:
     def source(self) -> str:
         """The label of this stream in `ohlcv.source` and `dead_letters.source`."""
         return self.protocol
+
+    @property
+    def spool_path(self) -> Path:
+        """This streamer's spool: `spool_dir`, or `spool_dir/<streamer_id>` beside others."""
+        return self.spool_dir / self.streamer_id if self.streamer_id else self.spool_dir
 
     @property
     def offset_us(self) -> int:

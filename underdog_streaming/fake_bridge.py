@@ -18,6 +18,14 @@ as a backfill), each stamped with its own simulated time and sent at `rate`, so 
 stream continues a backfilled history's clock (the demo); the stream stops when the
 `REPLAY_HOURS` of ticks run out. mql5 only (DWX ticks are stamped on receipt).
 
+Terminals (`terminals`, mql5): more MT5 terminals logged into the same account, played by
+this one bridge: each has its own system, data and live ports, and every tick goes to every
+terminal's live port that has a consumer (a PUSH socket deals round-robin, so two streamers
+on one live port would each see half). Hot standby streamers each take one terminal. A tick
+counts as sent when at least one terminal took it; `all_peers` holds the stream back until
+every live port has its consumer, so standbys all start from the first tick. `record` keeps
+every sent tick as (symbol, time_ms, bid, ask): what a test compares the table with.
+
 Nothing is dropped on the bridge side (unbounded send queues): a slow consumer shows as
 latency from the tick's time, not as loss. `inject` sends raw frames (tests of bad input);
 `hostile=N` spreads N frames of `hostile.hostile_frame` evenly among the ticks of the run.
@@ -117,16 +125,22 @@ class FakeBridge:
     max_frame_bytes: int = 16_384  # the hostile frames' largest size
     replay_from: datetime | None = None  # replay clock (mql5): ticks from here, own times
     edge: float = 0.0  # the simulator's planted edge (replay), as the backfill had it
+    terminals: tuple[BridgePorts, ...] = ()  # mql5: more terminals, same ticks (sys/data/live)
+    all_peers: bool = False  # send nothing until every live port has a consumer
+    record: bool = False  # keep every sent tick in `sent_ticks`
     sent: int = 0
     hostile_sent: int = 0
     bars_sent: int = 0
     injected: int = 0
     sent_by_symbol: dict[str, int] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)  # DWX commands received
+    sent_ticks: list[tuple[str, int, float, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.protocol not in ("mql5", "dwx"):
             raise ValueError(f"protocol must be mql5 or dwx, got {self.protocol!r}")
+        if self.terminals and self.protocol != "mql5":
+            raise ValueError("terminals need mql5 (a DWX PUB already reaches every consumer)")
         if self.replay_from is not None and self.protocol != "mql5":
             raise ValueError("the replay clock needs mql5 (DWX ticks are stamped on receipt)")
         self.context = zmq.Context()
@@ -142,6 +156,7 @@ class FakeBridge:
         self._minutes: dict[str, _Minute] = {}
         self._offset_ms = round(self.server_utc_offset_hours * 3_600_000)
         self._threads: list[threading.Thread] = []
+        self._mirrors: list[zmq.Socket] = []  # the other terminals' live sockets
         if self.hostile and not self.seconds:
             raise ValueError("hostile frames are spread over the run: set seconds")
         self._rng = np.random.default_rng(self.seed)
@@ -163,7 +178,12 @@ class FakeBridge:
         targets = ([self._mql5_control, self._mql5_live] if self.protocol == "mql5"
                    else [self._dwx_commands, self._dwx_live])
         sockets = [self._bind(kind, port) for kind, port in self._socket_plan()]
-        for target, pair in zip(targets, (sockets[:-1], sockets[-1:]), strict=True):
+        work = list(zip(targets, (sockets[:-1], sockets[-1:]), strict=True))
+        for ports in self.terminals:  # bound before the live thread starts sending
+            self._mirrors.append(self._bind(zmq.PUSH, ports.live))
+            work.append((self._mql5_control, [self._bind(zmq.REP, ports.sys),
+                                              self._bind(zmq.PUSH, ports.data)]))
+        for target, pair in work:
             thread = threading.Thread(target=target, args=tuple(pair), daemon=True,
                                       name=f"fake-{self.protocol}-{target.__name__}")
             self._threads.append(thread)
@@ -219,7 +239,7 @@ class FakeBridge:
             poll_control()
             self._send_injected(socket)
             live = [s for s in self.symbols if s in self._ticks]
-            if not live or self.done.is_set():
+            if not live or self.done.is_set() or not self._peers_ready(socket):
                 time.sleep(0.002)
                 continue
             if t0 is None:
@@ -242,6 +262,13 @@ class FakeBridge:
                 if self.hostile:
                     self._send_hostile(socket, min(self.hostile, int(
                         sent * self.hostile / (self.rate * self.seconds))))
+
+    def _peers_ready(self, socket: zmq.Socket) -> bool:
+        """With `all_peers`, whether every live port has a consumer (a PUSH socket is
+        writable only then); once the stream has begun it is not held back again."""
+        if not self.all_peers or self.streaming.is_set() or self.protocol != "mql5":
+            return True
+        return all(s.poll(0, zmq.POLLOUT) for s in (socket, *self._mirrors))
 
     def _send_hostile(self, socket: zmq.Socket, due: int) -> None:
         """Hostile frames until `due` of them were sent (spread evenly over the ticks)."""
@@ -287,15 +314,26 @@ class FakeBridge:
             frame = format_mql5_tick(symbol, now_ms, bid, ask)
         else:
             frame = format_dwx_tick(symbol, bid, ask, get_instrument(symbol).digits)
-        try:
-            socket.send(frame, zmq.NOBLOCK)
-        except zmq.Again:
+        if not self._send_live(socket, frame):
             return False
         self._paths[symbol].i += 1
         self.sent += 1
+        if self.record:
+            self.sent_ticks.append((symbol, now_ms - self._offset_ms, bid, ask))
         self.sent_by_symbol[symbol] = self.sent_by_symbol.get(symbol, 0) + 1
         self._roll(socket, symbol, now_ms // 1000, bid, ask)
         return True
+
+    def _send_live(self, socket: zmq.Socket, frame: bytes) -> bool:
+        """To the live port of every terminal that has a consumer; whether any took it."""
+        taken = False
+        for live in (socket, *self._mirrors):
+            try:
+                live.send(frame, zmq.NOBLOCK)
+                taken = True
+            except zmq.Again:
+                pass  # no consumer on this terminal: the EA drops it too
+        return taken
 
     def _roll(self, socket: zmq.Socket, symbol: str, now_s: int, bid: float, ask: float) -> None:
         """The bridge's own M1 bars, sent when a minute closes (to M1 subscribers)."""

@@ -8,6 +8,7 @@ quote per symbol per receive burst is written; those ticks are measured) and to 
 
 from __future__ import annotations
 
+import errno
 import threading
 from collections.abc import Iterator
 from wsgiref.simple_server import WSGIServer
@@ -19,6 +20,10 @@ from prometheus_client.registry import Collector
 
 REDIS_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 DB_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class MetricsPortInUse(RuntimeError):
+    """The /metrics port is taken (streamers side by side each need their own)."""
 
 
 class BulkHistogram(Collector):
@@ -104,8 +109,15 @@ class StreamMetrics:
         self._thread: threading.Thread | None = None
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> int:
-        """Serve /metrics on `port` (0: any free port); the port."""
-        self._server, self._thread = start_http_server(port, addr, registry=self.registry)
+        """Serve /metrics on `port` (0: any free port); the port. Raises `MetricsPortInUse`."""
+        try:
+            self._server, self._thread = start_http_server(port, addr, registry=self.registry)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise MetricsPortInUse(
+                f"metrics port {addr}:{port} is in use (another streamer?): give each streamer "
+                "its own --metrics-port, or 0 for any free one") from exc
         return int(self._server.server_port)
 
     def close(self) -> None:

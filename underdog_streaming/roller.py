@@ -13,7 +13,11 @@ A tick of an already closed minute is late (`LateTick`): the bar is final, so th
 turned away rather than silently left out of it. The first minute a roller sees of a symbol
 may have begun before the roller started (a restart): `seed` returns that minute's earlier
 ticks (the streamer reads them from `ticks`); if it cannot, the minute is partial and is
-neither upserted nor reported closed, so a restart never overwrites a fuller bar.
+neither upserted nor reported closed, so a restart never overwrites a fuller bar. Of the
+seed only the ticks before the roller's own first tick are taken: a hot standby beside it
+has already stored ticks this roller also receives, and counting them twice would make the
+two streamers' bars disagree. (Ticks the standby had received but not yet committed when the
+seed was read are missing from that one minute's bar: the joining minute only.)
 """
 
 from __future__ import annotations
@@ -145,7 +149,7 @@ class LiveRoller:
             closed = self._close(symbol)
             minute = None
         if minute is None:
-            minute = self._open[symbol] = self._start(symbol, start)
+            minute = self._open[symbol] = self._start(symbol, start, time_us)
         minute.append(time_us, bid, ask)
         return closed
 
@@ -163,15 +167,18 @@ class LiveRoller:
         minute = self._open.get(symbol)
         return None if minute is None else datetime.fromtimestamp(minute.start_us / 1e6, UTC)
 
-    def _start(self, symbol: str, start: int) -> _Minute:
+    def _start(self, symbol: str, start: int, first_us: int) -> _Minute:
         minute = _Minute(start)
         if self.seed is None or symbol in self._closed_until:
             return minute  # the stream began with this roller, or the minute follows a bar
         earlier = self.seed(symbol, start)
         if earlier is None:
             minute.partial = True
-        else:
-            for time_us, bid, ask in zip(*earlier, strict=True):
+            return minute
+        # Only the ticks before this roller's first: from there on its own feed brings them,
+        # and a hot standby beside it has been storing the same ticks meanwhile.
+        for time_us, bid, ask in zip(*earlier, strict=True):
+            if time_us < first_us:
                 minute.append(int(time_us), float(bid), float(ask))
         return minute
 

@@ -5,8 +5,12 @@ all in or all out (and one commit, one WAL flush, per batch). Bars and quotes fo
 staging pattern of `writers.upsert`: a binary COPY into a temporary table, then one INSERT ..
 ON CONFLICT (key) DO UPDATE. Ticks are new by construction (their key's `seq` counts ticks of
 the same time), so they are copied straight into `ticks`, a third cheaper; a batch that
-meets a key already there (the replay of a batch committed just before the connection died)
-is written again with its ticks staged and upserted. What all of it leaves out is
+meets a key already there (the replay of a batch committed just before the connection died,
+or a hot standby's batch whose ticks the other streamer stored first) is written again with
+its ticks staged and inserted where their key is new: the first writer's row stays, with the
+earliest receipt time, and a standby never alters a stored tick. A bar of the stream's own
+source is replaced only by one of as many ticks or more, so the open minute's row never
+shrinks when two standbys upsert it. What all of it leaves out is
 `validate()` and pandas: every tick was checked on the receive path by the same rules
 (`checks.TickChecker`, held to `underdog.store.offline.validation` by a test), bars come from
 `bars_from_ticks` over those ticks and quotes from those ticks, and `validate()` with its
@@ -70,21 +74,22 @@ STAGES = {
         " volume_scale, bid_volume_units, ask_volume_units, available_lag_us)"
         f" SELECT symbol, {_AT.format('time_us')}, seq, price_scale, bid_units, ask_units, 0,"
         " NULL, NULL, lag_us FROM stream_stage_ticks ON CONFLICT (symbol, time, seq)"
-        " DO UPDATE SET price_scale = EXCLUDED.price_scale, bid_units = EXCLUDED.bid_units,"
-        " ask_units = EXCLUDED.ask_units, volume_scale = EXCLUDED.volume_scale,"
-        " bid_volume_units = EXCLUDED.bid_volume_units, ask_volume_units ="
-        " EXCLUDED.ask_volume_units, available_lag_us = EXCLUDED.available_lag_us"),
+        " DO NOTHING"),
     "bars": _stage(
         "stream_stage_bars",
         "symbol text, time_us int8, open float8, high float8, low float8, close float8,"
         " volume int8, spread float8",
         ["text", "int8", "float8", "float8", "float8", "float8", "int8", "float8"],
-        "INSERT INTO underdog.ohlcv (symbol, time, open, high, low, close, volume, spread,"
-        f" source) SELECT symbol, {_AT.format('time_us')}, open, high, low, close, volume,"
-        " spread, %(source)s FROM stream_stage_bars ON CONFLICT (symbol, time) DO UPDATE SET"
-        " open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close ="
+        "INSERT INTO underdog.ohlcv AS o (symbol, time, open, high, low, close, volume,"
+        f" spread, source) SELECT symbol, {_AT.format('time_us')}, open, high, low, close,"
+        " volume, spread, %(source)s FROM stream_stage_bars ON CONFLICT (symbol, time) DO"
+        " UPDATE SET open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close ="
         " EXCLUDED.close, volume = EXCLUDED.volume, spread = EXCLUDED.spread, source ="
-        " EXCLUDED.source"),
+        " EXCLUDED.source"
+        # A minute's ticks only accumulate: from the same source a bar of fewer ticks is an
+        # older view of it (a hot standby behind the other, or one that joined mid-minute).
+        " WHERE o.source IS DISTINCT FROM EXCLUDED.source"
+        " OR EXCLUDED.volume >= coalesce(o.volume, 0)"),
     "quotes": _stage(
         "stream_stage_quotes",
         "symbol text, time_us int8, bid float8, ask float8, depth jsonb, available_us int8",

@@ -25,8 +25,9 @@ import zmq
 
 from underdog.store.online.cache import LatestCache
 from underdog.store.online.pipelined import fast_fail_cache
-from underdog_streaming.batcher import Batcher, DeadRow, TickRow
+from underdog_streaming.batcher import Batcher, DeadRow, TickRow, tagged
 from underdog_streaming.checks import TickChecker
+from underdog_streaming.claim import SpoolClaim
 from underdog_streaming.config import StreamConfig
 from underdog_streaming.health import Heartbeat
 from underdog_streaming.hooks import HookDispatcher, OnBarClose, redis_bar_hook
@@ -69,7 +70,8 @@ class Streamer:
         self.metrics = StreamMetrics()
         self.stats = StreamStats()
         self.batcher = Batcher(max_rows=config.batch_rows)
-        self.spool = Spool(config.spool_dir)
+        self.claim = SpoolClaim(config.spool_path)  # before the spool is read: it is ours
+        self.spool = Spool(config.spool_path)
         self.context = zmq.Context()
         self.db = StreamDatabase(config.database_url)
         self.sink = Sink(self.db, source=config.source, symbols=config.symbols,
@@ -82,7 +84,8 @@ class Streamer:
                              self.stats, self.hooks, cache=self._cache())
         self.poller = QuotePoller(config, self.context, self.batcher, self.metrics, self.stats)
         self.heartbeat = Heartbeat(self._cache(), self.stats, self.spool,
-                                   protocol=config.protocol, interval_s=config.heartbeat_s)
+                                   protocol=config.protocol, interval_s=config.heartbeat_s,
+                                   streamer_id=config.streamer_id)
         self.checker = TickChecker(config.symbols, max_future_s=config.max_future_s,
                                    max_age_s=config.max_age_s)
         self.malformed_log = CountingLog(log, "malformed frames rejected")
@@ -101,6 +104,10 @@ class Streamer:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> Streamer:
+        # First, so a port another streamer holds fails the start before anything else runs.
+        if self.config.metrics_port is not None:
+            self.metrics_port = self.metrics.serve(self.config.metrics_port,
+                                                   self.config.metrics_addr)
         self._switch_interval = sys.getswitchinterval()  # restored by stop()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         # A full collection walks every object the imports made (pandas, numpy, psycopg...)
@@ -108,17 +115,15 @@ class Streamer:
         # are skipped, so the collections left only see what the stream itself allocates.
         gc.collect()
         gc.freeze()
-        if self.config.metrics_port is not None:
-            self.metrics_port = self.metrics.serve(self.config.metrics_port,
-                                                   self.config.metrics_addr)
         self.hooks.start()
         self._spawn("writer", self.writer.run, self._stops["writer"])
         self._spawn("receive", self._receive, self._stops["receive"])
         self._receiving.wait(5)
         self._spawn("control", self.poller.run, self._stops["control"])
         self._spawn("heartbeat", self.heartbeat.run, self._stops["control"])
-        log.info("streaming %s from %s (%s) into the database and Redis",
-                 ",".join(self.config.symbols), self.config.host, self.config.protocol)
+        log.info("streaming %s from %s (%s) into the database and Redis%s",
+                 ",".join(self.config.symbols), self.config.host, self.config.protocol,
+                 f" as {self.config.streamer_id}" if self.config.streamer_id else "")
         return self
 
     def _spawn(self, name: str, target: Callable[[threading.Event], None],
@@ -139,6 +144,7 @@ class Streamer:
         self.db.close()
         self.metrics.close()
         self.context.destroy(linger=0)
+        self.claim.release()
         sys.setswitchinterval(self._switch_interval)
         gc.unfreeze()
         return self.stats.summary()
@@ -238,7 +244,8 @@ class Streamer:
 
     def _reject(self, frame: bytes, reason: str) -> DeadRow:
         self.metrics.rejected.labels(reason).inc()
-        return DeadRow(self.config.source, "ticks", reason, raw_payload(frame))
+        return DeadRow(self.config.source, "ticks", reason,
+                       tagged(raw_payload(frame), self.config.streamer_id))
 
     def _count(self, frames: list[Frame], ticks: list[TickRow], dead: list[DeadRow], bars: int,
                statuses: int) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from underdog.store.online.cache import LatestCache
-from underdog_streaming.batcher import BarRow, Batcher, DeadRow, TickRow, WriteBatch
+from underdog_streaming.batcher import BarRow, Batcher, DeadRow, TickRow, WriteBatch, tagged
 from underdog_streaming.config import StreamConfig
 from underdog_streaming.hooks import HookDispatcher
 from underdog_streaming.metrics import StreamMetrics
@@ -136,7 +136,8 @@ class Writer:
         reason = "late: the tick's minute is already closed"
         self.stats.late += 1
         self.metrics.rejected.labels(reason).inc()
-        return DeadRow(self.config.source, "ticks", reason, {"tick": list(row)})
+        return DeadRow(self.config.source, "ticks", reason,
+                       tagged({"tick": list(row)}, self.config.streamer_id))
 
     def _seed(self, symbol: str, start_us: int) -> tuple[list, list, list] | None:
         # With batches still in the spool the database does not have the minute yet.

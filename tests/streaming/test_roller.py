@@ -149,3 +149,16 @@ def test_a_restart_seeds_its_first_minute_or_leaves_it_alone() -> None:
     assert unknown.close_due(t0 + 60_000_000) == []  # ... nor reported closed
     unknown.add("EURUSD", t0 + 61_000_000, 1.12, 1.1201)  # the next minute is whole
     assert [b.volume for b in unknown.provisional()] == [1]
+
+
+def test_a_seed_counts_no_tick_the_roller_also_receives() -> None:
+    """A hot standby joining mid-minute seeds from `ticks`, where the other streamer has
+    already stored ticks this one receives too: those are not counted twice."""
+    t0 = us(datetime(2024, 3, 5, 10, 0, tzinfo=UTC))
+    stored = ([t0 + 1_000_000, t0 + 2_000_000, t0 + 30_000_000, t0 + 31_000_000],
+              [1.10, 1.12, 1.11, 1.13], [1.1001, 1.1201, 1.1101, 1.1301])
+    joining = LiveRoller(seed=lambda symbol, start: stored)
+    joining.add("EURUSD", t0 + 30_000_000, 1.11, 1.1101)  # its own feed from here on
+    joining.add("EURUSD", t0 + 31_000_000, 1.13, 1.1301)
+    [bar] = joining.close_due(t0 + 60_000_000)
+    assert (bar.open, bar.high, bar.close, bar.volume) == (1.10, 1.13, 1.13, 4)
