@@ -38,7 +38,8 @@ import numpy as np
 import zmq
 
 from underdog.market.instruments import INSTRUMENTS, get_instrument
-from underdog.sources.simulated import Edge, simulate_bars, simulate_ticks
+from underdog.market.simulated import simulate_bars
+from underdog.sources.simulated import Edge, simulate_ticks
 from underdog_streaming.hostile import hostile_frame
 from underdog_streaming.protocols import (
     DELIMITER,

@@ -19,8 +19,9 @@ from tests.helpers import table_checksum
 from tests.sources.bi5_feed import Feed, bi5, bomb, closed_port, hour_files, path, serve_feed
 from underdog.config import ConfigError, get_settings, load_settings
 from underdog.market.backfill import SourceOptions, SourceUnavailable, backfill
+from underdog.market.simulated import simulate_bars
 from underdog.sources.dukascopy import DukascopyUnavailable
-from underdog.sources.simulated import simulate_bars, simulate_ticks
+from underdog.sources.simulated import simulate_ticks
 from underdog.store.db import Database
 from underdog.store.offline.readers import bars as read_bars
 from underdog_assets.definitions import defs

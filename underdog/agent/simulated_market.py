@@ -18,7 +18,8 @@ import pandas as pd
 
 from underdog.agent.data import MarketData
 from underdog.features.state_vector import Inputs, build
-from underdog.sources.simulated import NO_EDGE, Edge, simulate_bars, simulated_edge_signal
+from underdog.market.simulated import simulate_bars
+from underdog.sources.simulated import NO_EDGE, Edge, simulated_edge_signal
 
 WARMUP = timedelta(days=1)  # > WARMUP_BARS of bars before `start` (weekends are skipped below)
 

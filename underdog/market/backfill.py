@@ -40,7 +40,8 @@ from psycopg.types.json import Jsonb
 from underdog.market.bars import bars_from_ticks
 from underdog.sources import dukascopy
 from underdog.sources.dukascopy import HourFailure
-from underdog.sources.simulated import TICK_COLUMNS, Edge, simulate_bars, simulate_ticks
+from underdog.market.simulated import simulate_bars
+from underdog.sources.simulated import TICK_COLUMNS, Edge, simulate_ticks
 from underdog.store.db import Database
 from underdog.store.offline.validation import write_moment
 from underdog.store.offline.writers import WriteResult, replace_window
