@@ -299,6 +299,26 @@ def test_a_three_day_simulated_range_writes_ticks_and_their_bars(
 # ---------------------------------------------------------------- ingest
 
 
+def test_a_simulated_backfill_generates_each_day_of_ticks_once(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bars are rolled from the ticks written, not from a second simulation."""
+    from underdog.sources import simulated
+
+    days: list[tuple[str, str]] = []
+    real = simulated._simulate_day
+
+    def counted(instrument, seed, day, *args, **kwargs):
+        days.append((instrument.symbol, day.isoformat()))
+        return real(instrument, seed, day, *args, **kwargs)
+
+    monkeypatch.setattr(simulated, "_simulate_day", counted)
+    run = backfill(db, ["EURUSD", "GBPUSD"], TUESDAY, TUESDAY + timedelta(days=1),
+                   options=SourceOptions(seed=SEED))
+    assert sorted(days) == [("EURUSD", "2024-03-05"), ("GBPUSD", "2024-03-05")]
+    assert run.bars.written == 2 * 1440 and run.bars.written == len(run.bar_frame)
+    assert run.bar_frame["volume"].sum() == run.ticks.written == len(run.tick_frame)
+
+
 def _options(feed: Feed) -> SourceOptions:
     return SourceOptions(seed=SEED, dukascopy_base_url=feed.base_url)
 

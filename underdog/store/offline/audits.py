@@ -57,3 +57,24 @@ def duplicate_keys(db: Database, start: datetime, end: datetime) -> int:
             (start, end),
         ).fetchone()[0]
     return int(count)
+
+
+@dataclass
+class TickAudit:
+    crossed: int  # ticks with ask < bid
+    duplicates: int  # rows beyond the first per (symbol, time, seq)
+
+
+def tick_audit(db: Database, start: datetime, end: datetime) -> TickAudit:
+    """Quote sanity of the stored ticks in [start, end) (the `ticks` asset checks)."""
+    # DISTINCT over the columns walks the primary key; count(DISTINCT (row)) is ~10x slower.
+    with db.reader() as conn:
+        crossed, duplicates = conn.execute(
+            "SELECT count(*) FILTER (WHERE ask < bid), count(*) - (SELECT count(*) FROM"
+            " (SELECT DISTINCT symbol, time, seq FROM underdog.ticks"
+            "  WHERE time >= %(start)s AND time < %(end)s) AS keys)"
+            " FROM underdog.tick_values WHERE time >= %(start)s AND time < %(end)s",
+            {"start": start, "end": end},
+        ).fetchone()
+        conn.rollback()
+    return TickAudit(int(crossed), int(duplicates))

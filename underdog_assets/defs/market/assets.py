@@ -6,9 +6,9 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
-from underdog.market.backfill import MarketBackfill, backfill, tick_audit
+from underdog.market.backfill import MarketBackfill, backfill
 from underdog.store.offline import aggregates
-from underdog.store.offline.audits import bar_gaps, duplicate_keys, ohlc_violations
+from underdog.store.offline.audits import bar_gaps, duplicate_keys, ohlc_violations, tick_audit
 from underdog.store.offline.writers import WriteResult
 from underdog_assets.defs.common.partitions import DAILY, WEEKLY_BATCHES
 from underdog_assets.defs.common.resources import DatabaseResource, MarketResource, RedisResource
@@ -165,11 +165,7 @@ def market_summaries(context: dg.AssetExecutionContext, database: DatabaseResour
     start, end = context.partition_time_window
     for name in ("ohlcv_1h", "ohlcv_1d"):
         lo, hi = aggregates.refresh(database.db, name, start, end)
-        with database.db.reader() as conn:
-            rows = conn.execute(
-                f"SELECT count(*) FROM underdog.{name} WHERE time >= %s AND time < %s", (lo, hi)
-            ).fetchone()[0]
-            conn.rollback()
+        rows = aggregates.rows_in_window(database.db, name, lo, hi)
         yield dg.MaterializeResult(asset_key=name, metadata={
             "rows_in_window": rows, "window_start": lo.isoformat(), "window_end": hi.isoformat(),
         })
