@@ -50,6 +50,14 @@ def fit_regime_model(db: Database, symbol: str, day: datetime) -> regime.RegimeM
     return model
 
 
+def fit_regime_models(db: Database, symbols: list[str], start: datetime,
+                      end: datetime) -> dict[str, regime.RegimeModel | None]:
+    """`fit_regime_model` for every symbol and day of [start, end), keyed "SYMBOL day"
+    (None: too little history to fit)."""
+    return {f"{symbol} {day.date()}": fit_regime_model(db, symbol, day)
+            for symbol in symbols for day in days(start, end)}
+
+
 def load_regime_model(db: Database, symbol: str, day: datetime) -> regime.RegimeModel | None:
     params = load_model(db, model_name(symbol), pd.Timestamp(day).date().isoformat())
     return regime.RegimeModel.from_json(params) if params else None

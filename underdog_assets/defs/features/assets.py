@@ -22,13 +22,9 @@ OWNERS = ["team:research"]
 def regime_model(context: dg.AssetExecutionContext, database: DatabaseResource,
                  market: MarketResource) -> dg.MaterializeResult:
     start, end = context.partition_time_window
-    fitted = {}
-    for symbol in market.symbols:
-        for day in materialize.days(start, end):
-            model = materialize.fit_regime_model(database.db, symbol, day)
-            fitted[f"{symbol} {day.date()}"] = (
-                f"{model.rows} buckets, states {model.names}" if model else "too little history"
-            )
+    models = materialize.fit_regime_models(database.db, list(market.symbols), start, end)
+    fitted = {key: f"{model.rows} buckets, states {model.names}" if model
+              else "too little history" for key, model in models.items()}
     return dg.MaterializeResult(metadata={"models": fitted,
                                           "fitted": sum("buckets" in v for v in fitted.values())})
 
