@@ -8,16 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from underdog.market.backfill import TABLES, MarketBackfill, SourceOptions, backfill
+from underdog.market.gaps import GapReport, bar_gaps
 from underdog.store.db import Database
 from underdog.store.offline import aggregates
-from underdog.store.offline.audits import (
-    GapReport,
-    TickAudit,
-    bar_gaps,
-    duplicate_keys,
-    ohlc_violations,
-    tick_audit,
-)
+from underdog.store.offline.audits import TickAudit, duplicate_keys, ohlc_violations, tick_audit
 from underdog.store.online.cache import LatestCache
 
 SUMMARIES = ("ohlcv_1h", "ohlcv_1d")
