@@ -33,7 +33,7 @@ from underdog.agent.data import MarketData  # noqa: E402
 from underdog.agent.env import FxTradingEnv  # noqa: E402
 from underdog.agent.scaler import Scaler  # noqa: E402
 from underdog.agent.train import make_model, torch_threads, train  # noqa: E402
-from underdog.sources.simulated import simulate_bars  # noqa: E402
+from underdog.market.simulated import simulate_bars  # noqa: E402
 
 START, END = datetime(2024, 3, 4, tzinfo=UTC), datetime(2024, 3, 16, tzinfo=UTC)
 

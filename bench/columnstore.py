@@ -30,9 +30,10 @@ from datetime import UTC, datetime, timedelta
 import redis
 
 from underdog.market.backfill import simulated_bars
-from underdog.store import migrate, readers
+from underdog.store import migrate
 from underdog.store.admin import create_database, drop_database
 from underdog.store.db import Database
+from underdog.store.offline import readers
 from underdog.store.offline.writers import replace_window, upsert
 from underdog.store.online.bar_packs import BarPacks
 from underdog.store.tables import OHLCV

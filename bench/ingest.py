@@ -54,9 +54,10 @@ import psycopg
 from underdog.config import Settings, load_settings
 from underdog.market.instruments import INSTRUMENTS
 from underdog.schema import BAR
-from underdog.store import migrate, readers
+from underdog.store import migrate
 from underdog.store.admin import create_database, drop_database
 from underdog.store.db import Database
+from underdog.store.offline import readers
 from underdog.store.offline.writers import replace_window
 from underdog.store.online.bar_packs import BarPacks
 from underdog.store.online.cache import LatestCache

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.table import Table
@@ -12,6 +12,7 @@ from underdog.features.online import latest_state, update_online
 from underdog.features.registry import FEATURE_NAMES, FEATURE_VERSION
 from underdog.features.state_vector import training_frame
 from underdog.ops.cadences import AGENT_TRAIN
+from underdog.schema import BAR
 from underdog.store.db import Database
 from underdog.store.offline.ledger import run_metrics
 from underdog.store.offline.readers import bars, latest
@@ -99,7 +100,7 @@ def _offline_vector(db: Database, symbol: str, time: datetime) -> dict[str, floa
     row = stored_vector(db, symbol, time, FEATURE_NAMES, FEATURE_VERSION)
     if row:
         return dict(zip(FEATURE_NAMES, map(float, row), strict=True))
-    frame = training_frame(db, symbol, time, time + timedelta(minutes=1))
+    frame = training_frame(db, symbol, time, time + BAR)
     return {n: float(frame.iloc[0][n]) for n in FEATURE_NAMES} if len(frame) else None
 
 

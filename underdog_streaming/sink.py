@@ -1,16 +1,18 @@
 """The database side of the writer: one connection, one transaction per batch.
 
 A batch's ticks, bars, quotes and dead letters are written in one transaction, so a batch is
-all in or all out (and one commit, one WAL flush, per batch). Bars and quotes follow the
-staging pattern of `writers.upsert`: a binary COPY into a temporary table, then one INSERT ..
-ON CONFLICT (key) DO UPDATE. Ticks are new by construction (their key's `seq` counts ticks of
-the same time), so they are copied straight into `ticks`, a third cheaper; a batch that
-meets a key already there (the replay of a batch committed just before the connection died,
-or a hot standby's batch whose ticks the other streamer stored first) is written again with
-its ticks staged and inserted where their key is new: the first writer's row stays, with the
-earliest receipt time, and a standby never alters a stored tick. A bar of the stream's own
-source is replaced only by one of as many ticks or more, so the open minute's row never
-shrinks when two standbys upsert it. What all of it leaves out is
+all in or all out (and one commit, one WAL flush, per batch). The statements live in
+`underdog.store.offline.stream_batches`: bars and quotes are staged (a binary COPY into a
+temporary table) and merged with the tables' one upsert (`writers.merge_statement`, as
+`writers.upsert` does); dead letters go through `underdog.store.offline.dead_letters`.
+Ticks are new by construction (their key's `seq` counts ticks of the same time), so they
+are copied straight into `ticks`, a third cheaper; a batch that meets a key already there
+(the replay of a batch committed just before the connection died, or a hot standby's
+batch whose ticks the other streamer stored first) is written again with its ticks staged
+and inserted where their key is new: the first writer's row stays, with the earliest
+receipt time, and a standby never alters a stored tick. A bar of the stream's own source
+is replaced only by one of as many ticks or more, so the open minute's row never shrinks
+when two standbys upsert it. What all of it leaves out is
 `validate()` and pandas: every tick was checked on the receive path by the same rules
 (`checks.TickChecker`, held to `underdog.store.offline.validation` by a test), bars come from
 `bars_from_ticks` over those ticks and quotes from those ticks, and `validate()` with its
@@ -31,7 +33,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -40,66 +41,16 @@ import psycopg.errors
 from psycopg.types.json import Jsonb
 
 from underdog.market.instruments import INSTRUMENTS
-from underdog.schema import BAR_US
 from underdog.store.db import Database
+from underdog.store.offline import dead_letters, stream_batches
 from underdog.store.offline.decimals import POW10_PY, scale_of
 from underdog.store.offline.readers import latest_on
 from underdog.store.offline.writers import upsert
 from underdog.store.tables import OHLCV, QUOTES, TICKS
-from underdog_streaming.batcher import BarRow, DeadRow, QuoteRow, TickRow, WriteBatch
+from underdog_streaming.batcher import BarRow, QuoteRow, TickRow, WriteBatch
 
-# Ticks in their stored form (underdog.store.offline.tick_storage); bid_volume_units and
-# ask_volume_units stay NULL (MT5 sends no volumes).
-TICK_COPY = ("COPY underdog.ticks (symbol, time, seq, price_scale, bid_units, ask_units,"
-             " volume_scale, available_lag_us) FROM STDIN (FORMAT BINARY)")
-TICK_TYPES = ["text", "timestamptz", "int8", "int2", "int8", "int8", "int2", "int8"]
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # What "the database is not there" looks like from the client.
 UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError, OSError)
-_AT = "'epoch'::timestamptz + {} * interval '1 microsecond'"  # exact, unlike to_timestamp()
-
-
-def _stage(name: str, columns: str, types: list[str], merge: str) -> dict[str, object]:
-    return {"ddl": f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT DELETE ROWS",
-            "copy": f"COPY {name} FROM STDIN (FORMAT BINARY)", "types": types, "merge": merge}
-
-
-STAGES = {
-    "ticks": _stage(
-        "stream_stage_ticks",
-        "symbol text, time_us int8, seq int8, price_scale int2, bid_units int8,"
-        " ask_units int8, lag_us int8",
-        ["text", "int8", "int8", "int2", "int8", "int8", "int8"],
-        "INSERT INTO underdog.ticks (symbol, time, seq, price_scale, bid_units, ask_units,"
-        " volume_scale, bid_volume_units, ask_volume_units, available_lag_us)"
-        f" SELECT symbol, {_AT.format('time_us')}, seq, price_scale, bid_units, ask_units, 0,"
-        " NULL, NULL, lag_us FROM stream_stage_ticks ON CONFLICT (symbol, time, seq)"
-        " DO NOTHING"),
-    "bars": _stage(
-        "stream_stage_bars",
-        "symbol text, time_us int8, open float8, high float8, low float8, close float8,"
-        " volume int8, spread float8",
-        ["text", "int8", "float8", "float8", "float8", "float8", "int8", "float8"],
-        "INSERT INTO underdog.ohlcv AS o (symbol, time, open, high, low, close, volume,"
-        f" spread, source) SELECT symbol, {_AT.format('time_us')}, open, high, low, close,"
-        " volume, spread, %(source)s FROM stream_stage_bars ON CONFLICT (symbol, time) DO"
-        " UPDATE SET open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close ="
-        " EXCLUDED.close, volume = EXCLUDED.volume, spread = EXCLUDED.spread, source ="
-        " EXCLUDED.source"
-        # A minute's ticks only accumulate: from the same source a bar of fewer ticks is an
-        # older view of it (a hot standby behind the other, or one that joined mid-minute).
-        " WHERE o.source IS DISTINCT FROM EXCLUDED.source"
-        " OR EXCLUDED.volume >= coalesce(o.volume, 0)"),
-    "quotes": _stage(
-        "stream_stage_quotes",
-        "symbol text, time_us int8, bid float8, ask float8, depth jsonb, available_us int8",
-        ["text", "int8", "float8", "float8", "jsonb", "int8"],
-        "INSERT INTO underdog.quotes (symbol, time, bid, ask, spread, depth, available_at)"
-        f" SELECT symbol, {_AT.format('time_us')}, bid, ask, ask - bid, depth,"
-        f" {_AT.format('available_us')} FROM stream_stage_quotes ON CONFLICT (symbol, time)"
-        " DO UPDATE SET bid = EXCLUDED.bid, ask = EXCLUDED.ask, spread = EXCLUDED.spread,"
-        " depth = EXCLUDED.depth, available_at = EXCLUDED.available_at"),
-}
 
 
 class DatabaseDown(RuntimeError):
@@ -180,8 +131,7 @@ class Sink:
 
     def reachable(self) -> bool:
         try:
-            with self.db.connection() as conn:
-                conn.execute("SELECT 1")
+            self.db.ping()
             return True
         except UNREACHABLE:
             return False
@@ -193,16 +143,11 @@ class Sink:
 
     def minute_ticks(self, symbol: str, start_us: int) -> tuple[list, list, list] | None:
         """The ticks of one minute already in `ticks` (the roller's seed); None if unknown."""
-        query = ("SELECT (extract(epoch FROM time) * 1000000)::bigint, bid, ask"
-                 " FROM underdog.tick_values WHERE symbol = %s"
-                 f" AND time >= {_AT.format('%s::int8')} AND time < {_AT.format('%s::int8')}"
-                 " ORDER BY time, seq")
         try:
             with self.db.connection() as conn:
-                rows = conn.execute(query, (symbol, start_us, start_us + BAR_US)).fetchall()
+                return stream_batches.minute_ticks(conn, symbol, start_us)
         except (*UNREACHABLE, psycopg.Error):
             return None
-        return ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
 
     # ------------------------------------------------------------ the fast path
 
@@ -219,40 +164,16 @@ class Sink:
         }
         with self.db.connection() as conn:
             if conn is not self._staged_on:  # outside the batch: a rollback must not undo it
-                for stage in STAGES.values():
-                    conn.execute(stage["ddl"])
+                stream_batches.create_stages(conn)
                 self._staged_on = conn
             with conn.transaction(), conn.cursor() as cur:
                 if ticks and not upsert_ticks:
-                    self._copy_ticks(cur, ticks)
+                    stream_batches.copy_new_ticks(cur, ticks)
                 for part, rows in staged.items():
                     if rows:
-                        self._stage_and_merge(cur, STAGES[part], rows)
+                        stream_batches.stage_and_merge(cur, part, rows, source=self.source)
                 if batch.dead:
-                    self._dead_letters(cur, batch.dead)
-
-    def _stage_and_merge(self, cur: psycopg.Cursor, stage: dict, rows: list) -> None:
-        with cur.copy(stage["copy"]) as copy:
-            copy.set_types(stage["types"])
-            for row in rows:
-                copy.write_row(row)
-        cur.execute(stage["merge"], {"source": self.source})
-
-    def _copy_ticks(self, cur: psycopg.Cursor, rows: list[tuple]) -> None:
-        """New ticks go straight in: a third cheaper than staging them. A key already there
-        (a replayed batch) raises UniqueViolation, and the batch is written again with the
-        ticks staged and upserted."""
-        with cur.copy(TICK_COPY) as copy:
-            copy.set_types(TICK_TYPES)
-            for symbol, time_us, seq, scale, bid, ask, lag in rows:
-                copy.write_row((symbol, EPOCH + timedelta(microseconds=time_us), seq, scale,
-                                bid, ask, 0, lag))
-
-    def _dead_letters(self, cur: psycopg.Cursor, rows: list[DeadRow]) -> None:
-        with cur.copy("COPY underdog.dead_letters (source, target_table, reason, payload)"
-                      " FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row((row.source, row.target_table, row.reason, Jsonb(row.payload)))
+                    dead_letters.copy_into(cur, batch.dead)
 
     # ------------------------------------------------------------ the validated path
 
@@ -267,8 +188,7 @@ class Sink:
         if batch.quotes:
             put(QUOTES, quote_frame(list(unique(batch.quotes, 2))))
         if batch.dead:
-            with self.db.connection() as conn, conn.transaction(), conn.cursor() as cur:
-                self._dead_letters(cur, batch.dead)
+            dead_letters.write(self.db, batch.dead)
 
 
 def stored_tick(r: TickRow) -> tuple | None:

@@ -77,15 +77,15 @@ def test_a_gap_in_trading_hours_fails_its_check(dagster_env: None, db: Database,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import underdog.market.backfill as ingest
 
-    real = ingest.simulate_bars
+    real = ingest.bars_from_ticks
 
-    def with_a_hole(symbol, start, end, *, seed):  # drop 20 minutes of EURUSD
-        bars = real(symbol, start, end, seed=seed)
+    def with_a_hole(ticks, *, symbol):  # drop 20 minutes of EURUSD
+        bars = real(ticks, symbol=symbol)
         if symbol == "EURUSD":
             bars = bars.drop(index=bars.index[600:620])
         return bars
 
-    monkeypatch.setattr(ingest, "simulate_bars", with_a_hole)
+    monkeypatch.setattr(ingest, "bars_from_ticks", with_a_hole)
     result = _materialize("2024-03-05")
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert not checks["no_gaps_in_trading_hours"].passed

@@ -19,8 +19,9 @@ from tests.helpers import table_checksum
 from tests.sources.bi5_feed import Feed, bi5, bomb, closed_port, hour_files, path, serve_feed
 from underdog.config import ConfigError, get_settings, load_settings
 from underdog.market.backfill import SourceOptions, SourceUnavailable, backfill
+from underdog.market.simulated import simulate_bars
 from underdog.sources.dukascopy import DukascopyUnavailable
-from underdog.sources.simulated import simulate_bars, simulate_ticks
+from underdog.sources.simulated import simulate_ticks
 from underdog.store.db import Database
 from underdog.store.offline.readers import bars as read_bars
 from underdog_assets.definitions import defs
@@ -296,6 +297,26 @@ def test_a_three_day_simulated_range_writes_ticks_and_their_bars(
 
 
 # ---------------------------------------------------------------- ingest
+
+
+def test_a_simulated_backfill_generates_each_day_of_ticks_once(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bars are rolled from the ticks written, not from a second simulation."""
+    from underdog.sources import simulated
+
+    days: list[tuple[str, str]] = []
+    real = simulated._simulate_day
+
+    def counted(instrument, seed, day, *args, **kwargs):
+        days.append((instrument.symbol, day.isoformat()))
+        return real(instrument, seed, day, *args, **kwargs)
+
+    monkeypatch.setattr(simulated, "_simulate_day", counted)
+    run = backfill(db, ["EURUSD", "GBPUSD"], TUESDAY, TUESDAY + timedelta(days=1),
+                   options=SourceOptions(seed=SEED))
+    assert sorted(days) == [("EURUSD", "2024-03-05"), ("GBPUSD", "2024-03-05")]
+    assert run.bars.written == 2 * 1440 and run.bars.written == len(run.bar_frame)
+    assert run.bar_frame["volume"].sum() == run.ticks.written == len(run.tick_frame)
 
 
 def _options(feed: Feed) -> SourceOptions:

@@ -96,19 +96,20 @@ def test_online_vectors_use_the_facts_known_at_the_close(market: Database) -> No
 def test_no_online_vector_without_the_bar_or_enough_history(market: Database) -> None:
     assert vector_at(market, "EURUSD", END) is None  # not in the table (yet)
     assert vector_at(market, "EURUSD", datetime(2024, 3, 9, 12, tzinfo=UTC)) is None  # Sat.
-    first = load_inputs(market, "EURUSD", DAY - timedelta(days=1), END).bars.index[0]
+    first = load_inputs(market, "EURUSD", DAY - timedelta(days=1), END).times[0]
     assert vector_at(market, "EURUSD", first + timedelta(minutes=5)) is None  # no MACD yet
 
 
 def test_the_inputs_are_the_warmup_the_window_and_the_facts_up_to_its_end(
         market: Database) -> None:
     inputs = load_inputs(market, "EURUSD", at(6), at(7, 30))
-    assert (inputs.bars.index < at(6)).sum() == WARMUP_BARS
-    assert inputs.bars.index[-1] == at(7, 29)
-    assert list(inputs.bars.columns) == ["open", "high", "low", "close", "volume", "spread"]
+    assert (inputs.times < at(6)).sum() == WARMUP_BARS
+    assert inputs.times[-1] == at(7, 29)
+    assert list(inputs.bars) == ["open", "high", "low", "close", "volume", "spread"]
     assert inputs.bars["volume"].dtype == np.int64
-    macro = inputs.macro.sort_values(["series_id", "available_at"])
-    assert macro["series_id"].tolist() == ["DFF", "VIXCLS", "VIXCLS", "VIXCLS"]  # T10Y2Y: stale
-    assert np.isnan(macro["value"].iloc[-1])  # the withdrawal comes as a missing value
-    assert inputs.regimes["regime"].tolist() == ["trend"]
-    assert inputs.scores["available_at"].tolist() == [at(7, 30)]  # the last bar's close
+    series, _, available, value = inputs.macro
+    order = np.lexsort((available, series))
+    assert series[order].tolist() == ["DFF", "VIXCLS", "VIXCLS", "VIXCLS"]  # T10Y2Y: stale
+    assert np.isnan(value[order][-1])  # the withdrawal comes as a missing value
+    assert inputs.regimes[2].tolist() == ["trend"]
+    assert inputs.scores[0].tolist() == [pd.Timestamp(at(7, 30)).value]  # the last bar's close

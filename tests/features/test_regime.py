@@ -10,7 +10,7 @@ import pytest
 from hmmlearn.hmm import GaussianHMM
 
 from underdog.features import regime
-from underdog.sources.simulated import simulate_bars
+from underdog.market.simulated import simulate_bars
 
 DAY = datetime(2024, 3, 12, tzinfo=UTC)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -89,7 +90,7 @@ def test_no_feature_sees_the_future(world: Database) -> None:
 
 def test_the_audit_names_a_feature_that_reads_the_next_bar(world: Database) -> None:
     leak = Feature("peek", "next bar's close (deliberately wrong)", ("ohlcv",),
-                   lambda ctx: ctx.bars["close"].shift(-1))
+                   lambda ctx: np.r_[ctx.bars["close"][1:], np.nan])
     inputs = load_inputs(world, "EURUSD", DAY, NEXT)
     report = lookahead_audit(inputs, DAY, NEXT, cutoffs=20, features=(*FEATURES, leak))
     assert not report.passed
@@ -146,8 +147,9 @@ def test_materializing_twice_gives_identical_rows(world: Database) -> None:
 def test_build_drops_bars_without_enough_history(world: Database) -> None:
     inputs = load_inputs(world, "EURUSD", DAY, NEXT)
     short = inputs.truncated(DAY + timedelta(hours=2))
-    short = type(short)(short.symbol, short.bars[short.bars.index >= DAY], short.scores,
-                        short.macro, short.regimes)
+    today = short.times >= DAY
+    short = replace(short, times=short.times[today],
+                    bars={name: values[today] for name, values in short.bars.items()})
     frame = build(short, DAY, NEXT)
     assert 0 < len(frame) < 120  # the first bars (warm-up of MACD, ...) have no vector
     assert frame.index[0] == DAY + timedelta(minutes=33)

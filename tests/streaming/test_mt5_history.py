@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 from tests.streaming.conftest import free_ports
+from underdog.market.simulated import simulate_bars
 from underdog.sources.mt5 import MT5Error, fetch_history
-from underdog.sources.simulated import simulate_bars, simulate_ticks
+from underdog.sources.simulated import simulate_ticks
 from underdog_streaming.fake_bridge import BridgePorts, FakeBridge
 
 FRIDAY = datetime(2024, 1, 5, 20, 30, tzinfo=UTC)

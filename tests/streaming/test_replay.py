@@ -11,7 +11,8 @@ import psycopg
 import pytest
 
 from tests.streaming.conftest import SYMBOLS, wait_until
-from underdog.sources.simulated import STRONG_EDGE, simulate_bars
+from underdog.market.simulated import simulate_bars
+from underdog.sources.simulated import STRONG_EDGE
 from underdog.store.db import Database
 from underdog_streaming.config import StreamConfig
 from underdog_streaming.fake_bridge import FakeBridge

@@ -14,7 +14,7 @@ from tests.conftest import REDIS_URL
 from tests.helpers import bar_frame, delete_keys, table_checksum
 from tests.tsdb.conftest import chunks, run_jobs
 from underdog.features.online import vector_at
-from underdog.features.state_vector import load_inputs, training_frame
+from underdog.features.state_vector import Inputs, load_inputs, training_frame
 from underdog.macro.vintages import macro_asof
 from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
@@ -61,11 +61,18 @@ def reads(db: Database) -> dict:
     return {
         "bars": bars(db, "EURUSD", DAY - timedelta(days=1), END),
         "bars_1h": bars(db, "EURUSD", DAY - timedelta(days=1), END, "1h"),
-        "inputs": (inputs.bars, inputs.scores, inputs.macro, inputs.regimes),
+        "inputs": input_frames(inputs),
         "frame": training_frame(db, "EURUSD", DAY, END),
         "online": [vector_at(db, "EURUSD", t) for t in (at(5, 59), at(7, 29), at(11, 59))],
         "asof": [macro_asof(db, "VIXCLS", t) for t in (at(-2), at(6))],
     }
+
+
+def input_frames(inputs: Inputs) -> tuple[pd.DataFrame, ...]:
+    """The inputs' arrays as frames: the bars with their times, each kind of fact."""
+    facts = (inputs.scores, inputs.macro, inputs.regimes)
+    return (pd.DataFrame({"time": inputs.times, **inputs.bars}),
+            *(pd.DataFrame(dict(enumerate(columns))) for columns in facts))
 
 
 def in_order(facts: pd.DataFrame) -> pd.DataFrame:

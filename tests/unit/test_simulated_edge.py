@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from underdog.agent.simulated_market import simulated_market
-from underdog.sources.simulated import Edge, simulate_bars, simulate_ticks, simulated_edge_signal
+from underdog.market.simulated import simulate_bars
+from underdog.sources.simulated import Edge, simulate_ticks, simulated_edge_signal
 
 MONDAY = datetime(2024, 3, 4, tzinfo=UTC)
 STRONG = Edge(strength=0.3)

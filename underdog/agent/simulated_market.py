@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-import pandas as pd
 
 from underdog.agent.data import MarketData
 from underdog.features.state_vector import Inputs, build
-from underdog.sources.simulated import NO_EDGE, Edge, simulate_bars, simulated_edge_signal
+from underdog.market.simulated import simulate_bars
+from underdog.sources.simulated import NO_EDGE, Edge, simulated_edge_signal
 
 WARMUP = timedelta(days=1)  # > WARMUP_BARS of bars before `start` (weekends are skipped below)
 
@@ -30,16 +30,6 @@ class SimulatedMarket:
     edge: Edge
 
 
-def _no_facts() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    utc = pd.DatetimeIndex([], tz="UTC")
-    scores = pd.DataFrame({"available_at": utc, "sentiment": [], "confidence": []})
-    macro = pd.DataFrame({"series_id": pd.Series([], dtype=object), "time": utc,
-                          "available_at": utc, "value": []})
-    regimes = pd.DataFrame({"time": utc, "available_at": utc,
-                            "regime": pd.Series([], dtype=object)})
-    return scores, macro, regimes
-
-
 def simulated_market(symbol: str, start: datetime, end: datetime, *, seed: int,
                      edge: Edge = NO_EDGE) -> SimulatedMarket:
     """State vectors of the simulated bars in [start, end) with their spreads and signal."""
@@ -47,7 +37,7 @@ def simulated_market(symbol: str, start: datetime, end: datetime, *, seed: int,
     while warm_start.weekday() >= 5:  # a weekend day has few or no bars: reach further back
         warm_start -= timedelta(days=1)
     bars = simulate_bars(symbol, warm_start, end, seed=seed, edge=edge).set_index("time")
-    frame = build(Inputs(symbol, bars, *_no_facts()), start, end)
+    frame = build(Inputs.of_bars(symbol, bars), start, end)
     times = frame.index.as_unit("ns").asi8
     features = frame.drop(columns="available_at").to_numpy(dtype="float64")
     spread = bars["spread"].reindex(frame.index).to_numpy(dtype="float64")

@@ -43,9 +43,13 @@ def _cutoffs(frame: pd.DataFrame, n: int, seed: int) -> list[pd.Timestamp]:
 
 
 def lookahead_audit(inputs: Inputs, start: datetime, end: datetime, *, cutoffs: int = 20,
-                    seed: int = 0, features: tuple[Feature, ...] = FEATURES) -> LookaheadReport:
+                    seed: int = 0, features: tuple[Feature, ...] = FEATURES,
+                    full: pd.DataFrame | None = None) -> LookaheadReport:
+    """`full`: `build(inputs, start, end, features, complete_only=False)` when the caller
+    built it already (the asset writes its complete rows): not built a second time."""
     # Undefined values are kept: a feature that is NaN without the future is a leak too.
-    full = build(inputs, start, end, features, complete_only=False)
+    if full is None:
+        full = build(inputs, start, end, features, complete_only=False)
     names = [f.name for f in features]
     report = LookaheadReport(0, 0, 0)
     for cutoff in _cutoffs(full, cutoffs, seed):
@@ -111,3 +115,18 @@ def sanity(frame: pd.DataFrame) -> dict[str, int]:
         "one_hot_not_1": int((one_hot != 1).sum()),
         "non_positive_close": int((frame["close"] <= 0).sum()),
     }
+
+
+@dataclass
+class StateAudit:
+    lookahead: LookaheadReport
+    parity: ParityReport
+    sanity: dict[str, int]
+
+
+def audit_state(db: Database, symbol: str, inputs: Inputs, full: pd.DataFrame,
+                frame: pd.DataFrame, start: datetime, end: datetime) -> StateAudit:
+    """The three audits of one symbol's built window: `full` (undefined features kept) for
+    the lookahead audit, `frame` (its complete rows, as written) for parity and sanity."""
+    return StateAudit(lookahead_audit(inputs, start, end, full=full),
+                      parity_audit(db, symbol, frame), sanity(frame))

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from underdog.features import regime
-from underdog.features.state_vector import as_rows, training_frame
+from underdog.features.audits import StateAudit, audit_state
+from underdog.features.state_vector import Inputs, as_rows, build, complete, load_inputs
 from underdog.store.db import Database
 from underdog.store.models import load_model, save_model
 from underdog.store.offline.readers import bars
@@ -47,6 +48,14 @@ def fit_regime_model(db: Database, symbol: str, day: datetime) -> regime.RegimeM
                    train_end=pd.Timestamp(model.train_end),
                    metrics={"log_likelihood": model.log_likelihood, "rows": model.rows})
     return model
+
+
+def fit_regime_models(db: Database, symbols: list[str], start: datetime,
+                      end: datetime) -> dict[str, regime.RegimeModel | None]:
+    """`fit_regime_model` for every symbol and day of [start, end), keyed "SYMBOL day"
+    (None: too little history to fit)."""
+    return {f"{symbol} {day.date()}": fit_regime_model(db, symbol, day)
+            for symbol in symbols for day in days(start, end)}
 
 
 def load_regime_model(db: Database, symbol: str, day: datetime) -> regime.RegimeModel | None:
@@ -95,13 +104,54 @@ def regime_predictions(db: Database, symbols: list[str], start: datetime,
     return RegimeRun(len(frames), result, missing)
 
 
+@dataclass
+class BuiltVectors:
+    """One symbol's window, built once: what is written and what the audits compare."""
+
+    inputs: Inputs
+    full: pd.DataFrame  # every bar of the window, undefined features kept (lookahead audit)
+    frame: pd.DataFrame  # the complete rows: what `state_vectors` writes
+
+
+def build_vectors(db: Database, symbol: str, start: datetime, end: datetime) -> BuiltVectors:
+    inputs = load_inputs(db, symbol, start, end)
+    full = build(inputs, start, end, complete_only=False)
+    return BuiltVectors(inputs, full, complete(full))
+
+
 def state_vectors(db: Database, symbols: list[str], start: datetime,
                   end: datetime, *, cache: LatestCache | None = None,
                   now: datetime | None = None) -> WriteResult:
     """Build and store feature_version 1 vectors of [start, end) for `symbols` (up to `now`
     for a day still open: a vector is known at its bar's close)."""
+    built = {s: build_vectors(db, s, start, end) for s in symbols}
+    return _write_vectors(db, built, start, end, cache=cache, now=now)
+
+
+@dataclass
+class StateVectorRun:
+    result: WriteResult
+    audits: dict[str, StateAudit]  # per symbol, of the very frames written
+
+
+def audited_state_vectors(db: Database, symbols: list[str], start: datetime,
+                          end: datetime, *, cache: LatestCache | None = None,
+                          now: datetime | None = None) -> StateVectorRun:
+    """`state_vectors`, then the lookahead, parity and sanity audits of what it built (the
+    window is built once: the audits read the frames written)."""
+    built = {s: build_vectors(db, s, start, end) for s in symbols}
+    result = _write_vectors(db, built, start, end, cache=cache, now=now)
+    audits = {s: audit_state(db, s, b.inputs, b.full, b.frame, start, end)
+              for s, b in built.items()}
+    return StateVectorRun(result, audits)
+
+
+def _write_vectors(db: Database, built: dict[str, BuiltVectors], start: datetime,
+                   end: datetime, *, cache: LatestCache | None,
+                   now: datetime | None) -> WriteResult:
     now = write_moment(now)
-    frames = [as_rows(training_frame(db, s, start, end), s) for s in symbols]
+    symbols = list(built)
+    frames = [as_rows(b.frame, s) for s, b in built.items()]
     rows = pd.concat(frames, ignore_index=True) if frames else no_rows(STATE_VECTORS)
     result = replace_window(db, STATE_VECTORS, known_by(rows, now), start=start, end=end,
                             source="state_vector_builder", only={"symbol": symbols},
@@ -109,4 +159,3 @@ def state_vectors(db: Database, symbols: list[str], start: datetime,
     if cache is not None:
         cache.refresh_tables([STATE_VECTORS.name], symbols)
     return result
-

@@ -17,14 +17,13 @@ from underdog.features.registry import FEATURE_NAMES, FEATURE_VERSION
 from underdog.features.state_vector import latest_values
 from underdog.schema import BAR
 from underdog.store.db import Database
+from underdog.store.offline import feature_inputs
 from underdog.store.online.cache import LatestCache
 
 
 def last_bar_time(db: Database, symbol: str) -> datetime | None:
-    with db.reader() as conn:
-        row = conn.execute("SELECT max(time) FROM underdog.ohlcv WHERE symbol = %s",
-                           (symbol,)).fetchone()
-    return row[0] if row else None
+    """The start of `symbol`'s newest stored bar (the default bar to update), or None."""
+    return feature_inputs.last_bar_time(db, symbol)
 
 
 def vector_at(db: Database, symbol: str, bar_time: datetime) -> dict | None:

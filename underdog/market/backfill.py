@@ -7,8 +7,8 @@ Sources (`SOURCES`):
 - "mt5": an MT5 terminal's tick history over the MQL5-JSON-API bridge
   (`underdog.sources.mt5`, imported only when chosen: it needs ZeroMQ and a bridge).
 
-Bars come from the one tick -> M1 roller, `underdog.market.bars.bars_from_ticks` (for the
-simulated market through `simulate_bars`, which rolls the same deterministic ticks).
+Bars come from the one tick -> M1 roller, `underdog.market.bars.bars_from_ticks`, over the
+very ticks fetched for the window: every source's ticks are generated or fetched once.
 Each table is written with `replace_window`: one transaction per table per window, so a
 rerun leaves the same rows. A window that reaches past `now` (today) stops there: ticks up to
 `now`, bars that closed by `now`; the replaced span ends at the last row written, so what the
@@ -35,7 +35,6 @@ from datetime import datetime
 
 import pandas as pd
 import requests
-from psycopg.types.json import Jsonb
 
 from underdog.config import Market
 from underdog.market.bars import bars_from_ticks
@@ -43,8 +42,9 @@ from underdog.schema import BAR, TICK_COLUMNS
 from underdog.sources import dukascopy
 from underdog.sources.dukascopy import HourFailure
 from underdog.sources.http import BACKOFF_S, TRIES
-from underdog.sources.simulated import Edge, simulate_bars, simulate_ticks
+from underdog.sources.simulated import Edge, simulate_ticks
 from underdog.store.db import Database
+from underdog.store.offline import dead_letters
 from underdog.store.offline.validation import write_moment
 from underdog.store.offline.writers import WriteResult, replace_window
 from underdog.store.online.cache import LatestCache
@@ -105,11 +105,10 @@ class MarketBackfill:
 
 def simulated_bars(symbols: Sequence[str], start: datetime, end: datetime, *,
                    seed: int, edge: float = 0.0) -> pd.DataFrame:
-    planted = {"edge": Edge(edge)} if edge else {}  # none: the plain walk's own call
-    frames = [simulate_bars(s, start, end, seed=seed, **planted) for s in symbols]
-    bars = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    bars["source"] = "simulated"
-    return bars
+    """`ohlcv` rows of the simulated market: its ticks, rolled."""
+    options = SourceOptions(seed=seed, edge=edge)
+    ticks, _ = source_ticks("simulated", symbols, start, end, options)
+    return roll_bars(ticks, symbols, source="simulated")
 
 
 def backfill_bars(db: Database, symbols: Sequence[str], start: datetime, end: datetime, *,
@@ -140,10 +139,9 @@ def backfill(
     now = write_moment(now)
     stop = max(start, min(end, now))  # nothing is fetched past now
     ticks, failures = source_ticks(source, symbols, start, stop, options)
-    bars = _bars(source, symbols, start, stop, ticks, options)
+    bars = roll_bars(ticks, symbols, source=source)
     bars = bars[bars["time"] + BAR <= now].reset_index(drop=True)  # closed bars only
-    if failures:
-        dead_letter_hours(db, failures, source=source)
+    dead_letter_hours(db, failures, source=source)
     window = {"start": start, "end": end, "source": source, "now": now,
               "only": {"symbol": list(symbols)}, "symbols": symbols}
     tick_result = replace_window(db, TICKS, ticks, **window) if "ticks" in tables else None
@@ -223,44 +221,16 @@ def _rows(symbol: str, ticks: pd.DataFrame) -> pd.DataFrame:
     return rows[TICKS.column_names]
 
 
-def _bars(source: str, symbols: Sequence[str], start: datetime, end: datetime,
-          ticks: pd.DataFrame, options: SourceOptions) -> pd.DataFrame:
-    if source == "simulated":
-        return simulated_bars(symbols, start, end, seed=options.seed, edge=options.edge)
+def roll_bars(ticks: pd.DataFrame, symbols: Sequence[str], *, source: str) -> pd.DataFrame:
+    """`ohlcv` rows of every symbol, rolled from its rows of `ticks` (`tick_rows`)."""
     by_symbol = dict(tuple(ticks.groupby("symbol", sort=False)))
     frames = [bars_from_ticks(by_symbol.get(s, ticks.iloc[:0]), symbol=s) for s in symbols]
-    bars = pd.concat(frames, ignore_index=True)
+    bars = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     bars["source"] = source
     return bars
 
 
 def dead_letter_hours(db: Database, failures: Sequence[HourFailure], *, source: str) -> None:
     """One dead letter per failed hour (target `ticks`): a log, so a rerun adds another."""
-    rows = [(source, f"corrupt hour: {f.error}", Jsonb(f.payload())) for f in failures]
-    with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO underdog.dead_letters (source, target_table, reason, payload)"
-            " VALUES (%s, 'ticks', %s, %s)",
-            rows,
-        )
-
-
-@dataclass
-class TickAudit:
-    crossed: int  # ticks with ask < bid
-    duplicates: int  # rows beyond the first per (symbol, time, seq)
-
-
-def tick_audit(db: Database, start: datetime, end: datetime) -> TickAudit:
-    """Quote sanity of the stored ticks in [start, end) (the `ticks` asset checks)."""
-    # DISTINCT over the columns walks the primary key; count(DISTINCT (row)) is ~10x slower.
-    with db.reader() as conn:
-        crossed, duplicates = conn.execute(
-            "SELECT count(*) FILTER (WHERE ask < bid), count(*) - (SELECT count(*) FROM"
-            " (SELECT DISTINCT symbol, time, seq FROM underdog.ticks"
-            "  WHERE time >= %(start)s AND time < %(end)s) AS keys)"
-            " FROM underdog.tick_values WHERE time >= %(start)s AND time < %(end)s",
-            {"start": start, "end": end},
-        ).fetchone()
-        conn.rollback()
-    return TickAudit(int(crossed), int(duplicates))
+    dead_letters.write(db, [(source, "ticks", f"corrupt hour: {f.error}", f.payload())
+                            for f in failures])

@@ -40,7 +40,6 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from underdog.market.bars import bars_from_ticks
 from underdog.market.hours import is_open
 from underdog.market.instruments import Instrument, get_instrument
 from underdog.schema import BAR_MS
@@ -164,13 +163,6 @@ def simulate_ticks(symbol: str, start: datetime, end: datetime, *, seed: int = 0
     # Whole days were generated; slicing them is what makes any split concatenate back.
     times = ticks["time"]
     return ticks[(times >= start_ts) & (times < end_ts)].reset_index(drop=True)
-
-
-def simulate_bars(symbol: str, start: datetime, end: datetime, *, seed: int = 0,
-                  edge: Edge = NO_EDGE) -> pd.DataFrame:
-    """M1 bars of the simulated ticks in [start, end) (see `bars_from_ticks`)."""
-    return bars_from_ticks(simulate_ticks(symbol, start, end, seed=seed, edge=edge),
-                           symbol=symbol)
 
 
 def simulated_edge_signal(symbol: str, start: datetime, end: datetime, *, seed: int = 0,

@@ -210,6 +210,11 @@ class Database:
         with self._writer.connection() as conn:
             yield conn
 
+    def ping(self) -> None:
+        """One round trip on a writer connection; raises what the connection raises."""
+        with self.connection() as conn:
+            conn.execute("SELECT 1")
+
     def reader(self) -> AbstractContextManager[psycopg.Connection]:
         """A read-only connection logged in as the reader role, where this object's route
         says: the replica (default), the replica once fresh (`db.fresh`), the primary

@@ -46,3 +46,15 @@ def refresh(db: Database, name: str, start: datetime, end: datetime) -> tuple[da
         with db.connection() as conn, conn.transaction():
             conn.execute(sql.SQL("SELECT {}(%s, %s)").format(function), (lo, hi))
     return lo, hi
+
+
+def rows_in_window(db: Database, name: str, start: datetime, end: datetime) -> int:
+    """Rows of the summary `name` with start <= time < end (the assets' metadata)."""
+    if name not in BUCKETS:
+        raise ValueError(f"summary must be one of {sorted(BUCKETS)}, got {name!r}")
+    query = sql.SQL("SELECT count(*) FROM {} WHERE time >= %s AND time < %s").format(
+        sql.Identifier("underdog", name))
+    with db.reader() as conn:
+        count = conn.execute(query, (start, end)).fetchone()[0]
+        conn.rollback()
+    return int(count)

@@ -1,42 +1,12 @@
-"""Data-quality audits of stored market data (the `ohlcv` asset checks call these)."""
+"""Data-quality audits of stored market data (the `ticks` and `ohlcv` asset checks; the gaps
+in trading hours are `underdog.market.gaps`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-import numpy as np
-import pandas as pd
-
-from underdog.market.hours import trading_minutes
-from underdog.schema import BAR
 from underdog.store.db import Database
-from underdog.store.offline.readers import bars
-
-
-@dataclass
-class GapReport:
-    expected_minutes: int
-    missing_minutes: int
-    largest_gap_minutes: int
-    first_missing: str | None
-
-
-def bar_gaps(db: Database, symbol: str, start: datetime, end: datetime) -> GapReport:
-    """Minutes inside trading hours that have no bar, and the longest run of them."""
-    expected = trading_minutes(start, end)
-    present = bars(db, symbol, start, end).index
-    missing = expected.difference(present)
-    if missing.empty:
-        return GapReport(len(expected), 0, 0, None)
-    runs = np.split(np.arange(len(missing)), np.flatnonzero(_breaks(missing)) + 1)
-    return GapReport(len(expected), len(missing), max(len(r) for r in runs),
-                     missing[0].isoformat())
-
-
-def _breaks(minutes: pd.DatetimeIndex) -> np.ndarray:
-    """True where the next missing minute does not directly follow this one."""
-    return np.diff(minutes) != pd.Timedelta(BAR)
 
 
 def ohlc_violations(db: Database, start: datetime, end: datetime) -> int:
@@ -58,3 +28,24 @@ def duplicate_keys(db: Database, start: datetime, end: datetime) -> int:
             (start, end),
         ).fetchone()[0]
     return int(count)
+
+
+@dataclass
+class TickAudit:
+    crossed: int  # ticks with ask < bid
+    duplicates: int  # rows beyond the first per (symbol, time, seq)
+
+
+def tick_audit(db: Database, start: datetime, end: datetime) -> TickAudit:
+    """Quote sanity of the stored ticks in [start, end) (the `ticks` asset checks)."""
+    # DISTINCT over the columns walks the primary key; count(DISTINCT (row)) is ~10x slower.
+    with db.reader() as conn:
+        crossed, duplicates = conn.execute(
+            "SELECT count(*) FILTER (WHERE ask < bid), count(*) - (SELECT count(*) FROM"
+            " (SELECT DISTINCT symbol, time, seq FROM underdog.ticks"
+            "  WHERE time >= %(start)s AND time < %(end)s) AS keys)"
+            " FROM underdog.tick_values WHERE time >= %(start)s AND time < %(end)s",
+            {"start": start, "end": end},
+        ).fetchone()
+        conn.rollback()
+    return TickAudit(int(crossed), int(duplicates))

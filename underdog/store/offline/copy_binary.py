@@ -192,3 +192,19 @@ def decode_array(payload: bytes | None, pgtype: str) -> np.ndarray:
         raise ValueError("expected a one-dimensional array without NULLs")
     cells = np.frombuffer(payload, dtype=[("len", ">i4"), ("value", FIXED[pgtype])], offset=20)
     return cells["value"]
+
+
+_NATIVE = {"int8": "int64", "int4": "intp", "int2": "int16", "bool": "bool"}
+
+
+def decode_arrays(payloads: Sequence[bytes | None], pgtypes: Sequence[str]) -> list[np.ndarray]:
+    """`decode_array` of each payload, in native numbers: timestamptz as int64 Unix
+    microseconds, int8 as int64, int4 as intp (an index), float8 as float64."""
+    out = []
+    for payload, pgtype in zip(payloads, pgtypes, strict=True):
+        values = decode_array(payload, pgtype)
+        if pgtype == "timestamptz":
+            out.append(values.astype("int64") + PG_EPOCH_US)
+        else:
+            out.append(values.astype(_NATIVE.get(pgtype, "float64")))
+    return out

@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 
 from underdog.schema import BAR
 from underdog.store.db import Database
-from underdog.store.offline.copy_binary import PG_EPOCH_US, decode_array
+from underdog.store.offline.copy_binary import decode_arrays
 
 BAR_FIELDS = ("open", "high", "low", "close", "volume", "spread")
 TIMEFRAMES: dict[str, tuple[str, timedelta]] = {
@@ -80,12 +80,10 @@ def bars_query(relation: str, *leading: str) -> str:
 def bar_arrays(payloads: Sequence[bytes | None]) -> dict[str, np.ndarray]:
     """The arrays of `bars_query`, sorted by time: `time` in Unix microseconds (int64),
     `volume` int64, prices and spread float64, all native-endian."""
-    arrays = [decode_array(payload, t) for payload, t in zip(payloads, _BAR_TYPES, strict=True)]
+    arrays = decode_arrays(payloads, _BAR_TYPES)
     order = np.argsort(arrays[0], kind="stable")
-    out = {"time": arrays[0][order].astype("int64") + PG_EPOCH_US}
-    for name, array in zip(BAR_FIELDS, arrays[1:], strict=True):
-        out[name] = array[order].astype("int64" if name == "volume" else "float64")
-    return out
+    return {name: array[order] for name, array in zip(("time", *BAR_FIELDS), arrays,
+                                                       strict=True)}
 
 
 def bar_frame(arrays: Mapping[str, np.ndarray], length: timedelta) -> pd.DataFrame:

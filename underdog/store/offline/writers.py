@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from underdog.store.db import Database
+from underdog.store.offline import dead_letters
 from underdog.store.offline.copy_binary import encode_chunks
 from underdog.store.offline.tick_storage import encode_ticks
 from underdog.store.offline.validation import Checked, json_safe, validate, write_moment
@@ -88,11 +88,8 @@ def _stored(checked: Checked, table: Table) -> tuple[pd.DataFrame, Checked]:
 def _dead_letters(cur: psycopg.Cursor, checked: Checked, *, source: str, table: Table) -> None:
     if checked.rejected.empty:
         return
-    with cur.copy(
-        "COPY underdog.dead_letters (source, target_table, reason, payload) FROM STDIN"
-    ) as copy:
-        for reason, payload in checked.rejected.itertuples(index=False):
-            copy.write_row((source, table.name, reason, Jsonb(payload)))
+    dead_letters.copy_into(cur, ((source, table.name, reason, payload)
+                                 for reason, payload in checked.rejected.itertuples(index=False)))
 
 
 def write_dead_letters(db: Database, rejected: pd.DataFrame, *, source: str,
@@ -245,17 +242,7 @@ def upsert(
     checked = validate(rows, table, symbols=symbols, now=now)
     stored, checked = _stored(checked, table)
     stage = sql.Identifier(f"stage_{table.name}")
-    names = [c.name for c in table.stored_columns]
-    columns = sql.SQL(", ").join(map(sql.Identifier, names))
-    updates = sql.SQL(", ").join(
-        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
-        for c in names if c not in table.key
-    )
-    merge = sql.SQL(
-        "INSERT INTO {target} ({columns}) SELECT {columns} FROM {stage} "
-        "ON CONFLICT ({key}) DO UPDATE SET {updates}"
-    ).format(target=_identifier(table), columns=columns, stage=stage, updates=updates,
-             key=sql.SQL(", ").join(map(sql.Identifier, table.key)))
+    merge = merge_statement(table, stage)
     with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
         _unlimited_decompression(db, cur)
         cur.execute(sql.SQL(
@@ -265,3 +252,29 @@ def upsert(
         cur.execute(merge)
         _dead_letters(cur, checked, source=source, table=table)
     return WriteResult(table.name, len(stored), len(checked.rejected), 0, checked.reasons)
+
+
+def merge_statement(table: Table, stage: sql.Composable,
+                    values: Mapping[str, sql.Composable] | None = None, *,
+                    keep_stored: bool = False,
+                    replace_if: sql.Composable | None = None) -> sql.Composed:
+    """The one upsert of a table from a staging relation: INSERT .. SELECT .. ON CONFLICT
+    (key) DO UPDATE of every other stored column. `values` gives the SELECT expression of
+    a column whose staged form differs (default: the column of the same name).
+    `keep_stored`: a key already there keeps its row (DO NOTHING). `replace_if`: a condition
+    on `stored` (the row there) and EXCLUDED that a replacement must meet."""
+    names = [c.name for c in table.stored_columns]
+    exprs = [(values or {}).get(n, sql.Identifier(n)) for n in names]
+    updates = sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
+        for c in names if c not in table.key
+    )
+    action = sql.SQL("DO NOTHING") if keep_stored else sql.SQL("DO UPDATE SET {}").format(updates)
+    if replace_if is not None and not keep_stored:
+        action = sql.SQL("{} WHERE {}").format(action, replace_if)
+    return sql.SQL(
+        "INSERT INTO {target} AS stored ({columns}) SELECT {exprs} FROM {stage} "
+        "ON CONFLICT ({key}) {action}"
+    ).format(target=_identifier(table), columns=sql.SQL(", ").join(map(sql.Identifier, names)),
+             exprs=sql.SQL(", ").join(exprs), stage=stage, action=action,
+             key=sql.SQL(", ").join(map(sql.Identifier, table.key)))

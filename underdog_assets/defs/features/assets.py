@@ -4,9 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from underdog.features import materialize
-from underdog.features.audits import lookahead_audit, parity_audit, sanity
 from underdog.features.registry import FEATURE_VERSION, describe
-from underdog.features.state_vector import build, load_inputs
 from underdog_assets.defs.common.partitions import DAILY, WEEKLY_BATCHES
 from underdog_assets.defs.common.resources import DatabaseResource, MarketResource, RedisResource
 
@@ -24,13 +22,9 @@ OWNERS = ["team:research"]
 def regime_model(context: dg.AssetExecutionContext, database: DatabaseResource,
                  market: MarketResource) -> dg.MaterializeResult:
     start, end = context.partition_time_window
-    fitted = {}
-    for symbol in market.symbols:
-        for day in materialize.days(start, end):
-            model = materialize.fit_regime_model(database.db, symbol, day)
-            fitted[f"{symbol} {day.date()}"] = (
-                f"{model.rows} buckets, states {model.names}" if model else "too little history"
-            )
+    models = materialize.fit_regime_models(database.db, list(market.symbols), start, end)
+    fitted = {key: f"{model.rows} buckets, states {model.names}" if model
+              else "too little history" for key, model in models.items()}
     return dg.MaterializeResult(metadata={"models": fitted,
                                           "fitted": sum("buckets" in v for v in fitted.values())})
 
@@ -77,15 +71,14 @@ STATE_CHECKS = [
 def state_vectors(context: dg.AssetExecutionContext, database: DatabaseResource,
                   market: MarketResource, cache: RedisResource) -> dg.MaterializeResult:
     start, end = context.partition_time_window
-    db, symbols = database.db, list(market.symbols)
-    written = materialize.state_vectors(db, symbols, start, end, cache=cache.cache(database))
-    audits = {s: _audit(db, s, start, end) for s in symbols}
-    look = [a[0] for a in audits.values()]
-    parity = [a[1] for a in audits.values()]
-    bad = {k: sum(a[2][k] for a in audits.values()) for k in next(iter(audits.values()))[2]} \
-        if audits else {}
+    run = materialize.audited_state_vectors(database.db, list(market.symbols), start, end,
+                                            cache=cache.cache(database))
+    look = [a.lookahead for a in run.audits.values()]
+    parity = [a.parity for a in run.audits.values()]
+    bad = {k: sum(a.sanity[k] for a in run.audits.values())
+           for k in next(iter(run.audits.values())).sanity} if run.audits else {}
     return dg.MaterializeResult(
-        metadata={"rows_written": written.written, "rows_rejected": written.rejected,
+        metadata={"rows_written": run.result.written, "rows_rejected": run.result.rejected,
                   "feature_version": FEATURE_VERSION},
         check_results=[
             dg.AssetCheckResult(
@@ -103,9 +96,3 @@ def state_vectors(context: dg.AssetExecutionContext, database: DatabaseResource,
                                 passed=not any(bad.values()), metadata=bad),
         ],
     )
-
-
-def _audit(db, symbol: str, start, end):
-    inputs = load_inputs(db, symbol, start, end)
-    frame = build(inputs, start, end)
-    return lookahead_audit(inputs, start, end), parity_audit(db, symbol, frame), sanity(frame)

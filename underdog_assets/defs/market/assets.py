@@ -6,9 +6,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
-from underdog.market.backfill import MarketBackfill, backfill, tick_audit
-from underdog.store.offline import aggregates
-from underdog.store.offline.audits import bar_gaps, duplicate_keys, ohlc_violations
+from underdog.market.materialize import AuditedBackfill, audited_backfill, refresh_summaries
 from underdog.store.offline.writers import WriteResult
 from underdog_assets.defs.common.partitions import DAILY, WEEKLY_BATCHES
 from underdog_assets.defs.common.resources import DatabaseResource, MarketResource, RedisResource
@@ -62,14 +60,13 @@ def market_data(
     began = time.perf_counter()
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     latest = cache.cache(database)
-    run = backfill(database.db, market.symbols, start, end, source=market.source,
-                   options=market.options(), tables=selected, cache=latest)
+    done = audited_backfill(database.db, market.symbols, start, end, source=market.source,
+                            options=market.options(), tables=selected, cache=latest)
     seconds = round(time.perf_counter() - began, 3)
-    if run.ticks is not None:
-        yield _ticks_result(context, database, run, seconds)
-    if run.bars is not None:
-        yield _ohlcv_result(context, database, market, run, seconds,
-                            latest.stats["refreshed"])
+    if done.ticks is not None:
+        yield _ticks_result(context, done, seconds)
+    if done.bars is not None:
+        yield _ohlcv_result(context, market, done, seconds, latest.stats["refreshed"])
 
 
 def _selected_checks(context: dg.AssetExecutionContext, asset: str,
@@ -95,10 +92,10 @@ def _preview(frame: pd.DataFrame, drop: list[str]) -> dg.MetadataValue | str:
     return dg.MetadataValue.md(head.to_markdown(index=False))
 
 
-def _ticks_result(context: dg.AssetExecutionContext, database: DatabaseResource,
-                  run: MarketBackfill, seconds: float) -> dg.MaterializeResult:
+def _ticks_result(context: dg.AssetExecutionContext, done: AuditedBackfill,
+                  seconds: float) -> dg.MaterializeResult:
     start, end = context.partition_time_window
-    audit = tick_audit(database.db, start, end)
+    run, audit = done.run, done.ticks
     failed = [f.error for f in run.failed_hours]  # each names its symbol and hour
     checks = [
         dg.AssetCheckResult(asset_key="ticks", check_name="no_crossed_quotes",
@@ -116,14 +113,13 @@ def _ticks_result(context: dg.AssetExecutionContext, database: DatabaseResource,
                                 check_results=_selected_checks(context, "ticks", checks))
 
 
-def _ohlcv_result(context: dg.AssetExecutionContext, database: DatabaseResource,
-                  market: MarketResource, run: MarketBackfill, seconds: float,
+def _ohlcv_result(context: dg.AssetExecutionContext, market: MarketResource,
+                  done: AuditedBackfill, seconds: float,
                   cache_refreshed: int) -> dg.MaterializeResult:
     start, end = context.partition_time_window
-    gaps = {s: bar_gaps(database.db, s, start, end) for s in market.symbols}
+    run, gaps = done.run, done.bars.gaps
     worst = max((g.largest_gap_minutes for g in gaps.values()), default=0)
-    bad_ohlc = ohlc_violations(database.db, start, end)
-    dupes = duplicate_keys(database.db, start, end)
+    bad_ohlc, dupes = done.bars.ohlc_violations, done.bars.duplicates
     checks = [
         dg.AssetCheckResult(
             asset_key="ohlcv", check_name="no_gaps_in_trading_hours",
@@ -163,13 +159,8 @@ def _ohlcv_result(context: dg.AssetExecutionContext, database: DatabaseResource,
 def market_summaries(context: dg.AssetExecutionContext, database: DatabaseResource):
     """Refresh the bar summaries over the partition's window."""
     start, end = context.partition_time_window
-    for name in ("ohlcv_1h", "ohlcv_1d"):
-        lo, hi = aggregates.refresh(database.db, name, start, end)
-        with database.db.primary_reader() as conn:  # the refresh it just ran
-            rows = conn.execute(
-                f"SELECT count(*) FROM underdog.{name} WHERE time >= %s AND time < %s", (lo, hi)
-            ).fetchone()[0]
-            conn.rollback()
+    for name, window in refresh_summaries(database.db, start, end).items():
         yield dg.MaterializeResult(asset_key=name, metadata={
-            "rows_in_window": rows, "window_start": lo.isoformat(), "window_end": hi.isoformat(),
+            "rows_in_window": window.rows, "window_start": window.start.isoformat(),
+            "window_end": window.end.isoformat(),
         })
