@@ -2,7 +2,7 @@
 
 The settings are nested by concern (`settings.market.dukascopy.base_url`,
 `settings.sentiment.newsapi.api_key`, ...), each default stated once, here or in
-`underdog.sources.endpoints` (the outside APIs' addresses). The environment stays flat: each
+`underdog.reference.endpoints` (the outside APIs' addresses). The environment stays flat: each
 leaf names its variable with an alias (`UNDERDOG_` + the alias, upper case; a top-level field
 is its own alias), and `_Environment`, a flat model of every variable built from those
 aliases, reads the environment and `.env` and feeds the nested models.
@@ -38,8 +38,8 @@ from pydantic_settings import (
 )
 
 from underdog.redaction import dsn_passwords, redact
-from underdog.sources import endpoints
-from underdog.sources.fred_ids import series_id
+from underdog.reference import endpoints
+from underdog.reference.fred_ids import series_id
 
 ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
 PREFIX = "UNDERDOG_"

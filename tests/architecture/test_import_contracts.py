@@ -20,15 +20,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"][
     "contracts"]
 
-# Contracts other helpers are making true; strict: the xfail turns into a failure the moment
-# the contract holds, and the merger removes the entry.
-BROKEN = {
-    "store-no-domain": "R1/R2 move market code out of store/ (offline.audits -> market.hours, "
-                       "offline.tick_storage and offline.validation -> market.instruments); R4 "
-                       "restructures config.py (store.db -> config -> sources.fred_ids)",
-}
-
-
 def lint_imports(contract: str) -> subprocess.CompletedProcess[str]:
     command = [str(Path(sys.executable).with_name("lint-imports")), "--no-cache",
                "--contract", contract]
@@ -37,21 +28,11 @@ def lint_imports(contract: str) -> subprocess.CompletedProcess[str]:
                           timeout=120)
 
 
-def _param(contract: dict) -> object:
-    marks = [pytest.mark.xfail(strict=True, reason=BROKEN[contract["id"]])] if (
-        contract["id"] in BROKEN) else []
-    return pytest.param(contract["id"], id=contract["id"], marks=marks)
-
-
-@pytest.mark.parametrize("contract", [_param(c) for c in CONTRACTS])
+@pytest.mark.parametrize("contract", [c["id"] for c in CONTRACTS])
 def test_contract_is_kept(contract: str) -> None:
     result = lint_imports(contract)
     assert "Contracts: 1 kept, 0 broken." in result.stdout, result.stdout + result.stderr
     assert result.returncode == 0
-
-
-def test_every_broken_contract_is_one_of_ours() -> None:
-    assert set(BROKEN) <= {c["id"] for c in CONTRACTS}
 
 
 def test_function_level_imports_are_in_the_graph() -> None:

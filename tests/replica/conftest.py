@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import TRUNCATE, pause_timescale_jobs
 from tests.replica.cluster import ReplicaPair, pg_bin
-from underdog.store import migrate
+from underdog.store import migrate, replica
 from underdog.store.admin import create_database
 from underdog.store.db import Database
 
@@ -36,9 +36,19 @@ def pair() -> Iterator[ReplicaPair]:
         create_database(primary)
         migrate.upgrade(primary)
         pause_timescale_jobs(primary)
+        caught_up(servers)  # the reader role and the schema exist on the standby too
         yield servers
     finally:
         servers.stop()
+
+
+def caught_up(servers: ReplicaPair, within_s: float = 60.0) -> None:
+    """Wait until the standby has replayed the primary's current WAL (a loaded machine
+    replays the migrations seconds after they commit)."""
+    with psycopg.connect(servers.dsn(servers.primary_port), autocommit=True) as primary, \
+            psycopg.connect(servers.dsn(servers.standby_port), autocommit=True) as standby:
+        lag = replica.catch_up(standby, replica.primary_lsn(primary), within_s)
+    assert not lag.behind, f"the standby did not catch up in {within_s} s: {lag.describe()}"
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from http.server import ThreadingHTTPServer
 import pandas as pd
 
 from tests.helpers import QuietHandler, free_port, serving
-from underdog.market.instruments import get_instrument
+from underdog.reference.instruments import get_instrument
 
 PREFIX = "/datafeed"
 Record = tuple[int, int, int, float, float]  # ms, ask points, bid points, ask vol, bid vol

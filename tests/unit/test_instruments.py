@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from underdog.market.instruments import INSTRUMENTS, SYMBOL_PATTERN, Instrument, get_instrument
+from underdog.reference.instruments import INSTRUMENTS, SYMBOL_PATTERN, Instrument, get_instrument
 
 REQUIRED = ["EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "USDCHF", "XAUUSD"]
 

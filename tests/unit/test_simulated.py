@@ -13,9 +13,9 @@ import pytest
 
 from underdog.market.bars import bars_from_ticks
 from underdog.market.hours import is_open, trading_minutes
-from underdog.market.instruments import get_instrument
 from underdog.market.simulated import simulate_bars
-from underdog.schema import TICK_COLUMNS
+from underdog.reference.instruments import get_instrument
+from underdog.reference.schema import TICK_COLUMNS
 from underdog.sources import simulated
 from underdog.sources.simulated import (
     simulate_ticks,

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from underdog.agent.env import FxTradingEnv
-from underdog.schema import BAR_NS
+from underdog.reference.schema import BAR_NS
 
 Policy = Callable[[np.ndarray], np.ndarray]
 MARGIN_RATE = 1 / 30  # margin on FX majors at 30:1 (ESMA retail): account snapshots' margin_used

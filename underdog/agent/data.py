@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from underdog.features.registry import FEATURE_NAMES, FEATURE_VERSION
-from underdog.schema import BAR
+from underdog.reference.schema import BAR
 from underdog.store.db import Database
 from underdog.store.offline.vectors import vectors_with_spread
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from underdog.agent.backtest import Books
-from underdog.schema import BAR
+from underdog.reference.schema import BAR
 from underdog.store.db import Database
 from underdog.store.offline import aggregates
 from underdog.store.offline import ledger as ledger_store

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from underdog.features.registry import FEATURE_NAMES, FEATURE_VERSION
 from underdog.features.state_vector import latest_values
-from underdog.schema import BAR
+from underdog.reference.schema import BAR
 from underdog.store.db import Database
 from underdog.store.offline import feature_inputs
 from underdog.store.online.cache import LatestCache

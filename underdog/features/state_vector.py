@@ -31,7 +31,7 @@ from underdog.features.registry import (
     Feature,
     FeatureContext,
 )
-from underdog.schema import BAR, BAR_NS
+from underdog.reference.schema import BAR, BAR_NS
 from underdog.store.db import Database
 from underdog.store.offline.feature_inputs import BAR_COLUMNS, feature_inputs
 from underdog.store.offline.readers import UTC_US

@@ -38,7 +38,7 @@ import requests
 
 from underdog.config import Market
 from underdog.market.bars import bars_from_ticks
-from underdog.schema import BAR, TICK_COLUMNS
+from underdog.reference.schema import BAR, TICK_COLUMNS
 from underdog.sources import dukascopy
 from underdog.sources.dukascopy import HourFailure
 from underdog.sources.http import BACKOFF_S, TRIES

@@ -31,8 +31,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from underdog.market.instruments import SYMBOL_PATTERN
-from underdog.schema import BAR_NS
+from underdog.reference.instruments import SYMBOL_PATTERN
+from underdog.reference.schema import BAR_NS
 
 BAR_COLUMNS = ["time", "open", "high", "low", "close", "volume", "spread"]
 TICK_INPUT_COLUMNS = ("time", "bid", "ask")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from underdog.market.hours import trading_minutes
-from underdog.schema import BAR
+from underdog.reference.schema import BAR
 from underdog.store.db import Database
 from underdog.store.offline.readers import bars
 

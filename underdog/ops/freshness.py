@@ -29,7 +29,7 @@ from underdog.ops.cadences import (
     TD3_EVALUATION,
     Cadence,
 )
-from underdog.schema import BAR
+from underdog.reference.schema import BAR
 from underdog.sentiment.options import ALL_SOURCES
 from underdog.store.offline.health import newest_per_key
 

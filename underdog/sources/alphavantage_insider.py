@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import requests
 
-from underdog.sources.endpoints import ALPHAVANTAGE_URL as DEFAULT_BASE_URL
+from underdog.reference.endpoints import ALPHAVANTAGE_URL as DEFAULT_BASE_URL
 from underdog.sources.http import (
     BACKOFF_S,
     TRIES,

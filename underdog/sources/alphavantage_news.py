@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from underdog.reference.endpoints import ALPHAVANTAGE_URL as DEFAULT_BASE_URL
 from underdog.sources.documents import (
     Document,
     MissingCredentials,
@@ -33,7 +34,6 @@ from underdog.sources.documents import (
     clean,
     url_id,
 )
-from underdog.sources.endpoints import ALPHAVANTAGE_URL as DEFAULT_BASE_URL
 from underdog.sources.http import BACKOFF_S, TRIES, JsonApi
 
 SOURCE = "alphavantage"

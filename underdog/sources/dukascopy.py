@@ -3,7 +3,7 @@
 Layout: `<base>/<SYMBOL>/<YYYY>/<MM>/<DD>/<HH>h_ticks.bi5`, UTC, with MM 0-based (January is
 `00`). A file is LZMA "alone" compressed; inside, 20-byte big-endian records `>IIIff`:
 milliseconds since the hour, ask and bid as integer points (price = points x the instrument's
-point, `underdog.market.instruments`), ask and bid volume as float32 in millions of base units.
+point, `underdog.reference.instruments`), ask and bid volume as float32 in millions of base units.
 Volumes are returned in the file's own unit.
 
 What one hour can be:
@@ -39,9 +39,9 @@ import numpy as np
 import pandas as pd
 import requests
 
-from underdog.market.instruments import Instrument, get_instrument
-from underdog.schema import TICK_COLUMNS
-from underdog.sources.endpoints import DUKASCOPY_URL as DEFAULT_BASE_URL  # noqa: F401 (callers)
+from underdog.reference.endpoints import DUKASCOPY_URL as DEFAULT_BASE_URL  # noqa: F401 (callers)
+from underdog.reference.instruments import Instrument, get_instrument
+from underdog.reference.schema import TICK_COLUMNS
 from underdog.sources.http import (
     BACKOFF_S,
     TRIES,

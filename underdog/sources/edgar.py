@@ -36,8 +36,8 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from underdog.sources.endpoints import EDGAR_ARCHIVES_URL as DEFAULT_ARCHIVES_URL
-from underdog.sources.endpoints import EDGAR_URL as DEFAULT_BASE_URL
+from underdog.reference.endpoints import EDGAR_ARCHIVES_URL as DEFAULT_ARCHIVES_URL
+from underdog.reference.endpoints import EDGAR_URL as DEFAULT_BASE_URL
 from underdog.sources.http import (
     BACKOFF_S,
     TRIES,

@@ -34,8 +34,8 @@ import pandas as pd
 import requests
 from fredapi import Fred
 
-from underdog.sources import fred_ids
-from underdog.sources.endpoints import FRED_URL as DEFAULT_BASE_URL
+from underdog.reference import fred_ids
+from underdog.reference.endpoints import FRED_URL as DEFAULT_BASE_URL
 from underdog.sources.http import (
     BACKOFF_S,
     TRIES,

@@ -15,6 +15,7 @@ from datetime import datetime
 
 import requests
 
+from underdog.reference.endpoints import GNEWS_URL as DEFAULT_BASE_URL
 from underdog.sources.documents import (
     Document,
     MissingCredentials,
@@ -25,7 +26,6 @@ from underdog.sources.documents import (
     parse_time,
     url_id,
 )
-from underdog.sources.endpoints import GNEWS_URL as DEFAULT_BASE_URL
 from underdog.sources.http import BACKOFF_S, TRIES, JsonApi
 
 SOURCE = "gnews"

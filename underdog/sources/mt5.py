@@ -36,9 +36,9 @@ import numpy as np
 import pandas as pd
 import zmq
 
-from underdog.market.instruments import get_instrument
-from underdog.schema import BAR, TICK_COLUMNS
-from underdog.sources.endpoints import MT5_DATA_PORT, MT5_HOST, MT5_SYS_PORT
+from underdog.reference.endpoints import MT5_DATA_PORT, MT5_HOST, MT5_SYS_PORT
+from underdog.reference.instruments import get_instrument
+from underdog.reference.schema import BAR, TICK_COLUMNS
 
 BAR_COLUMNS = ["time", "open", "high", "low", "close", "volume", "spread"]
 OFFSET_ENV = "UNDERDOG_MT5_SERVER_UTC_OFFSET_HOURS"

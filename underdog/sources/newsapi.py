@@ -18,6 +18,7 @@ from datetime import datetime
 
 import requests
 
+from underdog.reference.endpoints import NEWSAPI_URL as DEFAULT_BASE_URL
 from underdog.sources.documents import (
     Document,
     MissingCredentials,
@@ -27,7 +28,6 @@ from underdog.sources.documents import (
     parse_time,
     url_id,
 )
-from underdog.sources.endpoints import NEWSAPI_URL as DEFAULT_BASE_URL
 from underdog.sources.http import BACKOFF_S, TRIES, JsonApi
 
 SOURCE = "newsapi"

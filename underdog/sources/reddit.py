@@ -18,6 +18,7 @@ import praw
 import prawcore
 import requests
 
+from underdog.reference.endpoints import REDDIT_WEB_URL as WEB_URL
 from underdog.sources.documents import (
     Document,
     MissingCredentials,
@@ -25,7 +26,6 @@ from underdog.sources.documents import (
     SourceUnavailable,
     clean,
 )
-from underdog.sources.endpoints import REDDIT_WEB_URL as WEB_URL
 from underdog.sources.http import retry_policy
 
 SOURCE = "reddit"

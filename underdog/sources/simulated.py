@@ -41,8 +41,8 @@ import numpy as np
 import pandas as pd
 
 from underdog.market.hours import is_open
-from underdog.market.instruments import Instrument, get_instrument
-from underdog.schema import BAR_MS
+from underdog.reference.instruments import Instrument, get_instrument
+from underdog.reference.schema import BAR_MS
 
 EPOCH = date(2000, 1, 3)  # a Monday: weekday = days since EPOCH mod 7
 REGIMES = ("calm", "normal", "turbulent")

@@ -15,7 +15,7 @@ import pandas as pd
 import psycopg
 from psycopg.rows import dict_row
 
-from underdog.schema import BAR
+from underdog.reference.schema import BAR
 from underdog.store.db import Database
 from underdog.store.offline.copy_binary import decode_arrays
 

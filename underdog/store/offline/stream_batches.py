@@ -18,7 +18,7 @@ from functools import cached_property
 import psycopg
 from psycopg import sql
 
-from underdog.schema import BAR_US
+from underdog.reference.schema import BAR_US
 from underdog.store.offline.writers import merge_statement
 from underdog.store.tables import OHLCV, QUOTES, TICKS, Table
 

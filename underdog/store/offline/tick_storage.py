@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from underdog.market.instruments import INSTRUMENTS
+from underdog.reference.instruments import INSTRUMENTS
 from underdog.store.offline.decimals import MAX_SCALE, round_trips, smallest_scales, to_units
 from underdog.store.tables import TICKS
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from underdog.config import get_settings
-from underdog.market.instruments import SYMBOL_PATTERN
+from underdog.reference.instruments import SYMBOL_PATTERN
 from underdog.store.tables import Column, Table
 
 
