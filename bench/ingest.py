@@ -52,8 +52,8 @@ import pandas as pd
 import psycopg
 
 from underdog.config import Settings, load_settings
-from underdog.market.instruments import INSTRUMENTS
-from underdog.schema import BAR
+from underdog.reference.instruments import INSTRUMENTS
+from underdog.reference.schema import BAR
 from underdog.store import migrate
 from underdog.store.admin import create_database, drop_database
 from underdog.store.db import Database

@@ -43,7 +43,7 @@ import psycopg
 from underdog.config import load_settings
 from underdog.market.backfill import tick_rows
 from underdog.market.bars import bars_from_ticks
-from underdog.market.instruments import INSTRUMENTS
+from underdog.reference.instruments import INSTRUMENTS
 from underdog.sources import dukascopy
 from underdog.sources.simulated import simulate_ticks
 from underdog.store.db import Database

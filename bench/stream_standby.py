@@ -27,18 +27,22 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
 
-import pandas as pd
 import psycopg
 import redis
 
-from underdog.market.bars import bars_from_ticks
-from underdog.store.online.cache import LatestCache
-from underdog_streaming.fake_bridge import BridgePorts, FakeBridge
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.streaming's checks
+
+from tests.streaming.standby_checks import (  # noqa: E402
+    QuoteSampler,
+    bar_mismatches,
+    stored_ticks,
+    unique_keys,
+)
+from underdog_streaming.fake_bridge import BridgePorts, FakeBridge  # noqa: E402
 
 SYMBOLS = ("EURUSD", "GBPUSD")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -85,60 +89,8 @@ def start_streamer(dsn: str, prefix: str, redis_url: str, ports: BridgePorts, sp
         env=env, stderr=log)
 
 
-class QuoteSampler(threading.Thread):
-    """The Redis latest quote time of each symbol, every 50 ms, with the wall time."""
-
-    def __init__(self, redis_url: str, prefix: str) -> None:
-        super().__init__(daemon=True)
-        self.cache = LatestCache.from_url(redis_url, prefix=prefix)
-        self.samples: list[tuple[float, str, object]] = []
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.wait(0.05):
-            for symbol in SYMBOLS:
-                row = self.cache.get("quote", symbol)
-                if row is not None:
-                    self.samples.append((time.monotonic(), symbol, row["time"]))
-
-    def moving_after(self, killed_at: float) -> bool:
-        """Never back in time, and newer after the kill than at it, for every symbol."""
-        for symbol in SYMBOLS:
-            times = [t for _, s, t in self.samples if s == symbol]
-            before = [t for at, s, t in self.samples if s == symbol and at <= killed_at]
-            after = [t for at, s, t in self.samples if s == symbol and at > killed_at + 0.5]
-            if times != sorted(times) or not after or (before and max(after) <= max(before)):
-                return False
-        return True
-
-
-def stored_ticks(dsn: str) -> Counter:
-    rows = query(dsn, "SELECT symbol, (extract(epoch FROM time) * 1000)::bigint,"
-                      " bid::float8, ask::float8 FROM underdog.tick_values")
-    return Counter((s, int(t), round(b, 6), round(a, 6)) for s, t, b, a in rows)
-
-
-def frame(dsn: str, sql: str) -> pd.DataFrame:
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute(sql)
-        return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
-
-
 def bars_agree(dsn: str) -> bool:
-    ticks = frame(dsn, "SELECT symbol, time, bid::float8 AS bid, ask::float8 AS ask FROM"
-                       " underdog.tick_values ORDER BY symbol, time, seq")
-    bars = frame(dsn, "SELECT symbol, time, open, high, low, close, volume FROM"
-                      " underdog.ohlcv ORDER BY symbol, time")
-    for symbol in SYMBOLS:
-        want = bars_from_ticks(ticks[ticks["symbol"] == symbol].drop(columns="symbol"),
-                               symbol=symbol).reset_index(drop=True)
-        got = bars[bars["symbol"] == symbol].reset_index(drop=True)
-        if len(got) != len(want) or list(got["time"]) != list(want["time"]):
-            return False
-        for column in ("open", "high", "low", "close", "volume"):
-            if [float(x) for x in got[column]] != [float(x) for x in want[column]]:
-                return False
-    return True
+    return not bar_mismatches(dsn, SYMBOLS)
 
 
 def one_run(args, dsn: str, prefix: str, redis_url: str, spool: Path, *, streamers: int,
@@ -149,7 +101,7 @@ def one_run(args, dsn: str, prefix: str, redis_url: str, spool: Path, *, streame
                         record=True).start()
     procs = [start_streamer(dsn, prefix, redis_url, p, spool, f"s{i}")
              for i, p in enumerate(ports)]
-    sampler = QuoteSampler(redis_url, prefix)
+    sampler = QuoteSampler(redis_url, prefix, SYMBOLS)
     cpu: dict[int, float] = {}
     killed_at = None
     try:
@@ -197,17 +149,8 @@ def one_run(args, dsn: str, prefix: str, redis_url: str, spool: Path, *, streame
         round(stored_at - started - args.seconds, 2),
         "cpu_s": [round(cpu[i], 2) for i in sorted(cpu)],
         "kill_at_s": round(killed_at - started, 2) if killed_at else None,
-        "redis_moving": sampler.moving_after(killed_at) if killed_at else None,
+        "redis_moving": not sampler.stalls(killed_at) if killed_at else None,
     }
-
-
-def unique_key(dsn: str) -> list[str] | None:
-    rows = query(dsn, "SELECT array_agg(a.attname ORDER BY k.n) FROM pg_index i CROSS JOIN"
-                      " LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)"
-                      " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
-                      " WHERE i.indrelid = 'underdog.ticks'::regclass AND i.indisunique"
-                      " GROUP BY i.indexrelid")
-    return list(rows[0][0]) if rows else None
 
 
 def clear(dsn: str, redis_url: str, prefix: str) -> None:
@@ -230,7 +173,8 @@ def standby_run(args, dsn: str, prefix: str, redis_url: str, spool: Path) -> dic
     return {
         "mode": "standby", "rate": args.rate, "seconds": args.seconds, "sent": two["sent"],
         "stored": two["stored"], "lost": two["lost"], "duplicates": two["duplicates"],
-        "extra": two["extra"], "unique_key": unique_key(dsn), "bars_agree": bars_agree(dsn),
+        "extra": two["extra"], "unique_key": (unique_keys(dsn) or [None])[0],
+        "bars_agree": bars_agree(dsn),
         "redis_moving": two["redis_moving"], "kill_at_s": two["kill_at_s"],
         "one_tps": one["tps"], "two_tps": two["tps"], "one_lost": one["lost"],
         "one_caught_up_s": one["caught_up_s"], "two_caught_up_s": two["caught_up_s"],

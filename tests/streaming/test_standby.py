@@ -10,14 +10,10 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import threading
 import time
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 
-import pandas as pd
-import psycopg
 import pytest
 
 from tests.conftest import REDIS_URL
@@ -31,7 +27,13 @@ from tests.streaming.conftest import (
     streamer_command,
     wait_until,
 )
-from underdog.market.bars import bars_from_ticks
+from tests.streaming.standby_checks import (
+    QuoteSampler,
+    bar_mismatches,
+    frame,
+    stored_ticks,
+    unique_keys,
+)
 from underdog.store.db import Database
 from underdog.store.online.cache import LatestCache
 from underdog_streaming.batcher import BarRow, WriteBatch
@@ -46,48 +48,6 @@ SECONDS = 6.0
 KILL_AFTER_S = 3.0
 
 
-def frame(dsn: str, query: str) -> pd.DataFrame:
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute(query)
-        return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
-
-
-def stored_ticks(dsn: str) -> Counter:
-    """Every row of `ticks` as (symbol, time_ms, bid, ask), counted."""
-    rows = frame(dsn, "SELECT symbol, (extract(epoch FROM time) * 1000)::bigint AS ms,"
-                      " bid::float8 AS bid, ask::float8 AS ask FROM underdog.tick_values")
-    return Counter((s, int(t), round(b, 6), round(a, 6))
-                   for s, t, b, a in rows.itertuples(index=False))
-
-
-def unique_key(dsn: str) -> list[str]:
-    """The columns of the unique index on `ticks` (the key a tick is idempotent on)."""
-    query = ("SELECT array_agg(a.attname ORDER BY k.n) FROM pg_index i"
-             " CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)"
-             " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
-             " WHERE i.indrelid = 'underdog.ticks'::regclass AND i.indisunique"
-             " GROUP BY i.indexrelid")
-    with psycopg.connect(dsn) as conn:
-        return [list(r[0]) for r in conn.execute(query).fetchall()]
-
-
-class QuoteSampler(threading.Thread):
-    """Samples the Redis latest quote time of each symbol every 50 ms, with the wall time."""
-
-    def __init__(self, prefix: str) -> None:
-        super().__init__(daemon=True)
-        self.cache = LatestCache.from_url(REDIS_URL, prefix=prefix)
-        self.samples: list[tuple[float, str, datetime]] = []
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.wait(0.05):
-            for symbol in SYMBOLS:
-                row = self.cache.get("quote", symbol)
-                if row is not None:
-                    self.samples.append((time.monotonic(), symbol, row["time"]))
-
-
 def test_hot_standbys_one_killed_lose_nothing_and_store_each_tick_once(
         db: Database, dsn: str, prefix: str, tmp_path: Path) -> None:
     main, mirror = free_ports(), free_ports()
@@ -96,7 +56,7 @@ def test_hot_standbys_one_killed_lose_nothing_and_store_each_tick_once(
     spool = tmp_path / "spool"
     a = StreamerProcess(dsn, prefix, main, spool, "--streamer-id", "a")
     b = StreamerProcess(dsn, prefix, mirror, spool, "--streamer-id", "b")
-    sampler = QuoteSampler(prefix)
+    sampler = QuoteSampler(REDIS_URL, prefix, SYMBOLS)
     try:
         assert bridge.streaming.wait(60), "the two streamers never both connected"
         sampler.start()
@@ -128,30 +88,13 @@ def test_hot_standbys_one_killed_lose_nothing_and_store_each_tick_once(
     keys = count(dsn, "SELECT count(*) FROM (SELECT DISTINCT symbol, time, seq"
                       " FROM underdog.ticks) k")
     assert rows - keys == 0 and rows == bridge.sent
-    assert ["symbol", "time", "seq"] in unique_key(dsn)
+    assert ["symbol", "time", "seq"] in unique_keys(dsn)
     assert summary["written"] > 0 and summary["poisoned"] == 0
 
     # Redis: never back in time, and still moving after the kill.
-    for symbol in SYMBOLS:
-        times = [t for _, s, t in sampler.samples if s == symbol]
-        assert times == sorted(times), f"{symbol}: the latest quote went back in time"
-        before = max(t for at, s, t in sampler.samples if s == symbol and at <= killed_at)
-        after = [t for at, s, t in sampler.samples if s == symbol and at > killed_at + 0.5]
-        assert after and max(after) > before, f"{symbol}: the latest quote stopped at the kill"
-
+    assert not sampler.stalls(killed_at)
     # Bars: whoever upserted last, each equals the bar of the stored ticks of its minute.
-    ticks = frame(dsn, "SELECT symbol, time, bid::float8 AS bid, ask::float8 AS ask"
-                       " FROM underdog.tick_values ORDER BY symbol, time, seq")
-    bars = frame(dsn, "SELECT symbol, time, open, high, low, close, volume, spread"
-                      " FROM underdog.ohlcv ORDER BY symbol, time")
-    for symbol in SYMBOLS:
-        want = bars_from_ticks(ticks[ticks["symbol"] == symbol].drop(columns="symbol"),
-                               symbol=symbol).reset_index(drop=True)
-        got = bars[bars["symbol"] == symbol].reset_index(drop=True)
-        assert list(got["time"]) == list(want["time"])
-        assert list(got["volume"]) == list(want["volume"])
-        for column in ("open", "high", "low", "close", "spread"):
-            assert got[column].tolist() == pytest.approx(want[column].tolist(), rel=1e-9)
+    assert not bar_mismatches(dsn, SYMBOLS)
     assert count(dsn, "SELECT count(*) FROM underdog.dead_letters") == 0
 
 
