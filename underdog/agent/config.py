@@ -48,6 +48,16 @@ class EnvConfig:
     # rounded to -1, 0 or +1 and always traded (no gate to discover, no churn of small moves);
     # "target": the target always traded (the critic's value is smooth in the action)
     action_mapping: str = "gated"
+    # The policy decides every `decision_bars` bars (counted from the window's or episode's
+    # first bar) and holds in between: between decisions an action is ignored. Training
+    # steps from decision to decision (`env.Decisions`), so each transition sums the
+    # returns of a holding period: a per-minute edge of a few percent of the bar's noise
+    # is a visible share of a 15-minute sum.
+    decision_bars: int = 1
+    # A cost-aware deadband: the position moves only when the target is more than `band`
+    # away from it, so small wobbles of the actor's output do not pay the spread.
+    band: float = 0.0
+    hysteresis: str = "jump"  # beyond the band: "jump" to the target, "play": to band behind it
     reward: str = "dsr"  # "dsr" (differential Sharpe) or "return" (scaled net return)
     reward_scale: float = 1000.0  # "return" only: 1e-3 of equity per step reads as 1.0
 
@@ -55,6 +65,11 @@ class EnvConfig:
         if self.action_mapping not in ("gated", "levels", "target"):
             raise ValueError(f"action_mapping must be 'gated', 'levels' or 'target', got "
                              f"{self.action_mapping!r}")
+        if self.decision_bars < 1 or not 0.0 <= self.band < 2.0:
+            raise ValueError(f"decision_bars must be >= 1 and band in [0, 2), got "
+                             f"{self.decision_bars} and {self.band}")
+        if self.hysteresis not in ("jump", "play"):
+            raise ValueError(f"hysteresis must be 'jump' or 'play', got {self.hysteresis!r}")
         if self.reward not in ("dsr", "return"):
             raise ValueError(f"reward must be 'dsr' or 'return', got {self.reward!r}")
 
