@@ -94,11 +94,25 @@ def train(data: MarketData, config: AgentConfig | None = None,
                    steps_per_s, books_sharpe(validation["td3"]))
 
 
+def on_decisions(env: FxTradingEnv, policy: Policy) -> Policy:
+    """`policy`, asked only on decision bars (between them the env ignores any action, and a
+    network's forward pass per bar is most of a backtest's time)."""
+    last: list[np.ndarray] = []
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        if env.deciding or not last:
+            last[:] = [policy(obs)]
+        return last[0]
+
+    return act
+
+
 def compare(data: MarketData, scaler: Scaler, env_config: EnvConfig, policy: Policy,
             schedules: dict[str, np.ndarray] | None = None) -> dict[str, Books]:
     """The policy, buy-and-hold, flat and any position `schedules` (one target per bar of
     `data`: see baselines) over one window, each on a fresh environment."""
-    books = {"td3": run_backtest(FxTradingEnv(data, scaler, env_config), policy)}
+    env = FxTradingEnv(data, scaler, env_config)
+    books = {"td3": run_backtest(env, on_decisions(env, policy))}
     # The baselines pay the same costs but trade when they like: the decision interval and
     # the deadband are the agent's own constraints.
     rules = replace(env_config, decision_bars=1, band=0.0)
