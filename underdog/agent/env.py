@@ -43,6 +43,25 @@ def scaled_features(scaler: Scaler, features: np.ndarray, config: EnvConfig) -> 
     return scaled
 
 
+def position_after(c: EnvConfig, p: float, action: np.ndarray) -> float:
+    """The position an action asks for from position p on a decision bar (training, backtests
+    and live decisions read an action the same way; see EnvConfig.action_mapping and band)."""
+    target = min(max(float(action[0]), -1.0), 1.0)
+    if c.action_mapping == "levels":
+        target = float(round(target))
+    elif c.action_mapping == "gated" and float(action[1]) <= 0.0:
+        return p
+    if c.band == 0.0 or c.action_mapping == "levels":
+        return target
+    # The actor's [-1, 1] spans [-1 - band, 1 + band], so every position stays reachable.
+    wanted = target * (1.0 + c.band)
+    if abs(wanted - p) <= c.band:
+        return p
+    if c.hysteresis == "play":  # backlash: follow the target at `band` behind it
+        wanted -= c.band * np.sign(wanted - p)
+    return float(min(max(wanted, -1.0), 1.0))
+
+
 class DifferentialSharpe:
     """Moody & Saffell's differential Sharpe ratio: the Sharpe ratio's gradient per return."""
 
@@ -145,21 +164,7 @@ class FxTradingEnv(gym.Env):
 
     def target(self, action: np.ndarray) -> float:
         """The position an action asks for (see EnvConfig.action_mapping and band)."""
-        c, p = self.config, self.position
-        target = min(max(float(action[0]), -1.0), 1.0)
-        if c.action_mapping == "levels":
-            target = float(round(target))
-        elif c.action_mapping == "gated" and float(action[1]) <= 0.0:
-            return p
-        if c.band == 0.0 or c.action_mapping == "levels":
-            return target
-        # The actor's [-1, 1] spans [-1 - band, 1 + band], so every position stays reachable.
-        wanted = target * (1.0 + c.band)
-        if abs(wanted - p) <= c.band:
-            return p
-        if c.hysteresis == "play":  # backlash: follow the target at `band` behind it
-            wanted -= c.band * np.sign(wanted - p)
-        return min(max(wanted, -1.0), 1.0)
+        return position_after(self.config, self.position, action)
 
     def _breach(self, drawdown: float) -> str | None:
         if 1.0 - self.equity / self.day_open >= self.config.max_daily_loss:
