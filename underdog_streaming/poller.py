@@ -5,7 +5,10 @@ socket; again whenever no tick came for `RESUBSCRIBE_S` (a restarted terminal fo
 subscriptions; CONFIG is idempotent on the EA side). DWX: TRACK_PRICES on its command port.
 
 Every `quote_interval_s` each symbol's latest valid tick becomes a `quotes` row stamped with
-the snapshot time, skipped when older than `STALE_S` (a closed market has no quote). Depth:
+the snapshot time, skipped when older than `STALE_S` (a closed market has no quote). The
+snapshot time is the stream's clock (`StreamConfig.clock`): the wall clock, or on a replay of
+history ("ticks") the newest tick's own time, so a replay's quotes sit beside its bars and
+not at today's date. Depth:
 the MQL5-JSON-API has no order book request; this asks `{"action": "DEPTH", "symbol": S}`,
 which the fake bridge (and a patched EA calling MarketBookGet) answers with
 `{"bids": [[price, volume], ...], "asks": [...]}`. A stock EA answers ERR_WRONG_ACTION, after
@@ -102,14 +105,21 @@ class QuotePoller:
 
     def poll(self, control: Mql5Control | None) -> list[QuoteRow]:
         """One snapshot of every symbol with a fresh quote; handed to the writer."""
+        replay = self.config.clock == "ticks"
+        latest = self.stats.latest
         now_us = time.time_ns() // 1000
+        clock_us = max((t.time_us for t in list(latest.values())), default=0) if replay else now_us
         rows = []
         for symbol in self.config.symbols:
-            tick = self.stats.latest.get(symbol)
-            if tick is None or now_us - tick.recv_ns // 1000 > STALE_S * 1e6:
+            tick = latest.get(symbol)
+            if tick is None:
+                continue
+            seen_us = tick.time_us if replay else tick.recv_ns // 1000
+            if clock_us - seen_us > STALE_S * 1e6:
                 continue
             depth = self._depth(control, symbol)
-            rows.append(QuoteRow(symbol, now_us, tick.bid, tick.ask, depth, now_us))
+            # available_at stays the wall clock: when the row became known, as for ticks
+            rows.append(QuoteRow(symbol, clock_us, tick.bid, tick.ask, depth, now_us))
         self.batcher.add(quotes=rows)
         self.stats.quotes += len(rows)
         self.metrics.quotes.inc(len(rows))

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from tests.agent.paths import KEEP, env_on, hold, path
+from tests.agent.paths import FREE, KEEP, env_on, hold, path
 from underdog.agent.config import EnvConfig
-from underdog.agent.env import DifferentialSharpe
+from underdog.agent.env import Decisions, DifferentialSharpe
 from underdog.agent.scaler import Scaler
 
 
@@ -136,3 +136,44 @@ def test_levels_mapping_rounds_the_target_and_return_reward_is_the_scaled_net() 
         EnvConfig(action_mapping="nudge")
     with pytest.raises(ValueError, match="reward"):
         EnvConfig(reward="pnl")
+
+
+def test_between_decision_bars_the_position_is_held() -> None:
+    config = replace(FREE, action_mapping="target", decision_bars=3)
+    env = env_on(path([1.0, 1.01, 1.02, 1.03, 1.04, 1.05, 1.06]), config)
+    env.reset(seed=0)
+    moves = [env.step(hold(target))[4]["position"] for target in (0.5, -1.0, 1.0, -0.25, 1.0)]
+    assert moves == [0.5, 0.5, 0.5, -0.25, -0.25]  # decisions at bars 0 and 3 only
+
+
+def test_the_deadband_ignores_small_moves_and_keeps_every_position_reachable() -> None:
+    config = replace(FREE, action_mapping="target", band=0.5)
+    env = env_on(path([1.0] * 8), config)
+    env.reset(seed=0)
+    # the actor's [-1, 1] spans [-1.5, 1.5]: 0.3 asks for 0.45 (inside the band: held)
+    moves = [env.step(hold(a))[4]["position"] for a in (0.3, 0.4, 0.9, 0.5, -0.2, -1.0)]
+    assert moves == [0.0, pytest.approx(0.6), 1.0, 1.0, pytest.approx(-0.3), -1.0]
+    play = env_on(path([1.0] * 4), replace(config, hysteresis="play"))
+    play.reset(seed=0)
+    # beyond the band the position follows the target, `band` behind it
+    assert [play.step(hold(a))[4]["position"] for a in (0.6, 1.0, 0.5)] == [
+        pytest.approx(0.4), 1.0, 1.0]
+    with pytest.raises(ValueError, match="band"):
+        EnvConfig(band=-0.1)
+    with pytest.raises(ValueError, match="hysteresis"):
+        EnvConfig(hysteresis="sticky")
+
+
+def test_training_steps_go_from_decision_to_decision_with_the_summed_reward() -> None:
+    config = replace(FREE, action_mapping="target", decision_bars=2, reward="return",
+                     reward_scale=1.0, drawdown_penalty=0.0)
+    closes = [1.0, 1.01, 1.03, 1.02, 1.04]
+    env = env_on(path(closes), config)
+    env.reset(seed=0)
+    wrapped = Decisions(env_on(path(closes), config))
+    wrapped.reset(seed=0)
+    _, reward, _, _, info = wrapped.step(hold(1.0))
+    bars = [env.step(hold(1.0))[1] for _ in range(2)]
+    assert reward == pytest.approx(sum(bars), rel=1e-12) and info["t"] == 1
+    _, _, terminated, truncated, info = wrapped.step(hold(-1.0))
+    assert info["t"] == 3 and truncated and not terminated  # the episode ends mid-hold

@@ -33,6 +33,7 @@ def test_replayed_minutes_are_the_simulators_bars(db: Database, dsn: str,
     with psycopg.connect(dsn) as conn:
         rows = conn.execute("SELECT symbol, time, open, high, low, close, volume"
                             " FROM underdog.ohlcv ORDER BY symbol, time").fetchall()
+        quoted = [t for (t,) in conn.execute("SELECT time FROM underdog.quotes")]
     bars = pd.DataFrame(rows, columns=["symbol", "time", "open", "high", "low", "close",
                                        "volume"])
     for symbol in SYMBOLS:
@@ -42,6 +43,10 @@ def test_replayed_minutes_are_the_simulators_bars(db: Database, dsn: str,
                              edge=STRONG_EDGE)
         assert got["close"].tolist() == want["close"].tolist()
         assert got["volume"].tolist() == want["volume"].tolist()
+    # The quote poller follows the replay clock: its snapshots are dated in the replayed
+    # minutes, not at today's wall-clock time.
+    last_minute_end = bars["time"].max() + timedelta(minutes=1)
+    assert quoted and FROM <= min(quoted) and max(quoted) < last_minute_end
 
 
 def test_replay_needs_mql5_and_the_clock_a_known_name() -> None:

@@ -1,7 +1,9 @@
 """Inference: a stored policy's action on the latest online state vector.
 
 The state comes from Redis (one round trip, database fallback), is scaled with the policy's
-training statistics, and the action is read as the environment reads it.
+training statistics, and the action is read as the environment reads it (`env.position_after`:
+the action mapping and deadband; a policy with `decision_bars` > 1 is asked every that many
+bars, which the caller keeps to).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import datetime
 
 import numpy as np
 
-from underdog.agent.env import observation, scaled_features
+from underdog.agent.env import observation, position_after, scaled_features
 from underdog.agent.policies import load_policy
 from underdog.features.online import latest_state
 from underdog.features.registry import FEATURE_NAMES, FEATURE_VERSION
@@ -26,12 +28,12 @@ class Decision:
     state_time: datetime
     position: float  # the position the decision starts from
     target: float  # the policy's target position, fraction of the maximum exposure
-    signal: float  # > 0: trade to the target; else hold
-    trade: bool
+    signal: float  # "gated" mapping: > 0 trade to the target, else hold
+    new_position: float  # as the environment reads the action (mapping, deadband)
 
     @property
-    def new_position(self) -> float:
-        return self.target if self.trade else self.position
+    def trade(self) -> bool:
+        return self.new_position != self.position
 
 
 def act(db: Database, cache: LatestCache, symbol: str, *, position: float = 0.0,
@@ -49,6 +51,7 @@ def act(db: Database, cache: LatestCache, symbol: str, *, position: float = 0.0,
                          f"policy was trained on {policy.params['feature_version']}")
     features = np.array([[float(state[name]) for name in FEATURE_NAMES]])
     obs = observation(scaled_features(policy.scaler, features, policy.config.env)[0], position)
-    target, signal = (float(v) for v in policy.model.predict(obs, deterministic=True)[0])
+    action = policy.model.predict(obs, deterministic=True)[0]
+    target, signal = (float(v) for v in action)
     return Decision(symbol, policy.version, state["time"], position, target, signal,
-                    trade=signal > 0.0)
+                    position_after(policy.config.env, position, action))

@@ -4,8 +4,9 @@ Observation: the 14 features, z-scored with the training window's statistics and
 plus the current position. Action Box(2): (target position in [-1, 1] of the maximum
 exposure, entry signal: the target is traded only when the signal is > 0, else the position
 is held). The decision at bar t trades at bar t's close (known at t) and earns the move to
-bar t+1's close: no step sees a price after its decision. Costs, reward and the risk shield
-are described in `EnvConfig`.
+bar t+1's close: no step sees a price after its decision. Costs, reward, the risk shield,
+the decision interval and the deadband are described in `EnvConfig`; `Decisions` trains
+from decision to decision.
 
 Every array is prepared in `__init__`; a step is a few float operations (>= 20k steps/s).
 """
@@ -40,6 +41,25 @@ def scaled_features(scaler: Scaler, features: np.ndarray, config: EnvConfig) -> 
     if not config.price_level:
         scaled[:, FEATURE_NAMES.index("close")] = 0.0
     return scaled
+
+
+def position_after(c: EnvConfig, p: float, action: np.ndarray) -> float:
+    """The position an action asks for from position p on a decision bar (training, backtests
+    and live decisions read an action the same way; see EnvConfig.action_mapping and band)."""
+    target = min(max(float(action[0]), -1.0), 1.0)
+    if c.action_mapping == "levels":
+        target = float(round(target))
+    elif c.action_mapping == "gated" and float(action[1]) <= 0.0:
+        return p
+    if c.band == 0.0 or c.action_mapping == "levels":
+        return target
+    # The actor's [-1, 1] spans [-1 - band, 1 + band], so every position stays reachable.
+    wanted = target * (1.0 + c.band)
+    if abs(wanted - p) <= c.band:
+        return p
+    if c.hysteresis == "play":  # backlash: follow the target at `band` behind it
+        wanted -= c.band * np.sign(wanted - p)
+    return float(min(max(wanted, -1.0), 1.0))
 
 
 class DifferentialSharpe:
@@ -86,7 +106,7 @@ class FxTradingEnv(gym.Env):
         self.observation_space = gym.spaces.Box(-c.obs_clip, c.obs_clip, (n_features + 1,),
                                                 dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
-        self._t = self._end = 0
+        self._t = self._end = self._start = 0
         self.position = 0.0
         self.equity = self.peak = self.day_open = 1.0
 
@@ -106,6 +126,7 @@ class FxTradingEnv(gym.Env):
         else:
             self._t = int(self.np_random.integers(0, self._n - 1 - self.episode_bars))
             self._end = self._t + self.episode_bars
+        self._start = self._t
         self.position = 0.0
         self.equity = self.peak = self.day_open = 1.0
         self._dsr.reset()
@@ -113,7 +134,7 @@ class FxTradingEnv(gym.Env):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         t, c = self._t, self.config
-        new = self.target(action)
+        new = self.target(action) if self.deciding else self.position
         cost = abs(new - self.position) * self._cost[t]
         gross = new * self._ret[t]
         net = gross - cost
@@ -136,14 +157,14 @@ class FxTradingEnv(gym.Env):
         truncated = not breach and self._t >= self._end
         return self._observation(), reward, bool(breach), truncated, info
 
+    @property
+    def deciding(self) -> bool:
+        """The next step's action counts (a decision bar, see EnvConfig.decision_bars)."""
+        return (self._t - self._start) % self.config.decision_bars == 0
+
     def target(self, action: np.ndarray) -> float:
-        """The position an action asks for (see EnvConfig.action_mapping)."""
-        target = min(max(float(action[0]), -1.0), 1.0)
-        if self.config.action_mapping == "levels":
-            return float(round(target))
-        if self.config.action_mapping == "target":
-            return target
-        return target if float(action[1]) > 0.0 else self.position
+        """The position an action asks for (see EnvConfig.action_mapping and band)."""
+        return position_after(self.config, self.position, action)
 
     def _breach(self, drawdown: float) -> str | None:
         if 1.0 - self.equity / self.day_open >= self.config.max_daily_loss:
@@ -158,3 +179,17 @@ class FxTradingEnv(gym.Env):
         self.equity *= 1.0 - cost
         self.position = 0.0
         return cost
+
+
+class Decisions(gym.Wrapper):
+    """Training from decision to decision: one step applies the action, then holds until the
+    next decision bar (or the episode's end) and returns the summed reward. The critic then
+    learns what a decision earns over its holding period, not over one noisy minute."""
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        env: FxTradingEnv = self.env.unwrapped
+        obs, total, terminated, truncated, info = env.step(action)
+        while not (terminated or truncated or env.deciding):
+            obs, reward, terminated, truncated, info = env.step(action)
+            total += reward
+        return obs, total, terminated, truncated, info

@@ -12,8 +12,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3 import TD3
@@ -23,7 +24,7 @@ from underdog.agent.backtest import Books, Policy, buy_and_hold, flat, run_backt
 from underdog.agent.baselines import follow
 from underdog.agent.config import AgentConfig, EnvConfig
 from underdog.agent.data import MarketData, Split, walk_forward
-from underdog.agent.env import FxTradingEnv
+from underdog.agent.env import Decisions, FxTradingEnv
 from underdog.agent.performance import performance
 from underdog.agent.scaler import Scaler
 from underdog.agent.stats import SharpeEstimate, books_sharpe
@@ -62,7 +63,7 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def make_model(env: FxTradingEnv, config: AgentConfig) -> TD3:
+def make_model(env: gym.Env, config: AgentConfig) -> TD3:
     t = config.train
     noise = NormalActionNoise(np.zeros(2), t.action_noise * np.ones(2))
     return TD3("MlpPolicy", env, learning_rate=t.learning_rate, buffer_size=t.buffer_size,
@@ -82,7 +83,7 @@ def train(data: MarketData, config: AgentConfig | None = None,
     training = data.window(split.train)
     scaler = Scaler.fit(training.features)
     env = FxTradingEnv(training, scaler, config.env, episode_bars=config.train.episode_bars)
-    model = make_model(env, config)
+    model = make_model(Decisions(env) if config.env.decision_bars > 1 else env, config)
     with torch_threads(config.train.threads):
         started = time.perf_counter()
         model.learn(total_timesteps=config.train.timesteps)
@@ -93,14 +94,31 @@ def train(data: MarketData, config: AgentConfig | None = None,
                    steps_per_s, books_sharpe(validation["td3"]))
 
 
+def on_decisions(env: FxTradingEnv, policy: Policy) -> Policy:
+    """`policy`, asked only on decision bars (between them the env ignores any action, and a
+    network's forward pass per bar is most of a backtest's time)."""
+    last: list[np.ndarray] = []
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        if env.deciding or not last:
+            last[:] = [policy(obs)]
+        return last[0]
+
+    return act
+
+
 def compare(data: MarketData, scaler: Scaler, env_config: EnvConfig, policy: Policy,
             schedules: dict[str, np.ndarray] | None = None) -> dict[str, Books]:
     """The policy, buy-and-hold, flat and any position `schedules` (one target per bar of
     `data`: see baselines) over one window, each on a fresh environment."""
-    books = {name: run_backtest(FxTradingEnv(data, scaler, env_config), act)
-             for name, act in (("td3", policy), ("buy_and_hold", buy_and_hold),
-                               ("flat", flat))}
+    env = FxTradingEnv(data, scaler, env_config)
+    books = {"td3": run_backtest(env, on_decisions(env, policy))}
+    # The baselines pay the same costs but trade when they like: the decision interval and
+    # the deadband are the agent's own constraints.
+    rules = replace(env_config, decision_bars=1, band=0.0)
+    for name, act in (("buy_and_hold", buy_and_hold), ("flat", flat)):
+        books[name] = run_backtest(FxTradingEnv(data, scaler, rules), act)
     for name, positions in (schedules or {}).items():
-        env = FxTradingEnv(data, scaler, env_config)
+        env = FxTradingEnv(data, scaler, rules)
         books[name] = run_backtest(env, follow(env, positions))
     return books
