@@ -37,7 +37,7 @@ def hour(value: str) -> datetime:
 
 def symbol(value: str) -> str:
     """A known instrument's symbol, upper-cased."""
-    from underdog.market.instruments import get_instrument
+    from underdog.reference.instruments import get_instrument
 
     try:
         return get_instrument(value.strip().upper()).symbol
@@ -47,7 +47,7 @@ def symbol(value: str) -> str:
 
 def series_id(value: str) -> str:
     """A FRED series id (its alphabet: it goes into a request URL)."""
-    from underdog.sources.fred_ids import series_id as checked
+    from underdog.reference.fred_ids import series_id as checked
 
     try:
         return checked(value)

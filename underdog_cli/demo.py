@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import typer
 
 from underdog.config import get_settings
-from underdog.schema import BAR
+from underdog.reference.schema import BAR
 from underdog.sources.simulated import STRONG_EDGE
 from underdog_cli.common import console, status
 from underdog_cli.db import db_create, db_status, db_upgrade

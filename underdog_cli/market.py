@@ -93,7 +93,7 @@ def market_decode_bi5(
                                            help="the file's UTC hour, YYYY-MM-DDTHH")],
 ) -> None:
     """Print one hour's Dukascopy ticks as CSV (UTC times to the millisecond)."""
-    from underdog.market.instruments import get_instrument
+    from underdog.reference.instruments import get_instrument
     from underdog.sources.dukascopy import decode_bi5
 
     instrument = get_instrument(symbol)

@@ -12,7 +12,7 @@ from underdog.features.online import latest_state, update_online
 from underdog.features.registry import FEATURE_NAMES, FEATURE_VERSION
 from underdog.features.state_vector import training_frame
 from underdog.ops.cadences import AGENT_TRAIN
-from underdog.schema import BAR
+from underdog.reference.schema import BAR
 from underdog.store.db import Database
 from underdog.store.offline.ledger import run_metrics
 from underdog.store.offline.readers import bars, latest

@@ -27,7 +27,7 @@ import typer
 
 from underdog.config import ConfigError, get_settings
 from underdog.ops.logs import configure_logging
-from underdog.sources.endpoints import (
+from underdog.reference.endpoints import (
     DWX_PUB_PORT,
     DWX_PUSH_PORT,
     MT5_DATA_PORT,

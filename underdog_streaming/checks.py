@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from underdog.market.instruments import INSTRUMENTS, SYMBOL_PATTERN
+from underdog.reference.instruments import INSTRUMENTS, SYMBOL_PATTERN
 from underdog_streaming.protocols import Tick
 
 # A price outside [typical / 10, typical * 10] is garbage, not a market move.

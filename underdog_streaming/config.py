@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from underdog.config import Settings
-from underdog.sources import endpoints
+from underdog.reference import endpoints
 from underdog.sources.mt5 import OFFSET_ENV  # noqa: F401 (the variable, named once)
 
 Protocol = Literal["mql5", "dwx"]

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from underdog.config import Settings, get_settings
-from underdog.market.instruments import INSTRUMENTS
+from underdog.reference.instruments import INSTRUMENTS
 from underdog.store.online.cache import latest_key
 from underdog_streaming.config import StreamConfig
 from underdog_streaming.fake_bridge import BridgePorts, FakeBridge

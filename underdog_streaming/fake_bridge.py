@@ -45,9 +45,9 @@ from typing import Any
 import numpy as np
 import zmq
 
-from underdog.market.instruments import INSTRUMENTS, get_instrument
 from underdog.market.simulated import simulate_bars
-from underdog.sources import endpoints
+from underdog.reference import endpoints
+from underdog.reference.instruments import INSTRUMENTS, get_instrument
 from underdog.sources.simulated import Edge, simulate_ticks
 from underdog_streaming.hostile import hostile_frame
 from underdog_streaming.protocols import (

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from underdog.market.bars import bars_from_ticks
-from underdog.schema import BAR, BAR_US
+from underdog.reference.schema import BAR, BAR_US
 
 # (symbol, minute start in UTC microseconds) -> that minute's earlier ticks as
 # (time_us, bid, ask) sequences, or None when they cannot be known.

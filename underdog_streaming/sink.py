@@ -40,7 +40,7 @@ import psycopg
 import psycopg.errors
 from psycopg.types.json import Jsonb
 
-from underdog.market.instruments import INSTRUMENTS
+from underdog.reference.instruments import INSTRUMENTS
 from underdog.store.db import Database
 from underdog.store.offline import dead_letters, stream_batches
 from underdog.store.offline.decimals import POW10_PY, scale_of
