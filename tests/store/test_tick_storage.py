@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from alembic import command
 
-from tests.conftest import fresh_dsn
+from tests.conftest import fresh_dsn, pause_timescale_jobs
 from tests.helpers import DAY, dead_letters, table_checksum
 from underdog.market.backfill import tick_rows
 from underdog.sources.simulated import simulate_ticks
@@ -166,6 +166,7 @@ def test_migration_carries_existing_ticks_over_value_for_value() -> None:
     dsn = fresh_dsn("ticks0010")
     try:
         command.upgrade(migrate._config(dsn), BEFORE_0010)
+        pause_timescale_jobs(dsn)  # 2024 ticks: past retention, a job run would drop them
         old = _old_ticks()
         with psycopg.connect(dsn) as conn:
             conn.cursor().executemany(
@@ -176,6 +177,7 @@ def test_migration_carries_existing_ticks_over_value_for_value() -> None:
                 conn.execute("SELECT compress_chunk(c) FROM show_chunks('underdog.ticks') c"
                              " LIMIT 1")
         assert migrate.upgrade(dsn) == migrate.head()
+        pause_timescale_jobs(dsn)  # 0010 made the ticks policies anew
         with Database(dsn) as db:
             got = read_values(db)
         want = pd.DataFrame(old, columns=VALUES)

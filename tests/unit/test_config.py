@@ -85,6 +85,8 @@ DOCUMENTED = {
     "UNDERDOG_READER_ROLE": ("reader_x", ("reader_role",)),
     "UNDERDOG_READER_PASSWORD": ("pw", ("reader_password",)),
     "UNDERDOG_READER_DATABASE_URL": ("postgresql://r@replica/x", ("reader_database_url",)),
+    "UNDERDOG_REPLICA_MAX_LAG_S": ("12.5", ("replica_max_lag_s",)),
+    "UNDERDOG_REDIS_CLUSTER": ("true", ("redis_cluster",)),
     "UNDERDOG_ADMIN_DATABASE_URL": ("postgresql://a@db/x", ("admin_database_url",)),
     "UNDERDOG_POOL_MAX_SIZE": ("9", ("pool_max_size",)),
     "UNDERDOG_REDIS_URL": ("redis://cache:6379/2", ("redis_url",)),
@@ -130,7 +132,7 @@ DOCUMENTED = {
     "UNDERDOG_LOG_LEVEL": ("DEBUG", ("log_level",)),
 }
 # Read by the CLIs' own options (typer envvar) or by the tests, not by the settings.
-NOT_SETTINGS = {"UNDERDOG_", "UNDERDOG_READER_", "UNDERDOG_TEST_SERVER",
+NOT_SETTINGS = {"UNDERDOG_", "UNDERDOG_READER_", "UNDERDOG_TEST_SERVER", "UNDERDOG_REPLICA_PRELOAD",
                 "UNDERDOG_MT5_SERVER_UTC_OFFSET_HOURS", "UNDERDOG_METRICS_PORT",
                 "UNDERDOG_METRICS_ADDR"}
 
