@@ -7,6 +7,7 @@ from underdog.features import materialize
 from underdog.features.audits import lookahead_audit, parity_audit, sanity
 from underdog.features.registry import FEATURE_VERSION, describe
 from underdog.features.state_vector import build, load_inputs
+from underdog_assets.defs.common.executors import work_tags
 from underdog_assets.defs.common.partitions import DAILY, WEEKLY_BATCHES
 from underdog_assets.defs.common.resources import DatabaseResource, MarketResource, RedisResource
 
@@ -14,6 +15,7 @@ OWNERS = ["team:research"]
 
 
 @dg.asset(
+    op_tags=work_tags("cpu"),
     partitions_def=DAILY, backfill_policy=WEEKLY_BATCHES, deps=["ohlcv"], group_name="features",
     kinds={"python", "postgres"},
     owners=OWNERS,
@@ -36,6 +38,7 @@ def regime_model(context: dg.AssetExecutionContext, database: DatabaseResource,
 
 
 @dg.asset(
+    op_tags=work_tags("cpu"),
     partitions_def=DAILY, backfill_policy=WEEKLY_BATCHES, deps=["regime_model", "ohlcv"],
     group_name="features", kinds={"timescale"}, owners=OWNERS, pool="timescale_write",
     description="Regime (trend / range / transition) per symbol and 15-minute bucket from "
@@ -65,6 +68,7 @@ STATE_CHECKS = [
 
 
 @dg.asset(
+    op_tags=work_tags("cpu"),
     partitions_def=DAILY, backfill_policy=WEEKLY_BATCHES,
     deps=["ohlcv", "sentiment_scores", "macro_indicators", "regime_predictions"],
     group_name="features", kinds={"timescale"}, owners=OWNERS, pool="timescale_write",

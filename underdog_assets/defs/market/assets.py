@@ -10,6 +10,7 @@ from underdog.market.backfill import MarketBackfill, backfill, tick_audit
 from underdog.store.offline import aggregates
 from underdog.store.offline.audits import bar_gaps, duplicate_keys, ohlc_violations
 from underdog.store.offline.writers import WriteResult
+from underdog_assets.defs.common.executors import work_tags
 from underdog_assets.defs.common.partitions import DAILY, WEEKLY_BATCHES
 from underdog_assets.defs.common.resources import DatabaseResource, MarketResource, RedisResource
 
@@ -35,6 +36,7 @@ OHLCV_CHECKS = [
 
 
 @dg.multi_asset(
+    op_tags=work_tags("io"),
     specs=[
         dg.AssetSpec("ticks", group_name="market", kinds={"timescale"}, owners=OWNERS,
                      description=f"Bid/ask ticks per symbol from {SOURCES_TEXT}. Historical "
@@ -48,7 +50,7 @@ OHLCV_CHECKS = [
     check_specs=TICKS_CHECKS + OHLCV_CHECKS,
     partitions_def=DAILY,
     backfill_policy=WEEKLY_BATCHES,
-    pool="timescale_write",
+    pool="market_feed",
     can_subset=True,
 )
 def market_data(
@@ -147,6 +149,7 @@ def _ohlcv_result(context: dg.AssetExecutionContext, database: DatabaseResource,
 
 
 @dg.multi_asset(
+    op_tags=work_tags("io"),
     specs=[
         dg.AssetSpec("ohlcv_1h", deps=["ohlcv"], group_name="market", kinds={"timescale"},
                      owners=["team:market-data"],
