@@ -12,3 +12,9 @@ from underdog_assets.defs.common.executors import celery_execution_config
 
 app = make_app(celery_execution_config(load_settings()))
 execute_plan = create_task(app)
+
+# The code location, built once here: the pool's forked children inherit it instead of
+# importing and building it (torch, pandas, dagster's definitions: seconds) at every step.
+from underdog_assets.runs import job_named  # noqa: E402
+
+job_named("market_daily")
