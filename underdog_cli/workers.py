@@ -50,4 +50,4 @@ def start(
         concurrency = (settings.celery_io_concurrency if chosen == ["io"]
                        else cpu_concurrency(settings))
     argv = worker_argv(name=name, queues=chosen, concurrency=concurrency, loglevel=loglevel)
-    os.execv(argv[0], argv)  # signals (SIGTERM: warm shutdown) go straight to Celery
+    os.execv(argv[0], argv)  # noqa: S606 - signals (SIGTERM: warm shutdown) go straight to Celery
