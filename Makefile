@@ -12,7 +12,7 @@ export UNDERDOG_REDIS_PREFIX ?= underdog
 export DAGSTER_PG_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/underdog_dagster
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: demo test test-timescale test-tools ui bench install services db lint clean
+.PHONY: demo test test-timescale test-tools ui bench install services db lint clean workers
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,13 @@ test-timescale: services $(NODE_DEPS) test-tools
 ui: db
 	@echo "Dagster UI on http://127.0.0.1:3000 (webserver + daemon; Ctrl-C stops both)"
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# N Celery workers (underdog@w1 ... underdog@wN) for UNDERDOG_EXECUTOR=celery runs, in the
+# foreground until Ctrl-C; on other machines: `underdog workers start` with the same settings.
+N ?= 2
+workers: db
+	@trap 'kill 0' INT TERM; for i in $$(seq 1 $(N)); do \
+	  UNDERDOG_EXECUTOR=celery $(VENV)/bin/underdog workers start --name underdog@w$$i & done; wait
 
 bench: db  # each prints its figures, then one JSON line
 	$(PY) bench/ingest.py --rows 1000000

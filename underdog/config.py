@@ -268,6 +268,20 @@ class Settings(BaseSettings):
     alphavantage: AlphaVantage = AlphaVantage()
     sentiment: Sentiment = Sentiment()
 
+    # Where Dagster runs steps (underdog_assets/defs/common/executors.py): "multiprocess" (one
+    # machine), "celery" (workers started by `underdog workers start`), "k8s" (one pod a step).
+    executor: Literal["multiprocess", "celery", "k8s"] = "multiprocess"
+    # Celery: broker and result backend; empty: UNDERDOG_REDIS_URL. Its keys carry
+    # `<UNDERDOG_REDIS_PREFIX>:celery:` so two prefixes (tests, deployments) share no queue.
+    celery_broker_url: SecretStr | None = None
+    # An unacknowledged step (its worker died) goes back to the queue after this long: longer
+    # than the longest step, or a live worker's step is run twice.
+    celery_visibility_timeout_s: int = Field(default=3600, gt=0)
+    # Worker processes per queue kind on one host: "io" (sources, SQL) and "cpu" (scoring,
+    # features, training).
+    celery_io_concurrency: int = Field(default=4, ge=1)
+    celery_cpu_concurrency: int = Field(default=0, ge=0)  # 0: the host's CPU count
+
     # Operations (underdog.ops): per-table overrides of the allowed lag, "ohlcv=10m,quotes=off"
     # (defaults: underdog/ops/cadences.py); log lines on stderr, redacted: one JSON object
     # each (services: docker/) or text for a terminal, both with the run and partition.
@@ -298,6 +312,11 @@ class Settings(BaseSettings):
         secret = value if isinstance(value, SecretStr) else SecretStr(str(value))
         variable = f"UNDERDOG_{info.field_name.upper()}"
         return _require_scheme(secret, ("postgresql", "postgres"), variable)
+
+    @field_validator("celery_broker_url", mode="before")
+    @classmethod
+    def _blank_broker_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("reader_password", mode="before")
     @classmethod
@@ -339,6 +358,12 @@ class Settings(BaseSettings):
     def admin_variable(self) -> str:
         """The variable `admin_dsn` comes from: errors name the one a user set."""
         return "UNDERDOG_ADMIN_DATABASE_URL" if self.admin_database_url else "UNDERDOG_DATABASE_URL"
+
+    @property
+    def celery_broker(self) -> str:
+        """UNDERDOG_CELERY_BROKER_URL, or the project's Redis."""
+        url = self.celery_broker_url or self.redis_url
+        return url.get_secret_value()
 
     @property
     def reader_secret(self) -> str | None:

@@ -23,12 +23,14 @@ from underdog_cli import (
     market,
     metrics,
     sentiment,
+    workers,
 )
 from underdog_cli.errors import OneLineErrors, report
 
 app = typer.Typer(cls=OneLineErrors, no_args_is_help=True, help=__doc__.splitlines()[0],
                   pretty_exceptions_enable=False)
-for group in (db, market, features, macro, insider, sentiment, agent, metrics):
+for group in (db, market, features, macro, insider, sentiment, agent, metrics,
+              workers):
     app.add_typer(group.app, name=group.__name__.rsplit(".", 1)[-1])
 app.command()(demo.demo)
 app.command()(health.health)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from underdog.config import load_settings
 from underdog.ops.cadences import (
     AGENT_TRAIN,
     FEATURES_DAILY,
@@ -18,6 +19,7 @@ from underdog.ops.cadences import (
     SENTIMENT_COLLECT,
 )
 from underdog_assets.definitions import defs
+from underdog_assets.runs import PARTITION, reconstructable_job
 
 # Bars for the regime model's 30-day fit, a week per run (bars and their summaries: the
 # ticks of six weeks are 3M rows the demo does not need); then, for the last days (Sunday's
@@ -52,15 +54,29 @@ class DemoRun:
 
 
 def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, label: str,
-         ops: dict | None = None, **kwargs: object) -> DemoRun:
+         ops: dict | None = None, *, tags: dict[str, str] | None = None,
+         partition_key: str | None = None,
+         asset_selection: list[dg.AssetKey] | None = None) -> DemoRun:
+    """One run: in this process, or where UNDERDOG_EXECUTOR sends its steps (celery, k8s)."""
     config = {**QUIET, "ops": ops} if ops else QUIET
-    result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=config,
-                                    **kwargs)
+    if load_settings().executor == "multiprocess":
+        result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                        run_config=config, tags=tags,
+                                        partition_key=partition_key,
+                                        asset_selection=asset_selection)
+        return _outcome(job.name, label, result)
+    tags = {**(tags or {}), **({PARTITION: partition_key} if partition_key else {})}
+    with dg.execute_job(reconstructable_job(job.name), instance, run_config=config, tags=tags,
+                        asset_selection=asset_selection) as result:
+        return _outcome(job.name, label, result)
+
+
+def _outcome(job: str, label: str, result: dg.ExecuteInProcessResult) -> DemoRun:
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     evaluation = {k: v.value for m in result.get_asset_materialization_events()
                   if m.asset_key == dg.AssetKey("td3_evaluation")
                   for k, v in m.materialization.metadata.items()}
-    return DemoRun(job.name, label, result.success, result.run_id, checks, evaluation)
+    return DemoRun(job, label, result.success, result.run_id, checks, evaluation)
 
 
 def run_demo() -> list[DemoRun]:

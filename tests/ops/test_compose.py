@@ -36,7 +36,8 @@ ENV = {"POSTGRES_PASSWORD": "pw-for-tests", "POSTGRES_WRITER_PASSWORD": "writer-
        "GRAFANA_ADMIN_PASSWORD": "grafana-for-tests"}
 # The variables that hold a password, and the only ones a URL may take its password from.
 SECRETS = "POSTGRES_PASSWORD|POSTGRES_WRITER_PASSWORD|UNDERDOG_READER_PASSWORD|REDIS_PASSWORD"
-PROJECT_SERVICES = {"migrate", "dagster-webserver", "dagster-daemon", "streamer", "exporter"}
+PROJECT_SERVICES = {"migrate", "dagster-webserver", "dagster-daemon", "dagster-worker", "streamer",
+                    "exporter"}
 SERVICES = PROJECT_SERVICES | {"timescaledb", "redis", "prometheus", "grafana"}
 PUBLISHED = {"timescaledb", "redis", "dagster-webserver", "prometheus", "grafana"}
 LONG_RUNNING = SERVICES - {"migrate"}
@@ -214,6 +215,7 @@ def test_every_project_command_parses(compose: dict) -> None:
         "migrate": [["underdog", "db", "create"], ["underdog", "db", "upgrade"]],
         "dagster-webserver": [["dagster-webserver"]],
         "dagster-daemon": [["dagster-daemon", "run"]],
+        "dagster-worker": [["underdog", "workers", "start"]],
         "streamer": [["underdog-streamer", "run"]],
         "exporter": [["underdog", "metrics", "serve"]],
     }

@@ -10,6 +10,7 @@ from underdog.agent.report import folds_metadata
 from underdog.agent.runs import TrainRun, train_folds
 from underdog.ops.metrics import agent_metrics
 from underdog.sources.simulated import Edge
+from underdog_assets.defs.common.executors import work_tags
 from underdog_assets.defs.common.resources import DatabaseResource, MarketResource
 
 OWNERS = ["team:research"]
@@ -53,6 +54,7 @@ BEATS_FLAT = dg.AssetCheckSpec(
 
 
 @dg.asset(
+    op_tags=work_tags("cpu"),
     # Every stored day of vectors feeds each seed's policies.
     deps=[dg.AssetDep("state_vectors", partition_mapping=dg.AllPartitionMapping())],
     group_name="agent", kinds={"pytorch", "postgres"}, owners=OWNERS,
@@ -100,6 +102,7 @@ LEDGER_CHECK = dg.AssetCheckSpec(
 
 
 @dg.asset(
+    op_tags=work_tags("cpu"),
     deps=["td3_policy"], group_name="agent", kinds={"pytorch", "timescale"}, owners=OWNERS,
     check_specs=[LEDGER_CHECK], pool="timescale_write", partitions_def=SEEDS,
     description="The seed's policies of td3_policy, each fold's on its own test window, "
@@ -165,6 +168,7 @@ def _other_seeds(context: dg.AssetExecutionContext) -> dict[str, list[float]]:
 
 
 @dg.asset(
+    op_tags=work_tags("io"),
     deps=["td3_evaluation"], group_name="agent", kinds={"timescale"}, owners=OWNERS,
     description="Trades, win rate, PnL and costs per UTC day and strategy, from `trades` "
                 "(a continuous aggregate on TimescaleDB, a refreshed table on PostgreSQL).",

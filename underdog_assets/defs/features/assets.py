@@ -5,6 +5,7 @@ import pandas as pd
 
 from underdog.features import materialize
 from underdog.features.registry import FEATURE_VERSION, describe
+from underdog_assets.defs.common.executors import work_tags
 from underdog_assets.defs.common.partitions import DAILY, WEEKLY_BATCHES
 from underdog_assets.defs.common.resources import DatabaseResource, MarketResource, RedisResource
 
@@ -12,6 +13,7 @@ OWNERS = ["team:research"]
 
 
 @dg.asset(
+    op_tags=work_tags("cpu"),
     partitions_def=DAILY, backfill_policy=WEEKLY_BATCHES, deps=["ohlcv"], group_name="features",
     kinds={"python", "postgres"},
     owners=OWNERS,
@@ -30,6 +32,7 @@ def regime_model(context: dg.AssetExecutionContext, database: DatabaseResource,
 
 
 @dg.asset(
+    op_tags=work_tags("cpu"),
     partitions_def=DAILY, backfill_policy=WEEKLY_BATCHES, deps=["regime_model", "ohlcv"],
     group_name="features", kinds={"timescale"}, owners=OWNERS, pool="timescale_write",
     description="Regime (trend / range / transition) per symbol and 15-minute bucket from "
@@ -59,6 +62,7 @@ STATE_CHECKS = [
 
 
 @dg.asset(
+    op_tags=work_tags("cpu"),
     partitions_def=DAILY, backfill_policy=WEEKLY_BATCHES,
     deps=["ohlcv", "sentiment_scores", "macro_indicators", "regime_predictions"],
     group_name="features", kinds={"timescale"}, owners=OWNERS, pool="timescale_write",

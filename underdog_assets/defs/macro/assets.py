@@ -15,6 +15,7 @@ from underdog.macro.vintages import (
     audit_window,
 )
 from underdog.macro.vintages import fetch_and_write as fetch_macro
+from underdog_assets.defs.common.executors import work_tags
 from underdog_assets.defs.common.partitions import DAILY
 from underdog_assets.defs.common.resources import (
     DatabaseResource,
@@ -43,8 +44,9 @@ class MacroConfig(dg.Config):
 
 
 @dg.asset(
+    op_tags=work_tags("io"),
     partitions_def=DAILY, backfill_policy=SINGLE_RUN, group_name="macro",
-    kinds={"timescale", "redis"}, owners=OWNERS, pool="timescale_write",
+    kinds={"timescale", "redis"}, owners=OWNERS, pool="fred",
     check_specs=MACRO_CHECKS,
     description="FRED series (UNDERDOG_FRED_SERIES) with every ALFRED vintage: one row per "
                 "observation and realtime_start, value NULL where FRED says '.'. A vintage is "
@@ -117,8 +119,9 @@ def _macro_checks(found: WindowAudit) -> list[dg.AssetCheckResult]:
 
 
 @dg.asset(
+    op_tags=work_tags("io"),
     partitions_def=DAILY, backfill_policy=SINGLE_RUN, group_name="macro",
-    kinds={"postgres"}, owners=OWNERS, pool="timescale_write",
+    kinds={"postgres"}, owners=OWNERS, pool="sec_edgar",
     description="Insider transactions (Form 4 / 4/A) of the issuers in UNDERDOG_EDGAR_CIKS "
                 "(CIKs or tickers) from SEC EDGAR, one row per non-derivative and derivative "
                 "transaction, available when the filing was accepted (read as New York time). "

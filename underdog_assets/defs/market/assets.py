@@ -8,6 +8,7 @@ import pandas as pd
 
 from underdog.market.materialize import AuditedBackfill, audited_backfill, refresh_summaries
 from underdog.store.offline.writers import WriteResult
+from underdog_assets.defs.common.executors import work_tags
 from underdog_assets.defs.common.partitions import DAILY, WEEKLY_BATCHES
 from underdog_assets.defs.common.resources import DatabaseResource, MarketResource, RedisResource
 
@@ -33,6 +34,7 @@ OHLCV_CHECKS = [
 
 
 @dg.multi_asset(
+    op_tags=work_tags("io"),
     specs=[
         dg.AssetSpec("ticks", group_name="market", kinds={"timescale"}, owners=OWNERS,
                      description=f"Bid/ask ticks per symbol from {SOURCES_TEXT}. Historical "
@@ -46,7 +48,7 @@ OHLCV_CHECKS = [
     check_specs=TICKS_CHECKS + OHLCV_CHECKS,
     partitions_def=DAILY,
     backfill_policy=WEEKLY_BATCHES,
-    pool="timescale_write",
+    pool="market_feed",
     can_subset=True,
 )
 def market_data(
@@ -143,6 +145,7 @@ def _ohlcv_result(context: dg.AssetExecutionContext, market: MarketResource,
 
 
 @dg.multi_asset(
+    op_tags=work_tags("io"),
     specs=[
         dg.AssetSpec("ohlcv_1h", deps=["ohlcv"], group_name="market", kinds={"timescale"},
                      owners=["team:market-data"],

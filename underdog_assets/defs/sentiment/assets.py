@@ -11,6 +11,7 @@ from underdog.sentiment.pipeline import (
     refresh_summary,
     score_and_publish,
 )
+from underdog_assets.defs.common.executors import work_tags
 from underdog_assets.defs.common.partitions import WEEKLY_BATCHES
 from underdog_assets.defs.common.resources import DatabaseResource, RedisResource, SentimentResource
 from underdog_assets.defs.sentiment.partitions import SENTIMENT_DAILY
@@ -53,6 +54,8 @@ def _source_table(runs: list[SourceRun]) -> str:
 
 
 @dg.asset(
+    op_tags=work_tags("io"),
+    pool="news_apis",  # the source's rate limit, across workers
     partitions_def=SENTIMENT_DAILY, backfill_policy=WEEKLY_BATCHES, group_name="sentiment",
     kinds={"postgres"}, owners=OWNERS,
     description=f"News articles (NewsAPI, GNews, Alpha Vantage NEWS_SENTIMENT) published in "
@@ -66,6 +69,8 @@ def raw_news(context: dg.AssetExecutionContext, database: DatabaseResource,
 
 
 @dg.asset(
+    op_tags=work_tags("io"),
+    pool="reddit",  # the source's rate limit, across workers
     partitions_def=SENTIMENT_DAILY, backfill_policy=WEEKLY_BATCHES, group_name="sentiment",
     kinds={"postgres"}, owners=OWNERS,
     description=f"Reddit posts (PRAW, UNDERDOG_REDDIT_SUBREDDITS) created in the day, from "
@@ -92,6 +97,7 @@ SCORE_CHECKS = [
 
 
 @dg.asset(
+    op_tags=work_tags("cpu"),
     partitions_def=SENTIMENT_DAILY, backfill_policy=WEEKLY_BATCHES,
     deps=["raw_news", "raw_posts"], group_name="sentiment", kinds={"timescale", "pytorch"},
     owners=OWNERS, pool="timescale_write", check_specs=SCORE_CHECKS,
@@ -151,6 +157,7 @@ def _score_checks(found: SentimentAudit, end: pd.Timestamp) -> list[dg.AssetChec
 
 
 @dg.asset(
+    op_tags=work_tags("io"),
     partitions_def=SENTIMENT_DAILY, backfill_policy=WEEKLY_BATCHES, deps=["sentiment_scores"],
     group_name="sentiment", kinds={"timescale"}, owners=OWNERS, pool="timescale_write",
     description="Confidence-weighted mean, std and count of sentiment per symbol, source and "
