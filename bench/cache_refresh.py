@@ -27,9 +27,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scratch import scratch_database, scratch_dsn  # noqa: E402
+
 from underdog.market.backfill import backfill_bars  # noqa: E402
-from underdog.store import migrate  # noqa: E402
-from underdog.store.admin import create_database, drop_database  # noqa: E402
 from underdog.store.db import Database  # noqa: E402
 from underdog.store.offline.readers import latest  # noqa: E402
 from underdog.store.online.cache import LatestCache  # noqa: E402
@@ -110,16 +110,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500, help="calls timed per method")
     args = parser.parse_args()
-    server = os.environ.get("UNDERDOG_DATABASE_URL",
-                            "postgresql://postgres@127.0.0.1:5432/underdog").rsplit("/", 1)[0]
-    dsn = f"{server}/underdog_bench_refresh_{os.getpid()}"
-    create_database(dsn)
-    try:
-        migrate.upgrade(dsn)
+    with scratch_database(scratch_dsn("underdog_bench_refresh")) as dsn:
         result = run(dsn, os.environ.get("UNDERDOG_REDIS_URL", "redis://127.0.0.1:6379/0"),
                      args.calls)
-    finally:
-        drop_database(dsn)
     for name in ("refresh", "baseline_delete_then_put"):
         r = result[name]
         print(f"{name:26} alone p50 {r['alone_p50_ms']} / p99 {r['alone_p99_ms']} ms; with a"

@@ -23,20 +23,23 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import redis
 
 from underdog.market.backfill import simulated_bars
-from underdog.store import migrate
-from underdog.store.admin import create_database, drop_database
 from underdog.store.db import Database
 from underdog.store.offline import readers
 from underdog.store.offline.writers import replace_window, upsert
 from underdog.store.online.bar_packs import BarPacks
 from underdog.store.tables import OHLCV
+
+sys.path.insert(0, str(Path(__file__).parent))
+from scratch import scratch_database, scratch_dsn  # noqa: E402
 
 SERVER = os.environ.get("UNDERDOG_BENCH_TIMESCALE", "postgresql://postgres@127.0.0.1:5544")
 REDIS_URL = os.environ.get("UNDERDOG_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -148,18 +151,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     days = [week + d * DAY for week in WEEKS for d in range(4)][:args.days]
-    dsn = f"{SERVER.rstrip('/')}/underdog_bench_cs_{os.getpid()}"
-    create_database(dsn)
-    try:
-        migrate.upgrade(dsn, timescale="on")
-        with Database(dsn) as db:
-            with db.connection() as conn, conn.transaction():  # the bench compresses itself
-                conn.execute("SELECT alter_job(job_id, scheduled => false)"
-                             " FROM timescaledb_information.jobs"
-                             " WHERE hypertable_schema = 'underdog'")
-            result = run(db, days, list(SYMBOLS[:args.symbols]), args.repeat)
-    finally:
-        drop_database(dsn)
+    with scratch_database(scratch_dsn("underdog_bench_cs", SERVER), timescale="on") as dsn, \
+            Database(dsn) as db:
+        with db.connection() as conn, conn.transaction():  # the bench compresses itself
+            conn.execute("SELECT alter_job(job_id, scheduled => false)"
+                         " FROM timescaledb_information.jobs"
+                         " WHERE hypertable_schema = 'underdog'")
+        result = run(db, days, list(SYMBOLS[:args.symbols]), args.repeat)
     ratio = result["rewrite_columnstore"]["p50_ms"] / result["rewrite_rowstore"]["p50_ms"]
     say(f"rewriting a columnstore day costs {ratio:.2f}x a rowstore day")
     print(json.dumps({"bench": "columnstore", "server": "TimescaleDB", "days": len(days),

@@ -24,13 +24,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scratch import scratch_database, scratch_dsn  # noqa: E402
+
 from underdog.features import materialize, regime  # noqa: E402
 from underdog.features.audits import lookahead_audit, parity_audit  # noqa: E402
 from underdog.features.online import latest_state, update_online  # noqa: E402
 from underdog.features.state_vector import load_inputs, training_frame  # noqa: E402
 from underdog.market.backfill import backfill_bars  # noqa: E402
-from underdog.store import migrate  # noqa: E402
-from underdog.store.admin import create_database, drop_database  # noqa: E402
 from underdog.store.db import Database  # noqa: E402
 from underdog.store.offline.readers import bars, latest  # noqa: E402
 from underdog.store.offline.writers import replace_window, upsert  # noqa: E402
@@ -192,15 +192,8 @@ def main() -> None:
                         help="online updates timed (one per bar, the last bars of the year)")
     parser.add_argument("--reads", type=int, default=2000, help="online reads timed")
     args = parser.parse_args()
-    server = os.environ.get("UNDERDOG_DATABASE_URL",
-                            "postgresql://postgres@127.0.0.1:5432/underdog").rsplit("/", 1)[0]
-    dsn = f"{server}/underdog_bench_features_{os.getpid()}"
-    create_database(dsn)
-    try:
-        migrate.upgrade(dsn)
+    with scratch_database(scratch_dsn("underdog_bench_features")) as dsn:
         result = run(dsn, os.environ.get("UNDERDOG_REDIS_URL", "redis://127.0.0.1:6379/0"), args)
-    finally:
-        drop_database(dsn)
     print(json.dumps(result))
 
 

@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,14 +54,15 @@ import psycopg
 from underdog.config import Settings, load_settings
 from underdog.reference.instruments import INSTRUMENTS
 from underdog.reference.schema import BAR
-from underdog.store import migrate
-from underdog.store.admin import create_database, drop_database
 from underdog.store.db import Database
 from underdog.store.offline import readers
 from underdog.store.offline.writers import replace_window
 from underdog.store.online.bar_packs import BarPacks
 from underdog.store.online.cache import LatestCache
 from underdog.store.tables import OHLCV
+
+sys.path.insert(0, str(Path(__file__).parent))  # run as a script or imported by storage.py
+from scratch import scratch_database  # noqa: E402
 
 SEED = 20240101
 SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "USDCHF", "USDCAD", "NZDUSD", "EURGBP")
@@ -172,18 +173,10 @@ def count_rows(conn: psycopg.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM underdog.ohlcv").fetchone()[0])
 
 
-@contextmanager
-def throwaway_database(dsn: str, settings: Settings) -> Iterator[str]:
+def throwaway_database(dsn: str, settings: Settings) -> AbstractContextManager[str]:
     """Create + migrate a database of our own; drop it however we leave."""
-    if not create_database(dsn):  # left over by a killed run with the same pid
-        drop_database(dsn)
-        create_database(dsn)
-    try:
-        migrate.upgrade(dsn, timescale=settings.timescale, reader_role=settings.reader_role,
-                        reader_password=settings.reader_secret)
-        yield dsn
-    finally:
-        drop_database(dsn)
+    return scratch_database(dsn, timescale=settings.timescale, reader_role=settings.reader_role,
+                            reader_password=settings.reader_secret)
 
 
 # --- loads ------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -25,11 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from psycopg_pool import ConnectionPool  # noqa: E402
+from scratch import scratch_database, scratch_dsn  # noqa: E402
 
 from underdog.config import load_settings  # noqa: E402
 from underdog.market.backfill import backfill_bars  # noqa: E402
-from underdog.store import migrate  # noqa: E402
-from underdog.store.admin import create_database, drop_database  # noqa: E402
 from underdog.store.db import Database, check_idle  # noqa: E402
 from underdog.store.offline.readers import latest  # noqa: E402
 
@@ -84,11 +82,8 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=1000, help="reads per round")
     args = parser.parse_args()
     settings = load_settings()
-    base, _, _ = settings.dsn.rpartition("/")
-    dsn = f"{base}/underdog_bench_reader_{os.getpid()}"
-    create_database(dsn)
-    try:
-        migrate.upgrade(dsn, timescale=settings.timescale)
+    with scratch_database(scratch_dsn("underdog_bench_reader", settings.dsn),
+                          timescale=settings.timescale) as dsn:
         with Database(dsn) as db:
             backfill_bars(db, ["EURUSD"], DAY, DAY.replace(hour=2), seed=3)
         with Database(dsn, max_size=1) as ours, Baseline(dsn) as baseline, \
@@ -97,8 +92,6 @@ def main() -> None:
                                   args.reads)
         for name, us in results.items():
             print(f"{name:8s} {us:7.1f} us per latest-bar read (median of 7 interleaved rounds)")
-    finally:
-        drop_database(dsn)
     print(json.dumps({"bench": "reader_pool", "reads": args.reads,
                       "ours_us": round(results["ours"], 1),
                       "baseline_us": round(results["baseline"], 1),
