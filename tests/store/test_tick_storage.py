@@ -152,7 +152,10 @@ def test_parallel_streams_cut_windows_that_do_not_start_at_midnight(db: Database
 
 
 def _old_ticks() -> list[tuple]:
-    t = datetime(2024, 3, 5, 10, tzinfo=UTC)
+    # Recent, so no retention job of the server (which may run the moment a migration makes
+    # it, before the test can pause it) drops them mid-test on TimescaleDB.
+    t = (datetime.now(UTC) - timedelta(days=3)).replace(hour=10, minute=0, second=0,
+                                                         microsecond=0)
     ms = timedelta(milliseconds=1)
     return [
         ("EURUSD", t, 0, 1.08512, 1.08524, 1.25, 0.75, t),
@@ -166,7 +169,7 @@ def test_migration_carries_existing_ticks_over_value_for_value() -> None:
     dsn = fresh_dsn("ticks0010")
     try:
         command.upgrade(migrate._config(dsn), BEFORE_0010)
-        pause_timescale_jobs(dsn)  # 2024 ticks: past retention, a job run would drop them
+        pause_timescale_jobs(dsn)  # a compression run would race the test's own
         old = _old_ticks()
         with psycopg.connect(dsn) as conn:
             conn.cursor().executemany(
