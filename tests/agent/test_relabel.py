@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from tests.agent.paths import FREE, env_on, hold, path
+from underdog.agent.config import AgentConfig, SplitConfig, TrainConfig
 from underdog.agent.env import Decisions
 from underdog.agent.relabel import RelabelBuffer
+from underdog.agent.train import train
 
 CONFIG = replace(FREE, action_mapping="target", decision_bars=3, band=0.5, reward="return",
                  reward_scale=1000.0, drawdown_penalty=0.0, commission=0.00003,
@@ -70,3 +72,13 @@ def test_a_transition_that_ended_the_episode_is_left_alone() -> None:
     samples = buffer._get_samples(np.array([1]))
     assert float(samples.rewards[0, 0]) == pytest.approx(float(buffer.rewards[1, 0]))
     assert np.array_equal(samples.actions[0].numpy(), buffer.actions[1, 0])
+
+
+def test_td3_trains_on_the_relabelling_buffer() -> None:
+    config = AgentConfig(env=CONFIG, split=SplitConfig(purge_bars=5),
+                         train=TrainConfig(timesteps=300, learning_starts=50, batch_size=16,
+                                           episode_bars=60, net_arch=(8,), relabel=1.0))
+    trained = train(path(closes(600), spread=0.0002), config)
+    buffer = trained.model.replay_buffer
+    assert isinstance(buffer, RelabelBuffer) and buffer.share == 1.0
+    assert np.count_nonzero(buffer.market_return[:buffer.pos]) > 0.9 * buffer.pos
