@@ -104,6 +104,9 @@ class TrainConfig:
     gradient_steps: int = 1  # gradient updates each time (SB3's gradient_steps)
     episode_bars: int = 1_440  # a training episode: a random day-long stretch of the window
     threads: int = 1  # torch threads: small networks train faster on one (measured)
+    # Share of each replay batch relabelled with random prior positions and actions, their
+    # rewards recomputed from the stored market return (agent/relabel.py); 0: plain TD3.
+    relabel: float = 0.0
 
 
 @dataclass(frozen=True)

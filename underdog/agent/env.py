@@ -149,8 +149,10 @@ class FxTradingEnv(gym.Env):
         gain = self._dsr(net) if c.reward == "dsr" else c.reward_scale * net
         reward = gain - c.drawdown_penalty * max(0.0, drawdown - c.drawdown_threshold)
         breach = self._breach(drawdown)
+        # market_return and unit_cost: what any other action would have earned and paid here
+        # (agent/relabel.py recomputes rewards from them)
         info = {"t": t, "position": new, "cost": cost, "gross_return": gross, "net_return": net,
-                "flatten_cost": 0.0}
+                "flatten_cost": 0.0, "market_return": self._ret[t], "unit_cost": self._cost[t]}
         if breach:
             info["shield"] = breach
             info["flatten_cost"] = self.flatten()
@@ -189,7 +191,11 @@ class Decisions(gym.Wrapper):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         env: FxTradingEnv = self.env.unwrapped
         obs, total, terminated, truncated, info = env.step(action)
+        unit_cost, market_return = info["unit_cost"], info["market_return"]
         while not (terminated or truncated or env.deciding):
             obs, reward, terminated, truncated, info = env.step(action)
             total += reward
+            market_return += info["market_return"]
+        # The holding period's market return and the decision bar's cost (agent/relabel.py).
+        info = {**info, "market_return": market_return, "unit_cost": unit_cost}
         return obs, total, terminated, truncated, info

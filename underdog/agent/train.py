@@ -26,6 +26,7 @@ from underdog.agent.config import AgentConfig, EnvConfig
 from underdog.agent.data import MarketData, Split, walk_forward
 from underdog.agent.env import Decisions, FxTradingEnv
 from underdog.agent.performance import performance
+from underdog.agent.relabel import RelabelBuffer
 from underdog.agent.scaler import Scaler
 from underdog.agent.stats import SharpeEstimate, books_sharpe
 
@@ -66,12 +67,16 @@ def torch_threads(n: int) -> Iterator[None]:
 def make_model(env: gym.Env, config: AgentConfig) -> TD3:
     t = config.train
     noise = NormalActionNoise(np.zeros(2), t.action_noise * np.ones(2))
+    replay = {}
+    if t.relabel > 0.0:
+        replay = {"replay_buffer_class": RelabelBuffer,
+                  "replay_buffer_kwargs": {"env_config": config.env, "share": t.relabel}}
     return TD3("MlpPolicy", env, learning_rate=t.learning_rate, buffer_size=t.buffer_size,
                learning_starts=t.learning_starts, batch_size=t.batch_size, tau=t.tau,
                gamma=t.gamma, policy_delay=t.policy_delay, action_noise=noise,
                train_freq=t.train_freq, gradient_steps=t.gradient_steps,
                policy_kwargs={"net_arch": list(t.net_arch)}, seed=t.seed, device="cpu",
-               verbose=0)
+               verbose=0, **replay)
 
 
 def train(data: MarketData, config: AgentConfig | None = None,
