@@ -39,8 +39,9 @@ from underdog.sources.alphavantage_insider import (
 )
 from underdog.sources.edgar import EdgarClient, EdgarError, Filing, pad_cik
 from underdog.store.db import Database
+from underdog.store.offline import dead_letters
 from underdog.store.offline.insider import first_seen
-from underdog.store.offline.writers import WriteResult, upsert, write_dead_letters
+from underdog.store.offline.writers import WriteResult, upsert
 from underdog.store.tables import INSIDER_TRANSACTIONS
 
 log = logging.getLogger(__name__)
@@ -329,6 +330,5 @@ def _keep_first_seen(db: Database, rows: pd.DataFrame) -> pd.DataFrame:
 def _dead_letter_filings(db: Database, failed: list[dict[str, str]]) -> None:
     if not failed:
         return
-    rejected = pd.DataFrame({"reason": [f"unreadable Form 4: {f['error']}" for f in failed],
-                             "payload": failed})
-    write_dead_letters(db, rejected, source="edgar", table=INSIDER_TRANSACTIONS)
+    dead_letters.write(db, [("edgar", INSIDER_TRANSACTIONS.name,
+                             f"unreadable Form 4: {f['error']}", f) for f in failed])

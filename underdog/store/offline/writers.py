@@ -92,15 +92,6 @@ def _dead_letters(cur: psycopg.Cursor, checked: Checked, *, source: str, table: 
                                  for reason, payload in checked.rejected.itertuples(index=False)))
 
 
-def write_dead_letters(db: Database, rejected: pd.DataFrame, *, source: str,
-                       table: Table) -> int:
-    """Rows refused before any write (columns `reason`, `payload`: a JSON-safe dict) into
-    `dead_letters`, aimed at `table`, in one transaction: rows written."""
-    with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
-        _dead_letters(cur, Checked(pd.DataFrame(), rejected), source=source, table=table)
-    return len(rejected)
-
-
 def _unlimited_decompression(db: Database, cur: psycopg.Cursor) -> None:
     """TimescaleDB stops a DML transaction that decompresses more than 100,000 columnstore
     rows (a guard for ad-hoc statements); a backfill rewriting a month of bars, or an upsert
