@@ -139,7 +139,8 @@ def test_upsert_inserts_then_updates_by_key(db: Database) -> None:
     assert upsert(db, OHLCV, bar_frame(5, close=1.1), source="stream").written == 5
     upsert(db, OHLCV, bar_frame(3, close=1.2), source="stream")
     with db.connection() as conn:
-        closes = [r[0] for r in conn.execute("SELECT close FROM underdog.ohlcv ORDER BY time")]
+        closes = [r[0] for r in conn.execute("SELECT close FROM underdog.ohlcv_values"
+                                                   " ORDER BY time")]
     assert closes == [1.2, 1.2, 1.2, 1.1, 1.1]
 
 

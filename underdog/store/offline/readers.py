@@ -18,12 +18,19 @@ from psycopg.rows import dict_row
 from underdog.reference.schema import BAR
 from underdog.store.db import Database
 from underdog.store.offline.copy_binary import decode_arrays
+from underdog.store.offline.decimals import sql_value
 
 BAR_FIELDS = ("open", "high", "low", "close", "volume", "spread")
 TIMEFRAMES: dict[str, tuple[str, timedelta]] = {
     "1m": ("underdog.ohlcv", BAR),
     "1h": ("underdog.ohlcv_1h", timedelta(hours=1)),
     "1d": ("underdog.ohlcv_1d", timedelta(days=1)),
+}
+# M1 prices are stored as units and a scale (revision 0012): `bars` decodes them inline, as
+# the view underdog.ohlcv_values does, so that it (and the bar packs, which fingerprint the
+# same rows by xmin/ctid) reads the table itself.
+STORED_PRICES: dict[str, dict[str, str]] = {
+    "underdog.ohlcv": {c: sql_value(f"{c}_units", "price_scale") for c in BAR_FIELDS[:4]},
 }
 UTC_US = pd.DatetimeTZDtype("us", "UTC")
 _BAR_TYPES = ("timestamptz", "float8", "float8", "float8", "float8", "int8", "float8")
@@ -33,7 +40,7 @@ _BAR_TYPES = ("timestamptz", "float8", "float8", "float8", "float8", "int8", "fl
 LATEST: dict[str, str] = {
     "bar": "SELECT symbol, time, open, high, low, close, volume, spread, source,"
            " time + interval '1 minute' AS available_at"
-           " FROM underdog.ohlcv WHERE symbol = %(symbol)s ORDER BY time DESC LIMIT 1",
+           " FROM underdog.ohlcv_values WHERE symbol = %(symbol)s ORDER BY time DESC LIMIT 1",
     "sentiment": "SELECT symbol, source, item_id, time, available_at, sentiment, confidence,"
                  " label, model FROM underdog.sentiment_scores"
                  " WHERE symbol = %(symbol)s AND (%(source)s::text IS NULL OR source = %(source)s)"
@@ -71,7 +78,8 @@ def bars_query(relation: str, *leading: str) -> str:
     Unordered aggregates (one pass, no sort): every array holds the rows in the same order,
     and `bar_arrays` sorts them by time.
     """
-    columns = ("time", *BAR_FIELDS[:-1], "coalesce(spread, 'NaN')")
+    prices = STORED_PRICES.get(relation, {})
+    columns = ("time", *(prices.get(c, c) for c in BAR_FIELDS[:-1]), "coalesce(spread, 'NaN')")
     arrays = (f"array_send(array_agg({c}))" for c in columns)
     return (f"SELECT {', '.join([*leading, *arrays])} FROM {relation}"
             " WHERE symbol = %s AND time >= %s AND time < %s")
