@@ -56,6 +56,7 @@ from underdog.reference.instruments import INSTRUMENTS
 from underdog.reference.schema import BAR
 from underdog.store.db import Database
 from underdog.store.offline import readers
+from underdog.store.offline.bar_storage import encode_bars
 from underdog.store.offline.writers import replace_window
 from underdog.store.online.bar_packs import BarPacks
 from underdog.store.online.cache import LatestCache
@@ -72,13 +73,15 @@ SEED_BATCH = 10_000
 QUERY_WARMUP, QUERY_ITERATIONS = 20, 500
 MONTH_DAYS, MONTH_ITERATIONS = 30, 100
 CACHE_ITERATIONS = 2_000
-COLUMNS = OHLCV.column_names
+# What the table stores (prices as units and a scale, revision 0012): psql and the seed style
+# load the stored form, so every loader writes the same bytes.
+COLUMNS = [c.name for c in OHLCV.stored_columns]
 INSERT_SEED = (
     f"INSERT INTO underdog.ohlcv ({', '.join(COLUMNS)}) VALUES "
     f"({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT DO NOTHING"
 )
 SELECT_DAY = (
-    "SELECT time, open, high, low, close, volume, spread FROM underdog.ohlcv"
+    "SELECT time, open, high, low, close, volume, spread FROM underdog.ohlcv_values"
     " WHERE symbol = %s AND time >= %s AND time < %s ORDER BY time"
 )
 
@@ -91,23 +94,33 @@ def say(message: str) -> None:
 
 
 def _symbol_bars(rng: np.random.Generator, symbol: str, n: int) -> pd.DataFrame:
-    """n consecutive M1 bars of a random walk: valid OHLC, positive prices."""
+    """n consecutive M1 bars of a random walk: valid OHLC, positive prices on the
+    instrument's grid (as quotes are: bars store them as integers and a scale)."""
     spec = INSTRUMENTS[symbol]
     sigma = spec.daily_vol / np.sqrt(1440)
-    close = spec.base_price * np.exp(np.cumsum(rng.normal(0.0, sigma, n)))
+    close = np.round(spec.base_price * np.exp(np.cumsum(rng.normal(0.0, sigma, n))),
+                     spec.digits)
     open_ = np.concatenate(([spec.base_price], close[:-1]))
     wick = spec.base_price * sigma * np.abs(rng.normal(0.0, 1.0, (2, n)))
     return pd.DataFrame({
         "symbol": symbol,
         "time": pd.date_range(START, periods=n, freq="min", unit="us"),
         "open": open_,
-        "high": np.maximum(open_, close) + wick[0],
-        "low": np.minimum(open_, close) - wick[1],
+        "high": np.round(np.maximum(open_, close) + wick[0], spec.digits),
+        "low": np.round(np.minimum(open_, close) - wick[1], spec.digits),
         "close": close,
         "volume": rng.poisson(20, n).astype("int64"),
         "spread": spec.spread_points * spec.point * rng.uniform(0.8, 1.5, n),
         "source": "bench",
     })
+
+
+def stored_form(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows as the table stores them (underdog.store.offline.bar_storage)."""
+    stored, reasons = encode_bars(frame)
+    if any(r is not None for r in reasons):
+        raise RuntimeError("bench bars off their grid")
+    return stored
 
 
 def make_bars(rows: int, symbols: tuple[str, ...]) -> pd.DataFrame:
@@ -120,6 +133,7 @@ def make_bars(rows: int, symbols: tuple[str, ...]) -> pd.DataFrame:
 
 def seed_tuples(frame: pd.DataFrame) -> list[tuple]:
     """Rows as Python tuples, built before timing (the seed built its OHLCVBar list first)."""
+    frame = stored_form(frame)
     columns = [frame[c].tolist() for c in COLUMNS]
     columns[1] = list(frame["time"].dt.to_pydatetime())
     return list(zip(*columns, strict=True))
@@ -458,7 +472,7 @@ def run(rows: int, repeat: int, settings: Settings, workdir: Path, streams: int)
     dsn = throwaway_dsn(settings.dsn, f"underdog_bench_{os.getpid()}")
     frame = make_bars(rows, SYMBOLS)
     csv = workdir / "bars.csv"
-    frame.to_csv(csv, columns=COLUMNS, header=False, index=False)
+    stored_form(frame).to_csv(csv, columns=COLUMNS, header=False, index=False)
     say(f"data: {len(frame):,} bars, {len(SYMBOLS)} symbols, CSV {csv.stat().st_size >> 20} MiB")
     with throwaway_database(dsn, settings), psycopg.connect(dsn, autocommit=True) as admin, \
             Database(dsn, reader_role=settings.reader_role,
