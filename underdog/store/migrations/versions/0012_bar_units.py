@@ -149,16 +149,17 @@ def summary(width: str, *, timescale: bool, where: str = "") -> str:
     return out
 
 
-def continuous_aggregate(name: str) -> list[str]:
-    width, start, end, every = SUMMARIES[name]
-    return [
-        f"CREATE MATERIALIZED VIEW IF NOT EXISTS underdog.{name} WITH"
-        " (timescaledb.continuous, timescaledb.materialized_only = false) AS"
-        f" {summary(width, timescale=True)} WITH NO DATA",
-        f"SELECT add_continuous_aggregate_policy('underdog.{name}',"
-        f" start_offset => INTERVAL '{start}', end_offset => INTERVAL '{end}',"
-        f" schedule_interval => INTERVAL '{every}', if_not_exists => TRUE)",
-    ]
+def continuous_aggregate(name: str) -> str:
+    return (f"CREATE MATERIALIZED VIEW IF NOT EXISTS underdog.{name} WITH"
+            " (timescaledb.continuous, timescaledb.materialized_only = false) AS"
+            f" {summary(SUMMARIES[name][0], timescale=True)} WITH NO DATA")
+
+
+def refresh_policy(name: str) -> str:
+    _width, start, end, every = SUMMARIES[name]
+    return (f"SELECT add_continuous_aggregate_policy('underdog.{name}',"
+            f" start_offset => INTERVAL '{start}', end_offset => INTERVAL '{end}',"
+            f" schedule_interval => INTERVAL '{every}', if_not_exists => TRUE)")
 
 
 def refresh_function(name: str) -> str:
@@ -174,16 +175,6 @@ def refresh_function(name: str) -> str:
             GET DIAGNOSTICS n = ROW_COUNT;
             RETURN n;
         END $$"""
-
-
-def timescale_statements(*, carry_over: bool = True) -> list[str]:
-    """The rebuild on TimescaleDB, in order (the PGlite DDL test runs these)."""
-    out = [f"DROP MATERIALIZED VIEW IF EXISTS underdog.{name}" for name in SUMMARIES]
-    out += [NEW_TABLE, *TIMESCALE, *([CARRY_OVER] if carry_over else [])]
-    out += [view("underdog.ohlcv_units"), "DROP TABLE underdog.ohlcv", *RENAME, *POLICIES]
-    for name in SUMMARIES:
-        out += continuous_aggregate(name)
-    return out
 
 
 def _scalar(query: str) -> object:
@@ -221,16 +212,17 @@ def upgrade(reader_role: str = "underdog_reader", **context) -> None:
     else:
         _rebuild(timescale)
     summaries = ", ".join(f"underdog.{name}" for name in SUMMARIES)
-    if timescale:
-        for name in SUMMARIES:
-            for statement in continuous_aggregate(name):
-                op.execute(statement)
-    else:
-        for name in SUMMARIES:
-            op.execute(refresh_function(name))
+    for name in SUMMARIES:
+        op.execute(continuous_aggregate(name) if timescale else refresh_function(name))
     op.execute(f"GRANT SELECT ON underdog.ohlcv, underdog.ohlcv_values, {summaries}"
                f" TO {reader_role}")
-    if timescale:  # the rebuilt aggregates hold nothing yet: materialize all of history
-        with op.get_context().autocommit_block():
-            for name in SUMMARIES:
-                op.execute(f"CALL refresh_continuous_aggregate('underdog.{name}', NULL, NULL)")
+    if not timescale:
+        return
+    # The rebuilt aggregates hold nothing yet: materialize all of history (outside a
+    # transaction, as TimescaleDB requires), then add the policies, whose first run would
+    # otherwise start at once and make this refresh fail as concurrent.
+    with op.get_context().autocommit_block():
+        for name in SUMMARIES:
+            op.execute(f"CALL refresh_continuous_aggregate('underdog.{name}', NULL, NULL)")
+    for name in SUMMARIES:
+        op.execute(refresh_policy(name))
