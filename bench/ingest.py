@@ -417,14 +417,18 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def to_columnstore(admin: psycopg.Connection, days: int) -> int:
-    """Move the chunks of the first `days` days to the columnstore: chunks moved."""
+def to_columnstore(admin: psycopg.Connection, days: int) -> tuple[int, int]:
+    """Move the chunks that end by day `days` to the columnstore: (chunks moved, days from
+    START now wholly in the columnstore; chunks are 7 days, not aligned with START)."""
     if "timescaledb" not in backend(admin):
-        return 0
+        return 0, 0
     rows = admin.execute(
         "SELECT compress_chunk(c) FROM show_chunks('underdog.ohlcv', older_than => %s) c",
         (START + timedelta(days=days),)).fetchall()
-    return len(rows)
+    end = admin.execute(
+        "SELECT max(range_end) FROM timescaledb_information.chunks WHERE hypertable_schema ="
+        " 'underdog' AND hypertable_name = 'ohlcv' AND is_compressed").fetchone()[0]
+    return len(rows), (end - START).days if end else 0
 
 
 def measure_reads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame,
@@ -458,8 +462,8 @@ def measure_reads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame,
         cache.client.close()
         packs.client.close()
     # Last, as bar packs read columnstore days from the table: half the days move there.
-    half = full_days(frame) // 2
-    if moved := to_columnstore(admin, half):
+    moved, half = to_columnstore(admin, full_days(frame) // 2)
+    if moved:
         admin.execute("VACUUM ANALYZE underdog.ohlcv")
         say(f"  columnstore: days 0-{half - 1} ({moved} chunks); rowstore: the rest")
     rowstore_days = (half, full_days(frame)) if moved else None
