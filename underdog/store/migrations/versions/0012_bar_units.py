@@ -26,8 +26,11 @@ Revision ID: 0012
 Revises: 0011
 """
 
+import time
+
 from alembic import op
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from underdog.store.offline.decimals import MAX_SCALE, SQL_POW10, sql_value
 
@@ -74,6 +77,15 @@ POLICIES = [
 RENAME = ["ALTER TABLE underdog.ohlcv_units RENAME TO ohlcv",  # the view follows it
           "ALTER INDEX underdog.ohlcv_units_pkey RENAME TO ohlcv_pkey"]
 
+
+# The jobs of the old table and aggregates go first, so that no run starts while they are
+# dropped (the scheduler runs a new policy at once, e.g. right after 0003 on a new database).
+UNSCHEDULE = [
+    *(f"SELECT remove_continuous_aggregate_policy('underdog.{name}', if_exists => TRUE)"
+      for name in ("ohlcv_1h", "ohlcv_1d")),
+    "CALL remove_columnstore_policy('underdog.ohlcv', if_exists => TRUE)",
+    "SELECT remove_retention_policy('underdog.ohlcv', if_exists => TRUE)",
+]
 
 CARRY_OVER = f"""
 INSERT INTO underdog.ohlcv_units
@@ -181,6 +193,21 @@ def _scalar(query: str) -> object:
     return op.get_bind().execute(text(query)).scalar()
 
 
+def _drop(statement: str, tries: int = 40) -> None:
+    """Run a DROP, again after a pause while a job run already under way (a refresh commits
+    in several steps) makes it fail with "tuple concurrently deleted": a savepoint each try."""
+    bind = op.get_bind()
+    for attempt in range(tries):
+        try:
+            with bind.begin_nested():
+                bind.execute(text(statement))
+            return
+        except DBAPIError as exc:
+            if "concurrently" not in str(exc.orig) or attempt == tries - 1:
+                raise
+            time.sleep(0.25)
+
+
 def _has_timescale() -> bool:
     return bool(_scalar("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'"))
 
@@ -189,8 +216,10 @@ def _rebuild(timescale: bool) -> None:
     if unscalable := _scalar(UNSCALABLE):
         raise RuntimeError(f"0012: {unscalable} bars have a price with more than {MAX_SCALE}"
                            " decimals; not migrated")
+    for statement in UNSCHEDULE if timescale else []:
+        op.execute(statement)
     for name in SUMMARIES if timescale else []:  # they depend on the table's columns
-        op.execute(f"DROP MATERIALIZED VIEW IF EXISTS underdog.{name}")
+        _drop(f"DROP MATERIALIZED VIEW IF EXISTS underdog.{name}")
     op.execute(NEW_TABLE)
     for statement in TIMESCALE if timescale else []:
         op.execute(statement)
@@ -198,7 +227,7 @@ def _rebuild(timescale: bool) -> None:
     op.execute(view("underdog.ohlcv_units"))
     if unequal := _scalar(UNEQUAL):
         raise RuntimeError(f"0012: {unequal} bars would not read back exactly; not migrated")
-    op.execute("DROP TABLE underdog.ohlcv")
+    _drop("DROP TABLE underdog.ohlcv")
     for statement in RENAME + (POLICIES if timescale else []):
         op.execute(statement)
 
