@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -445,14 +446,22 @@ def evaluation(ui: DagsterUI, db: Database, dsn: str, redis_prefix: str,
                         "DAGSTER_PG_URL": ui.storage_url, "UNDERDOG_SIMULATOR_EDGE": str(edge),
                         "UNDERDOG_SIMULATOR_SEED": str(MARKET_SEED)}.items():
         monkeypatch.setenv(name, value)
-    config = {"ops": {"td3_policy": {"config": {"timesteps": 300, "folds": 2}}}}
-    with dg.DagsterInstance.get() as instance:
-        result = defs().resolve_job_def("agent_train").execute_in_process(
-            instance=instance, run_config=config, partition_key="1",
-            asset_selection=[dg.AssetKey(a) for a in EVALUATED])
+    # In a thread of its own: Playwright's sync API keeps an event loop running in this one,
+    # where Dagster's run could not close its own loop's async generators.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        result = thread.submit(_train_and_evaluate).result()
     assert result.success
     return {m.asset_key.to_user_string(): m.materialization.metadata
             for m in result.get_asset_materialization_events()}["td3_evaluation"]
+
+
+def _train_and_evaluate() -> dg.ExecuteInProcessResult:
+    """Seed 1 of td3_policy and td3_evaluation on the instance of DAGSTER_HOME, tiny budget."""
+    config = {"ops": {"td3_policy": {"config": {"timesteps": 300, "folds": 2}}}}
+    with dg.DagsterInstance.get() as instance:
+        return defs().resolve_job_def("agent_train").execute_in_process(
+            instance=instance, run_config=config, partition_key="1",
+            asset_selection=[dg.AssetKey(a) for a in EVALUATED])
 
 
 def _metadata_row(page: Page, key: str) -> Locator:
