@@ -14,7 +14,13 @@ import pytest
 from tests.helpers import DAY, bar_frame, dead_letters, table_checksum
 from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
-from underdog.store.offline.writers import _days, replace_window, stream_windows, upsert
+from underdog.store.offline.writers import (
+    WINDOWS_PER_STREAM,
+    _days,
+    replace_window,
+    stream_windows,
+    upsert,
+)
 from underdog.store.tables import OHLCV
 
 END = DAY + timedelta(days=1)
@@ -211,13 +217,14 @@ def test_streams_write_what_one_transaction_writes(db: Database, streams: int) -
 
 
 def test_a_failing_stream_rolls_back_its_own_days_and_no_other(db: Database) -> None:
-    end = DAY + timedelta(days=4)
-    replace_window(db, OHLCV, _bars(("EURUSD",), DAY, 4, close=1.1), source="old",
+    end = DAY + timedelta(days=8)
+    replace_window(db, OHLCV, _bars(("EURUSD",), DAY, 8, close=1.1), source="old",
                    start=DAY, end=end)
-    new = _bars(("EURUSD",), DAY, 4, close=1.2)
+    new = _bars(("EURUSD",), DAY, 8, close=1.2)
     new.loc[len(new) - 1, "volume"] = 777  # valid to us; the server refuses it (below)
-    first, second = stream_windows(_days(DAY, end), _micros(new), 2)
-    assert first == (DAY, DAY + timedelta(days=2))
+    windows = stream_windows(_days(DAY, end), _micros(new), 2 * WINDOWS_PER_STREAM)
+    last = windows[-1][0]
+    assert len(windows) == 2 * WINDOWS_PER_STREAM and last < end - timedelta(days=1)
     with db.connection() as conn:
         conn.execute("ALTER TABLE underdog.ohlcv ADD CONSTRAINT not_777 CHECK (volume <> 777)")
     try:
@@ -229,7 +236,13 @@ def test_a_failing_stream_rolls_back_its_own_days_and_no_other(db: Database) -> 
     with db.connection() as conn:
         closes = dict(conn.execute(
             "SELECT time < %s, array_agg(DISTINCT close) FROM underdog.ohlcv GROUP BY 1",
-            (first[1],)).fetchall())
-    assert closes == {True: [1.2], False: [1.1]}  # the first window replaced, the second not
-    assert table_checksum(db, "ohlcv")[0] == 4 * 1440
+            (last,)).fetchall())
+    assert closes == {True: [1.2], False: [1.1]}  # the last window, days long, as it was
+    assert table_checksum(db, "ohlcv")[0] == 8 * 1440
     assert dead_letters(db) == []
+
+
+def test_streams_below_one_are_an_error_and_write_nothing(db: Database) -> None:
+    with pytest.raises(ValueError, match="streams must be >= 1"):
+        replace_window(db, OHLCV, bar_frame(3), source="t", start=DAY, end=END, streams=0)
+    assert table_checksum(db, "ohlcv")[0] == 0

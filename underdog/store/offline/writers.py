@@ -5,12 +5,13 @@
   leaves the window exactly as it was. A window still open at the write moment (today's
   partition) is replaced only up to the last row written: rows after it (what the streamer
   wrote meanwhile) are not deleted, and no row after `now` is written (validation).
-  With `streams` > 1 a window of several UTC days is cut into up to `streams` contiguous
-  windows of whole days (about as many rows each), written as one such transaction each,
-  all at once on their own connections (as timescaledb-parallel-copy does): each of those
-  windows is replaced whole or not at all, and a failure in one leaves the others replaced
-  (rerun the window: it is idempotent). On TimescaleDB the chunks they need are created
-  first, in a transaction of their own, so the streams never wait for each other.
+  With `streams` > 1 a window of several UTC days is cut into contiguous windows of whole
+  days (2 per stream, about as many rows each), each written as one such transaction,
+  `streams` at once on their own connections (as timescaledb-parallel-copy does): each of
+  those windows is replaced whole or not at all; after a failure in one, the windows before
+  it stay replaced and no further one starts (rerun the window: it is idempotent). On
+  TimescaleDB each window's chunks are made first, in a transaction of their own, so the
+  streams never wait for each other.
 - `upsert`: a streaming micro-batch. Binary COPY into a temporary staging table, then
   INSERT .. ON CONFLICT (key) DO UPDATE, in one transaction.
 
@@ -21,7 +22,7 @@ values, then encoded; a value the encoding cannot carry exactly is a dead letter
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -40,6 +41,9 @@ from underdog.store.tables import TICKS, Table
 ENCODERS = {TICKS.name: encode_ticks}
 
 COPY_ROWS = 1 << 16  # rows per encoded piece written to the COPY stream (~4.5 MiB of bars)
+# replace_window(streams=n) writes n * this many windows, n at a time: the next window's
+# chunks are made while the first ones are written (see _replace_in_streams).
+WINDOWS_PER_STREAM = 2
 
 
 @dataclass
@@ -121,12 +125,14 @@ def replace_window(
 ) -> WriteResult:
     """Make [start, end) hold exactly the valid `rows` (restricted to `only`, e.g. symbols).
 
-    `streams` > 1: up to that many transactions at once, each over contiguous whole UTC
-    days (`stream_windows`; see the module docstring).
+    `streams` > 1: that many transactions at once, each over contiguous whole UTC days
+    (`stream_windows`; see the module docstring).
     `now` is the write moment (default: the clock). When `end` is after it, the window
     replaced ends, for each symbol (series), just past its last row written (at `start` when
     it has none): the streamer's rows after it are kept.
     """
+    if streams < 1:
+        raise ValueError(f"streams must be >= 1, not {streams}")
     now = write_moment(now)
     checked = validate(rows, table, window=(start, end), symbols=symbols, now=now)
     ends = open_window_ends(checked.good, table, start, end, now)
@@ -137,13 +143,14 @@ def replace_window(
             raise ValueError(f"{table.name}: rows with {column} outside {list(allowed)}")
     stored, checked = _stored(checked, table)
     days = _days(start, end) if streams > 1 else [(start, end)]
-    windows = stream_windows(days, _row_times(stored), streams)
+    count = 1 if streams == 1 else streams * WINDOWS_PER_STREAM
+    windows = stream_windows(days, _row_times(stored), count)
     if len(windows) == 1:
         with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
             deleted = _replace(db, cur, table, stored, start, end, only, ends)
             _dead_letters(cur, checked, source=source, table=table)
     else:
-        deleted = _replace_in_streams(db, table, stored, windows, only, ends)
+        deleted = _replace_in_streams(db, table, stored, windows, only, ends, streams)
         with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
             _dead_letters(cur, checked, source=source, table=table)
     return WriteResult(table.name, len(stored), len(checked.rejected), deleted,
@@ -217,14 +224,14 @@ def _row_times(stored: pd.DataFrame) -> np.ndarray:
 
 
 def stream_windows(days: list[tuple[datetime, datetime]], times: np.ndarray,
-                   streams: int) -> list[tuple[datetime, datetime]]:
-    """The days cut into at most `streams` contiguous windows of whole days, each holding
+                   count: int) -> list[tuple[datetime, datetime]]:
+    """The days cut into at most `count` contiguous windows of whole days, each holding
     about as many of the rows (at Unix-microsecond `times`) as the others, so the streams
     finish together."""
     bounds = pd.DatetimeIndex([hi for _, hi in days]).as_unit("us").asi8
     weight = np.bincount(np.searchsorted(bounds, times, side="right"), minlength=len(days))
     total = np.cumsum(weight[: len(days)] + 1)  # + 1: an empty day still has a DELETE
-    share = total[-1] * np.arange(1, streams) / streams
+    share = total[-1] * np.arange(1, count) / count
     after = np.searchsorted(total, share)  # the first day whose running total reaches it
     before = np.maximum(after - 1, 0)
     nearer = np.where(share - total[before] < total[after] - share, before, after)
@@ -237,22 +244,28 @@ def stream_windows(days: list[tuple[datetime, datetime]], times: np.ndarray,
 def _replace_in_streams(db: Database, table: Table, stored: pd.DataFrame,
                         windows: list[tuple[datetime, datetime]],
                         only: Mapping[str, Sequence[str]] | None,
-                        ends: dict[str, datetime] | None) -> int:
-    """One DELETE + COPY transaction per window, all at once, each on its own connection:
-    rows deleted. A window that fails rolls back alone; the exception is raised once every
-    other window has committed or failed."""
-    create_chunks(db, table, stored)
-    times = _row_times(stored)
+                        ends: dict[str, datetime] | None, streams: int) -> int:
+    """One DELETE + COPY transaction per window, `streams` at once on their own connections:
+    rows deleted. Each window's chunks are made (`create_chunks`) just before it starts,
+    while the windows before it are written: making a chunk waits on disk (two index files
+    fsynced), writing rows on the CPU, so the two overlap. After a failure no further window
+    starts; it is raised once the windows under way have committed or failed."""
     lows = pd.DatetimeIndex([lo for lo, _ in windows[1:]]).as_unit("us").asi8
-    window_of_row = np.searchsorted(lows, times, side="right")
+    window_of_row = np.searchsorted(lows, _row_times(stored), side="right")
 
-    def one(i: int) -> int:
-        rows = stored.iloc[np.flatnonzero(window_of_row == i)]
+    def one(rows: pd.DataFrame, window: tuple[datetime, datetime]) -> int:
         with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            return _replace(db, cur, table, rows, *windows[i], only, ends)
+            return _replace(db, cur, table, rows, *window, only, ends)
 
-    with ThreadPoolExecutor(max_workers=len(windows)) as pool:
-        return sum(pool.map(one, range(len(windows))))
+    started: list[Future[int]] = []
+    with ThreadPoolExecutor(max_workers=streams) as pool:
+        for i, window in enumerate(windows):
+            if any(f.done() and f.exception() for f in started):
+                break
+            rows = stored.iloc[np.flatnonzero(window_of_row == i)]
+            create_chunks(db, table, rows)
+            started.append(pool.submit(one, rows, window))
+    return sum(f.result() for f in started)  # the first failure, if any
 
 
 def create_chunks(db: Database, table: Table, stored: pd.DataFrame) -> None:
