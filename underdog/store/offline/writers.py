@@ -278,7 +278,7 @@ def create_chunks(db: Database, table: Table, stored: pd.DataFrame) -> None:
     that wait). One row per missing chunk is copied in, which makes its chunk, and deleted
     again by its key: the chunks stay, the table's rows are as they were. A row another
     writer put at the same key meanwhile stops this (and only this) step: the streams then
-    create those chunks themselves, as before.
+    create those chunks themselves, taking turns.
     """
     if stored.empty or not db.is_timescale:
         return
@@ -311,16 +311,21 @@ def _chunk_interval_us(cur: psycopg.Cursor, table: Table) -> int | None:
 
 
 def _chunkless(cur: psycopg.Cursor, table: Table, times: np.ndarray) -> np.ndarray:
-    """Positions of the Unix-microsecond `times` that no chunk of the table covers yet."""
+    """Positions of the Unix-microsecond `times` (sorted) that no chunk covers yet."""
     schema, name = table.qualified.split(".")
     cur.execute(
-        "SELECT i - 1 FROM unnest(%s::int8[]) WITH ORDINALITY AS p(us, i),"
-        " LATERAL (SELECT timestamptz 'epoch' + p.us * interval '1 microsecond') AS t(at)"
-        " WHERE NOT EXISTS (SELECT 1 FROM timescaledb_information.chunks c"
-        "  WHERE c.hypertable_schema = %s AND c.hypertable_name = %s"
-        "  AND t.at >= c.range_start AND t.at < c.range_end)",
-        (times.tolist(), schema, name))
-    return np.asarray([r[0] for r in cur.fetchall()], dtype=np.int64)
+        "SELECT (extract(epoch FROM range_start) * 1e6)::int8,"
+        " (extract(epoch FROM range_end) * 1e6)::int8 FROM timescaledb_information.chunks"
+        " WHERE hypertable_schema = %s AND hypertable_name = %s"
+        " AND range_end > timestamptz 'epoch' + %s * interval '1 microsecond'"
+        " AND range_start <= timestamptz 'epoch' + %s * interval '1 microsecond'"
+        " ORDER BY 1", (schema, name, int(times[0]), int(times[-1])))
+    ranges = np.asarray(cur.fetchall(), dtype=np.int64).reshape(-1, 2)
+    if not len(ranges):
+        return np.arange(len(times))
+    before = np.searchsorted(ranges[:, 0], times, side="right") - 1  # the chunk starting last
+    covered = (before >= 0) & (times < ranges[np.maximum(before, 0), 1])
+    return np.flatnonzero(~covered)
 
 
 def _delete_keys(cur: psycopg.Cursor, table: Table, rows: pd.DataFrame) -> None:
