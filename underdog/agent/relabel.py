@@ -25,6 +25,12 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
 from underdog.agent.config import EnvConfig
+from underdog.features.registry import FEATURE_NAMES
+
+# Features that change sign when the pair's price is mirrored (EURUSD down is USDEUR up): as
+# z-scores, negated (rsi's training mean is about 50, so 100 - rsi reads as about -z). The
+# rest (volatility, volume, regime, macro) read the same either way.
+DIRECTIONAL = ("close", "log_return", "macd_hist_pct", "rsi", "sentiment")
 
 
 def positions_after(c: EnvConfig, p: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -45,11 +51,15 @@ class RelabelBuffer(ReplayBuffer):
     (see the module's docstring). `env_config` and `reward_scale` give the reward's terms."""
 
     def __init__(self, *args: Any, env_config: EnvConfig, share: float = 0.5,
-                 **kwargs: Any) -> None:
+                 drift_free: bool = False, mirror: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if env_config.action_mapping != "target" or env_config.reward != "return":
             raise ValueError("relabelling needs action_mapping 'target' and reward 'return'")
-        self.env_config, self.share = env_config, share
+        self.env_config, self.share, self.drift_free = env_config, share, drift_free
+        self.mirror = mirror
+        self.flip = np.ones(self.obs_shape[0], dtype=np.float32)  # obs: features, position
+        self.flip[[FEATURE_NAMES.index(name) for name in DIRECTIONAL]] = -1.0
+        self.flip[-1] = -1.0
         self.market_return = np.zeros((self.buffer_size, self.n_envs), dtype=np.float64)
         self.unit_cost = np.zeros((self.buffer_size, self.n_envs), dtype=np.float64)
 
@@ -58,6 +68,12 @@ class RelabelBuffer(ReplayBuffer):
         self.market_return[self.pos] = [info["market_return"] for info in infos]
         self.unit_cost[self.pos] = [info["unit_cost"] for info in infos]
         super().add(obs, next_obs, action, reward, done, infos)
+
+    def _drift(self) -> float:
+        """The mean holding-period market return of the stored transitions: the training
+        window's realized drift, which a random walk does not repeat."""
+        stored = self.buffer_size if self.full else self.pos
+        return float(self.market_return[:stored, 0].mean())
 
     def _get_samples(self, batch_inds: np.ndarray, env: Any = None) -> ReplayBufferSamples:
         samples = super()._get_samples(batch_inds, env)
@@ -71,7 +87,10 @@ class RelabelBuffer(ReplayBuffer):
         prior = np.random.uniform(-1.0, 1.0, n)
         actions = np.random.uniform(-1.0, 1.0, (n, self.action_dim)).astype(np.float32)
         new = positions_after(self.env_config, prior, actions[:, 0].astype(np.float64))
-        net = new * self.market_return[rows, 0] - np.abs(new - prior) * self.unit_cost[rows, 0]
+        market = self.market_return[rows, 0]
+        if self.drift_free:
+            market = market - self._drift()
+        net = new * market - np.abs(new - prior) * self.unit_cost[rows, 0]
         obs = samples.observations.clone()
         next_obs = samples.next_observations.clone()
         act = samples.actions.clone()
@@ -81,4 +100,19 @@ class RelabelBuffer(ReplayBuffer):
         next_obs[mask, -1] = self.to_torch(new.astype(np.float32))
         act[mask] = self.to_torch(actions)
         rewards[mask, 0] = self.to_torch((self.env_config.reward_scale * net).astype(np.float32))
+        if self.mirror:
+            self._mirror(picked, obs, act, next_obs)
         return ReplayBufferSamples(obs, act, next_obs, samples.dones, rewards)
+
+    def _mirror(self, picked: np.ndarray, obs: Any, act: Any, next_obs: Any) -> None:
+        """Half the relabelled samples, as the mirrored market sees them: directional
+        features, positions and the target negated, the reward unchanged ((-p') x (-R)).
+        The critic then cannot hold a side for the training window's drift or for noise
+        in the direction-free features (measured: a greedy policy short 91 % of a year)."""
+        rows = picked & (np.random.random(len(picked)) < 0.5)
+        if not rows.any():
+            return
+        mask, flip = self.to_torch(rows), self.to_torch(self.flip)
+        obs[mask] *= flip
+        next_obs[mask] *= flip
+        act[mask, 0] *= -1.0
