@@ -11,6 +11,12 @@ reward surface over actions at every market state instead of a noisy neighbourho
 the policy's own action (with a per-decision edge of ~0.1 noise standard deviations, the
 actor's gradient dQ/da was mostly noise), and the cost of every move from every position.
 
+`mirror`: half the relabelled samples are shown as the mirrored market sees them (the
+pair's price upside down: directional features, positions and targets negated, the reward
+unchanged). A currency pair has no preferred direction; without it the critics learned a
+side from the training window's drift or from noise in the direction-free features (a
+greedy policy held short 91 % of a year).
+
 Not relabelled: transitions that ended the episode (the risk shield flattened the position
 mid-period, so the holding period's return no longer follows from p'), and the drawdown
 penalty (zero at the learning configuration's leverage unless a day loses 2 %).
@@ -51,12 +57,11 @@ class RelabelBuffer(ReplayBuffer):
     (see the module's docstring). `env_config` and `reward_scale` give the reward's terms."""
 
     def __init__(self, *args: Any, env_config: EnvConfig, share: float = 0.5,
-                 drift_free: bool = False, mirror: bool = False, **kwargs: Any) -> None:
+                 mirror: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if env_config.action_mapping != "target" or env_config.reward != "return":
             raise ValueError("relabelling needs action_mapping 'target' and reward 'return'")
-        self.env_config, self.share, self.drift_free = env_config, share, drift_free
-        self.mirror = mirror
+        self.env_config, self.share, self.mirror = env_config, share, mirror
         self.flip = np.ones(self.obs_shape[0], dtype=np.float32)  # obs: features, position
         self.flip[[FEATURE_NAMES.index(name) for name in DIRECTIONAL]] = -1.0
         self.flip[-1] = -1.0
@@ -68,12 +73,6 @@ class RelabelBuffer(ReplayBuffer):
         self.market_return[self.pos] = [info["market_return"] for info in infos]
         self.unit_cost[self.pos] = [info["unit_cost"] for info in infos]
         super().add(obs, next_obs, action, reward, done, infos)
-
-    def _drift(self) -> float:
-        """The mean holding-period market return of the stored transitions: the training
-        window's realized drift, which a random walk does not repeat."""
-        stored = self.buffer_size if self.full else self.pos
-        return float(self.market_return[:stored, 0].mean())
 
     def _get_samples(self, batch_inds: np.ndarray, env: Any = None) -> ReplayBufferSamples:
         samples = super()._get_samples(batch_inds, env)
@@ -87,10 +86,7 @@ class RelabelBuffer(ReplayBuffer):
         prior = np.random.uniform(-1.0, 1.0, n)
         actions = np.random.uniform(-1.0, 1.0, (n, self.action_dim)).astype(np.float32)
         new = positions_after(self.env_config, prior, actions[:, 0].astype(np.float64))
-        market = self.market_return[rows, 0]
-        if self.drift_free:
-            market = market - self._drift()
-        net = new * market - np.abs(new - prior) * self.unit_cost[rows, 0]
+        net = new * self.market_return[rows, 0] - np.abs(new - prior) * self.unit_cost[rows, 0]
         obs = samples.observations.clone()
         next_obs = samples.next_observations.clone()
         act = samples.actions.clone()

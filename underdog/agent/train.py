@@ -61,16 +61,6 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-@dataclass(frozen=True)
-class LinearRate:
-    """A learning rate falling linearly from `start` to 0 (picklable, for the saved model)."""
-
-    start: float
-
-    def __call__(self, progress_remaining: float) -> float:
-        return self.start * progress_remaining
-
-
 def make_model(env: gym.Env, config: AgentConfig) -> TD3:
     t = config.train
     noise = NormalActionNoise(np.zeros(2), t.action_noise * np.ones(2))
@@ -78,12 +68,9 @@ def make_model(env: gym.Env, config: AgentConfig) -> TD3:
     if t.relabel > 0.0:
         replay = {"replay_buffer_class": RelabelBuffer,
                   "replay_buffer_kwargs": {"env_config": config.env, "share": t.relabel,
-                                           "drift_free": t.drift_free, "mirror": t.mirror}}
-    rate = t.learning_rate
-    if t.lr_schedule == "linear":  # SB3 calls it with the share of the budget still to go
-        rate = LinearRate(t.learning_rate)
+                                           "mirror": t.mirror}}
     kind = GreedyTD3 if t.acting == "greedy_levels" else TD3
-    return kind("MlpPolicy", env, learning_rate=rate, buffer_size=t.buffer_size,
+    return kind("MlpPolicy", env, learning_rate=t.learning_rate, buffer_size=t.buffer_size,
                learning_starts=t.learning_starts, batch_size=t.batch_size, tau=t.tau,
                gamma=t.gamma, policy_delay=t.policy_delay, action_noise=noise,
                train_freq=t.train_freq, gradient_steps=t.gradient_steps,
