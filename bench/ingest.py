@@ -7,8 +7,10 @@ the benchmark's rows from the table it always reads.
 
 Measured, each load into an empty `underdog.ohlcv` (TRUNCATE, then CHECKPOINT so no run pays
 for an earlier run's dirty pages):
-  ours         replace_window(streams=--streams): validate + numpy binary encode, then one
-               DELETE + COPY transaction per UTC day (a chunk), --streams of them at once
+  ours         replace_window(streams=--streams): validate + numpy binary encode, then
+               2 x --streams windows of contiguous whole UTC days, one DELETE + COPY
+               transaction each, --streams at once (on TimescaleDB each window's chunks
+               made just before it starts, while the windows before it are written)
   ours_single  replace_window: the same in one transaction, one COPY stream
   psql \\copy   the same rows as CSV, timing only the psql process
   seed style   executemany of INSERT .. ON CONFLICT DO NOTHING, 10,000 rows and a commit per batch
@@ -522,7 +524,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=1_000_000, help="M1 bars to load")
     parser.add_argument("--repeat", type=int, default=1, help="loads per path (median kept)")
     parser.add_argument("--streams", type=int, default=2,
-                        help="COPY streams of our writer (one UTC day each at a time)")
+                        help="COPY streams of our writer (contiguous whole days each)")
     args = parser.parse_args(argv)
     if args.rows < len(SYMBOLS) or args.repeat < 1 or not 1 <= args.streams <= 4:
         parser.error(f"--rows must be >= {len(SYMBOLS)}, --repeat >= 1, --streams in 1..4")

@@ -11,6 +11,8 @@ The oracle's expected Sharpe after the same costs comes from a long simulation
 (--oracle-days) on a seed of its own.
 Sharpe: annualized for 24x5 M1 bars, test windows pooled with a bootstrap-over-days interval;
 the seed chosen by validation gets the deflated Sharpe ratio over all seeds tried.
+`--acting greedy_levels`: round three's variant (README): relabelled and mirrored replay, no
+deadband, a gradient step per decision, acting greedily through the critics.
 Last line of output: one JSON object.
 """
 
@@ -21,6 +23,7 @@ import json
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,6 +46,13 @@ from underdog.sources.simulated import MODEST_EDGE, NO_EDGE, Edge  # noqa: E402
 
 START = datetime(2024, 1, 8, tzinfo=UTC)  # a Monday
 ORACLE_SEED = 1000  # the long simulation's own seed: none of the markets trained on
+
+
+def greedy_variant(config):
+    """Round three: act greedily over -1, 0, +1 through relabelled, mirrored critics."""
+    return replace(config, env=replace(config.env, band=0.0),
+                   train=replace(config.train, relabel=1.0, mirror=True, train_freq=1,
+                                 acting="greedy_levels"))
 
 
 def log(message: str) -> None:
@@ -137,9 +147,13 @@ def main() -> None:
     parser.add_argument("--edge", type=float, default=MODEST_EDGE.strength)
     parser.add_argument("--oracle-days", type=int, default=364)
     parser.add_argument("--jobs", type=int, default=1, help="markets x seeds trained at once")
+    parser.add_argument("--acting", choices=("learning", "greedy_levels"), default="learning",
+                        help="LEARNING as it is, or round three's greedy variant")
     args = parser.parse_args()
     started = time.perf_counter()
     config = LEARNING.with_budget(args.timesteps, args.folds)
+    if args.acting == "greedy_levels":
+        config = greedy_variant(config)
     edge = Edge(strength=args.edge)
     expected = oracle_expectation(edge, args.oracle_days, config)
     log(f"edge strength {edge.strength}: oracle's expected Sharpe after costs "
@@ -170,6 +184,7 @@ def main() -> None:
         "noedge_td3_sharpe": round(n["td3_mean"], 3),
         "noedge_false_deploy_rate": round(n["deploy_rate"], 3),
         "seeds": args.seeds, "folds": args.folds, "timesteps": args.timesteps,
+        "acting": config.train.acting,
         "days": args.days, "jobs": args.jobs, "wall_s": round(time.perf_counter() - started, 1),
     }))
 

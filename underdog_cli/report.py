@@ -13,6 +13,7 @@ from underdog.features.registry import FEATURE_NAMES, FEATURE_VERSION
 from underdog.features.state_vector import training_frame
 from underdog.ops.cadences import AGENT_TRAIN
 from underdog.reference.schema import BAR
+from underdog.sources.simulated import MODEST_EDGE
 from underdog.store.db import Database
 from underdog.store.offline.ledger import run_metrics
 from underdog.store.offline.readers import bars, latest
@@ -48,7 +49,8 @@ def print_demo(console: Console, runs) -> None:
         if agent_runs:
             console.print(_evaluation(db, agent_runs[-1].run_id))
             if agent_runs[-1].evaluation:
-                console.print(_sharpe_table(agent_runs[-1].evaluation, settings.symbols))
+                console.print(_sharpe_table(agent_runs[-1].evaluation, settings.symbols,
+                                           settings.simulator.edge))
 
 
 def _daily_bars(db: Database, symbols: list[str]) -> Table:
@@ -104,6 +106,20 @@ def _offline_vector(db: Database, symbol: str, time: datetime) -> dict[str, floa
     return {n: float(frame.iloc[0][n]) for n in FEATURE_NAMES} if len(frame) else None
 
 
+def _edge_caption(edge: float) -> str:
+    """What the demo's market is, said where its Sharpes are read: a loud edge on a window of
+    under a day annualizes to hundreds; a desk-sized edge needs simulated years."""
+    if edge <= 0:
+        return ("The demo's market has no planted edge (UNDERDOG_SIMULATOR_EDGE=0): the plain "
+                "random walk, where TD3 is not expected to beat flat.")
+    return (f"The demo's market has a planted edge of strength {edge:g} "
+            f"(UNDERDOG_SIMULATOR_EDGE) so that a minute of training shows learning; "
+            f"annualized over a test window of under a day, a loud edge's Sharpes run to the "
+            f"hundreds. A desk-sized edge ({MODEST_EDGE.strength:g}: an oracle's Sharpe of a few a "
+            f"year) is measured over simulated years by bench/learn.py (README, 'Does the agent "
+            f"learn?').")
+
+
 EVALUATION_METRICS = {"total_return": "return", "sharpe": "Sharpe", "max_drawdown": "max DD",
                       "trades": "trades", "win_rate": "win rate"}
 
@@ -128,11 +144,11 @@ def _evaluation(db: Database, run_id: str) -> Table:
     return table
 
 
-def _sharpe_table(evaluation: dict, symbols: list[str]) -> Table:
+def _sharpe_table(evaluation: dict, symbols: list[str], edge: float) -> Table:
     """Per symbol, TD3 against flat, buy-and-hold and the oracle: the Sharpe over the test
     windows (pooled over folds) with its 95 % interval and the windows it covers."""
     table = Table(title="Does it learn? Test-window Sharpe after costs, annualized, "
-                        "[95 % interval] (td3_evaluation)")
+                        "[95 % interval] (td3_evaluation)", caption=_edge_caption(edge))
     for column in ("symbol", "strategy", r"Sharpe \[interval] over trading days",
                    "test windows (UTC)"):
         table.add_column(column)

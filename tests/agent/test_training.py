@@ -12,6 +12,7 @@ import torch
 
 from tests.conftest import REDIS_URL, TRUNCATE
 from underdog.agent.act import act
+from underdog.agent.acting import policy_of
 from underdog.agent.config import AgentConfig, SplitConfig, TrainConfig
 from underdog.agent.data import load_market
 from underdog.agent.evaluate import evaluate
@@ -136,3 +137,21 @@ def test_act_reads_the_online_state(world: Database, trained: TrainRun,
     assert (decision.target, decision.signal) == pytest.approx(tuple(map(float, expected)))
     with pytest.raises(ValueError, match="position must be in"):
         act(world, cache, "EURUSD", position=1.5, version=trained.version)
+
+
+def test_act_acts_through_the_critics_when_the_policy_was_trained_to(
+        world: Database, redis_prefix: str) -> None:
+    """A policy stored with acting "greedy_levels" acts greedily in `underdog agent act` too:
+    the same action as in its validation and test backtests."""
+    config = replace(TINY, train=replace(TINY.train, acting="greedy_levels"))
+    run = train_symbol(world, "EURUSD", config)
+    cache = LatestCache.from_url(REDIS_URL, prefix=f"{redis_prefix}:greedy",
+                                 loader=lambda k, s, src: latest(world, k, s, src))
+    cache.clear()
+    vector = update_online(world, cache, "EURUSD")
+    decision = act(world, cache, "EURUSD", position=1.0, version=run.version)
+    market = load_market(world, "EURUSD", vector["time"], vector["time"] + timedelta(minutes=1))
+    obs = np.append(run.trained.scaler.transform(market.features, 10.0)[0], 1.0)
+    expected = policy_of(run.trained.model, config)(obs.astype(np.float32))
+    assert (decision.target, decision.signal) == tuple(map(float, expected))
+    assert decision.target in (-1.0, 0.0, 1.0) and decision.signal == 1.0

@@ -45,8 +45,20 @@ def test_train_evaluate_and_summarize(dagster_env: None, vectors: Database) -> N
         "validation_EURUSD"].value
     assert evaluation["equity_curve_GBPUSD"].value.startswith(
         "![equity GBPUSD](data:image/png;base64,iVBORw0KGgo")
-    folds = evaluation["folds_EURUSD"].value  # a row per fold: Sharpe [interval], window
-    assert folds.count("| EURUSD-") == 2 and "ma_crossover" in folds and "days" in folds
+    folds = evaluation["folds_EURUSD"]  # table metadata (the UI draws it inline)
+    assert isinstance(folds, dg.TableMetadataValue)
+    assert [c.name for c in folds.schema.columns] == ["fold", "strategy", "sharpe", "ci_low",
+                                                      "ci_high", "days", "return"]
+    rows = [r.data for r in folds.records]  # a row per fold and strategy
+    for fold in (1, 2):
+        assert {r["strategy"] for r in rows if r["fold"] == fold} >= {
+            "td3", "flat", "buy_and_hold", "ma_crossover"}
+    assert {r["fold"] for r in rows} == {1, 2}
+    assert all(r["ci_low"] <= r["sharpe"] <= r["ci_high"] and r["days"] > 0 for r in rows)
+    metrics = evaluation["metrics_EURUSD"]
+    assert isinstance(metrics, dg.TableMetadataValue)
+    assert {"metric", "td3", "flat", "buy_and_hold"} <= {c.name for c in metrics.schema.columns}
+    assert {r.data["metric"] for r in metrics.records} >= {"total_return", "sharpe", "trades"}
     assert evaluation["seeds_in_deflation_EURUSD"].value == 1
     assert 0.0 <= evaluation["deflated_sharpe_EURUSD"].value <= 1.0
     rows = evaluation["agent_metrics"].value  # what the exporter reads for the dashboard

@@ -14,7 +14,13 @@ import pytest
 from tests.helpers import DAY, bar_frame, dead_letters, table_checksum
 from underdog.market.backfill import backfill_bars
 from underdog.store.db import Database
-from underdog.store.offline.writers import replace_window, upsert
+from underdog.store.offline.writers import (
+    WINDOWS_PER_STREAM,
+    _days,
+    replace_window,
+    stream_windows,
+    upsert,
+)
 from underdog.store.tables import OHLCV
 
 END = DAY + timedelta(days=1)
@@ -158,3 +164,86 @@ def test_rows_outside_only_are_refused(db: Database) -> None:
                        end=END, only={"symbol": ["EURUSD"]})
 
 
+
+
+# ------------------------------------------------------------------ several COPY streams
+
+
+def _bars(symbols: tuple[str, ...], start, days: int, close: float) -> pd.DataFrame:
+    return pd.concat([bar_frame(1440 * days, symbol=s, start=start, close=close)
+                      for s in symbols], ignore_index=True)
+
+
+def _micros(frame: pd.DataFrame) -> np.ndarray:
+    return pd.DatetimeIndex(frame["time"]).as_unit("us").asi8
+
+
+def test_streams_cut_the_window_into_contiguous_whole_days_of_about_equal_rows() -> None:
+    start, end = DAY + timedelta(hours=6), DAY + timedelta(days=6)
+    days = _days(start, end)  # 18 h, then 5 whole days
+    bars = pd.concat([bar_frame(1440 * 3, start=DAY + timedelta(days=1)),  # days 1-3: busy
+                      bar_frame(60, start=DAY + timedelta(days=5))])  # day 5: one hour
+    windows = stream_windows(days, _micros(bars), 3)
+    assert windows[0][0] == start and windows[-1][1] == end
+    assert all(a[1] == b[0] for a, b in zip(windows, windows[1:], strict=False))
+    assert all(w[1] in {hi for _, hi in days} for w in windows)  # cut at midnights
+    counts = [int(bars["time"].between(lo, hi, inclusive="left").sum()) for lo, hi in windows]
+    assert counts == [1440, 1440, 1440 + 60]
+    assert stream_windows(days, _micros(bars), 1) == [(start, end)]
+    assert len(stream_windows(days[:2], _micros(bars), 4)) == 2  # no more streams than days
+
+
+@pytest.mark.parametrize("streams", [2, 3, 4])
+def test_streams_write_what_one_transaction_writes(db: Database, streams: int) -> None:
+    start = DAY + timedelta(hours=7)  # not a midnight
+    end = start + timedelta(days=4)
+    old = _bars(("EURUSD", "GBPUSD", "USDJPY"), start - timedelta(days=1), 6, close=1.1)
+    new = _bars(("EURUSD", "GBPUSD"), start, 4, close=1.2)
+    new = new[~new["time"].between(DAY + timedelta(days=2), DAY + timedelta(days=3),
+                                   inclusive="left")]  # a day without new rows: emptied
+
+    def write(n: int) -> tuple[object, tuple[int, str]]:
+        with db.connection() as conn:
+            conn.execute("DELETE FROM underdog.ohlcv")
+        replace_window(db, OHLCV, old, source="t", start=old["time"].min(),
+                       end=old["time"].max() + timedelta(minutes=1))
+        result = replace_window(db, OHLCV, new, source="t", start=start, end=end,
+                                only={"symbol": ["EURUSD", "GBPUSD"]}, streams=n)
+        return result, table_checksum(db, "ohlcv")
+
+    one, expected = write(1)
+    many, got = write(streams)
+    assert (many.written, many.deleted) == (one.written, one.deleted) == (len(new), 2 * 5760)
+    assert got == expected
+
+
+def test_a_failing_stream_rolls_back_its_own_days_and_no_other(db: Database) -> None:
+    end = DAY + timedelta(days=8)
+    replace_window(db, OHLCV, _bars(("EURUSD",), DAY, 8, close=1.1), source="old",
+                   start=DAY, end=end)
+    new = _bars(("EURUSD",), DAY, 8, close=1.2)
+    new.loc[len(new) - 1, "volume"] = 777  # valid to us; the server refuses it (below)
+    windows = stream_windows(_days(DAY, end), _micros(new), 2 * WINDOWS_PER_STREAM)
+    last = windows[-1][0]
+    assert len(windows) == 2 * WINDOWS_PER_STREAM and last < end - timedelta(days=1)
+    with db.connection() as conn:
+        conn.execute("ALTER TABLE underdog.ohlcv ADD CONSTRAINT not_777 CHECK (volume <> 777)")
+    try:
+        with pytest.raises(psycopg.errors.CheckViolation):
+            replace_window(db, OHLCV, new, source="new", start=DAY, end=end, streams=2)
+    finally:
+        with db.connection() as conn:
+            conn.execute("ALTER TABLE underdog.ohlcv DROP CONSTRAINT not_777")
+    with db.connection() as conn:
+        closes = dict(conn.execute(
+            "SELECT time < %s, array_agg(DISTINCT close) FROM underdog.ohlcv GROUP BY 1",
+            (last,)).fetchall())
+    assert closes == {True: [1.2], False: [1.1]}  # the last window, days long, as it was
+    assert table_checksum(db, "ohlcv")[0] == 8 * 1440
+    assert dead_letters(db) == []
+
+
+def test_streams_below_one_are_an_error_and_write_nothing(db: Database) -> None:
+    with pytest.raises(ValueError, match="streams must be >= 1"):
+        replace_window(db, OHLCV, bar_frame(3), source="t", start=DAY, end=END, streams=0)
+    assert table_checksum(db, "ohlcv")[0] == 0

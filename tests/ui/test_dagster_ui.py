@@ -7,13 +7,15 @@ database. The browser is Debian's `chromium` (apt-get install chromium), driven 
 
 What is checked is what the user sees: the asset graph (every asset inside the box of its
 group), the lineage from the raw data to the state vector and the policy (the graph's own path
-query), the Automation page (schedules and sensors), and a partition launched from the
-Materialize dialog that reaches Success in the Runs page. Screenshots of the graph land in
-tests/artifacts/ (gitignored).
+query), the Automation page (schedules and sensors), a partition launched from the
+Materialize dialog that reaches Success in the Runs page, and td3_evaluation's page after a
+tiny training run (its per-fold Sharpe table and the plot of every fold's equity).
+Screenshots land in tests/artifacts/ (gitignored).
 """
 
 from __future__ import annotations
 
+import base64
 import importlib
 import os
 import re
@@ -23,20 +25,26 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
 import pytest
 import requests
 import yaml
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.conftest import REDIS_URL, fresh_dsn
-from tests.helpers import free_port
+from tests.helpers import DAY, free_port
+from underdog.features import materialize
+from underdog.market.backfill import backfill_bars
+from underdog.sources.simulated import STRONG_EDGE
 from underdog.store.admin import drop_database
 from underdog.store.db import Database
+from underdog_assets.definitions import defs
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
@@ -83,6 +91,8 @@ class Project:
 class DagsterUI:
     url: str
     log: Path
+    home: Path  # DAGSTER_HOME: the project's dagster.yaml
+    storage_url: str  # DAGSTER_PG_URL: the runs and events the UI shows
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
         answer = requests.post(f"{self.url}/graphql", timeout=30,
@@ -210,7 +220,8 @@ def ui(dsn: str, redis_prefix: str, tmp_path_factory: pytest.TempPathFactory,
            # dagster-postgres goes through SQLAlchemy, whose default driver is now psycopg 3
            "DAGSTER_PG_URL": dagster_dsn.replace("postgresql://", "postgresql+psycopg2://", 1)}
     port = free_port()
-    ui = DagsterUI(url=f"http://127.0.0.1:{port}", log=home / "dagster-dev.log")
+    ui = DagsterUI(url=f"http://127.0.0.1:{port}", log=home / "dagster-dev.log", home=home,
+                   storage_url=env["DAGSTER_PG_URL"])
     try:
         with ui.log.open("wb") as log:
             proc = subprocess.Popen(
@@ -412,3 +423,98 @@ def test_a_partition_launched_from_the_ui_succeeds(ui: DagsterUI, page: Page, db
         rows = conn.execute("SELECT count(*) FROM underdog.ohlcv WHERE time >= %s::date "
                             "AND time < %s::date + 1", (PARTITION, PARTITION)).fetchone()[0]
     assert rows == len(SYMBOLS) * 1440
+
+
+
+# ---- the evaluation's asset page ------------------------------------------------------------
+
+EVALUATED = ("td3_policy", "td3_evaluation")
+MARKET_SEED = 9
+
+
+@pytest.fixture
+def evaluation(ui: DagsterUI, db: Database, dsn: str, redis_prefix: str,
+               monkeypatch: pytest.MonkeyPatch) -> dict[str, dg.MetadataValue]:
+    """td3_policy and td3_evaluation of seed 1 materialized with a tiny budget, in this process
+    but on the UI's instance (its dagster.yaml and database), on a simulated market with the
+    strong planted edge (so the oracle is evaluated too): td3_evaluation's metadata."""
+    edge = STRONG_EDGE.strength
+    backfill_bars(db, list(SYMBOLS), DAY - timedelta(days=1), DAY + timedelta(days=2),
+                  seed=MARKET_SEED, edge=edge)
+    materialize.state_vectors(db, list(SYMBOLS), DAY, DAY + timedelta(days=2))
+    for name, value in {**_underdog_env(dsn, redis_prefix), "DAGSTER_HOME": str(ui.home),
+                        "DAGSTER_PG_URL": ui.storage_url, "UNDERDOG_SIMULATOR_EDGE": str(edge),
+                        "UNDERDOG_SIMULATOR_SEED": str(MARKET_SEED)}.items():
+        monkeypatch.setenv(name, value)
+    # In a thread of its own: Playwright's sync API keeps an event loop running in this one,
+    # where Dagster's run could not close its own loop's async generators.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        result = thread.submit(_train_and_evaluate).result()
+    assert result.success
+    return {m.asset_key.to_user_string(): m.materialization.metadata
+            for m in result.get_asset_materialization_events()}["td3_evaluation"]
+
+
+def _train_and_evaluate() -> dg.ExecuteInProcessResult:
+    """Seed 1 of td3_policy and td3_evaluation on the instance of DAGSTER_HOME, tiny budget."""
+    config = {"ops": {"td3_policy": {"config": {"timesteps": 300, "folds": 2}}}}
+    with dg.DagsterInstance.get() as instance:
+        return defs().resolve_job_def("agent_train").execute_in_process(
+            instance=instance, run_config=config, partition_key="1",
+            asset_selection=[dg.AssetKey(a) for a in EVALUATED])
+
+
+def _metadata_row(page: Page, key: str) -> Locator:
+    """The row of `key` in the Metadata section of an asset's Overview."""
+    return page.locator("tr").filter(has=page.locator("td:first-child").get_by_text(
+        key, exact=True))
+
+
+def _same(shown: str, value: object) -> bool:
+    """A table cell shows `value` (numbers as JavaScript prints them: compared as numbers)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(shown) == float(value)
+    return shown == str(value)
+
+
+def _png_size(data_uri: str) -> list[int]:
+    """[width, height] from a PNG data URI's IHDR chunk."""
+    png = base64.b64decode(data_uri.split(",", 1)[1])
+    return [int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")]
+
+
+def test_the_evaluation_page_shows_each_folds_sharpes_and_every_folds_equity(
+        ui: DagsterUI, page: Page, evaluation: dict[str, dg.MetadataValue]) -> None:
+    symbol = SYMBOLS[0]
+    folds = evaluation[f"folds_{symbol}"]
+    columns = [c.name for c in folds.schema.columns]
+    records = [r.data for r in folds.records]
+    assert {r["strategy"] for r in records} == {"td3", "flat", "buy_and_hold", "ma_crossover",
+                                                "oracle"}  # the edge market has an oracle
+    page.goto(f"{ui.url}/assets/td3_evaluation")
+    page.get_by_role("button", name="Hide navigation").click()  # room for the tables
+
+    table = _metadata_row(page, f"folds_{symbol}").locator("table")
+    expect(table.locator("thead th")).to_have_text(columns)  # drawn inline, not behind a link
+    shown = table.locator("tbody tr").evaluate_all(
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+    assert len(shown) == len(records)
+    for cells, record in zip(shown, records, strict=True):
+        assert all(_same(c, record[name]) for c, name in zip(cells, columns, strict=True)), \
+            f"row {cells} shows {record}"
+    for key in (f"deflated_sharpe_{symbol}", f"seeds_in_deflation_{symbol}"):
+        value = _metadata_row(page, key).locator("td").nth(2)
+        expect(value).to_be_visible()
+        assert _same(value.inner_text(), evaluation[key].value), key
+    table.evaluate("e => e.closest('tr').scrollIntoView()")
+    _screenshot(page, "td3_evaluation.png")
+
+    uri = evaluation[f"equity_curve_{symbol}"].value.removeprefix(f"![equity {symbol}](")[:-1]
+    _metadata_row(page, f"equity_curve_{symbol}").get_by_text("[Show Markdown]").click()
+    plot = page.get_by_role("dialog").filter(has_text=f"equity_curve_{symbol}").locator("img")
+    expect(plot).to_be_visible()
+    assert plot.get_attribute("src") == uri  # every fold's equity in one picture
+    # decoded by the browser at the PNG's own size: an image it could not read has no size
+    assert plot.evaluate("i => i.decode().then(() => [i.naturalWidth, i.naturalHeight])") \
+        == _png_size(uri)
+    _screenshot(page, "td3_evaluation_equity.png")

@@ -32,10 +32,17 @@ def test_sharpe_table_reads_the_evaluation_metadata() -> None:
                                            "flat": "+0.00 [-24.00, +24.00] over 2.1 d",
                                            "oracle": "+170.00 [+150.00, +190.00] over 2.1 d"},
                   "test_windows_EURUSD": [["2024-01-13 22:00", "2024-01-16 00:00"]]}
-    text = render(_sharpe_table(evaluation, ["EURUSD", "GBPUSD"]))
+    text = render(_sharpe_table(evaluation, ["EURUSD", "GBPUSD"], edge=0.3))
     assert "+30.00 [+8.00, +52.00] over 2.1 d" in text and "2024-01-13 22:00 .." in text
     assert "oracle" in text and "GBPUSD" not in text.split("Does it learn?")[1]
     assert "Sharpe [interval] over trading days" in text  # a header, not Rich markup
+    assert "planted edge of strength 0.3" in text and "bench/learn.py" in text
+
+
+def test_sharpe_table_says_when_the_market_has_no_edge() -> None:
+    evaluation = {"pooled_sharpe_EURUSD": {"td3": "-3.00 [-40.00, +34.00] over 0.7 d"}}
+    text = render(_sharpe_table(evaluation, ["EURUSD"], edge=0.0))
+    assert "no planted edge" in text and "not expected to beat flat" in text
 
 
 def test_online_vector_is_shown_beside_the_offline_one(db: Database, redis_prefix: str) -> None:

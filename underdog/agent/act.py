@@ -1,9 +1,10 @@
 """Inference: a stored policy's action on the latest online state vector.
 
 The state comes from Redis (one round trip, database fallback), is scaled with the policy's
-training statistics, and the action is read as the environment reads it (`env.position_after`:
-the action mapping and deadband; a policy with `decision_bars` > 1 is asked every that many
-bars, which the caller keeps to).
+training statistics, the policy acts as it did in training and evaluation (`acting.policy_of`:
+its actor or the greedy choice over its critic), and the action is read as the environment
+reads it (`env.position_after`: the action mapping and deadband; a policy with
+`decision_bars` > 1 is asked every that many bars, which the caller keeps to).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 
 import numpy as np
 
+from underdog.agent.acting import policy_of
 from underdog.agent.env import observation, position_after, scaled_features
 from underdog.agent.policies import load_policy
 from underdog.features.online import latest_state
@@ -51,7 +53,7 @@ def act(db: Database, cache: LatestCache, symbol: str, *, position: float = 0.0,
                          f"policy was trained on {policy.params['feature_version']}")
     features = np.array([[float(state[name]) for name in FEATURE_NAMES]])
     obs = observation(scaled_features(policy.scaler, features, policy.config.env)[0], position)
-    action = policy.model.predict(obs, deterministic=True)[0]
+    action = policy_of(policy.model, policy.config)(obs)
     target, signal = (float(v) for v in action)
     return Decision(symbol, policy.version, state["time"], position, target, signal,
                     position_after(policy.config.env, position, action))

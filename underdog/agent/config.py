@@ -107,6 +107,21 @@ class TrainConfig:
     # Share of each replay batch relabelled with random prior positions and actions, their
     # rewards recomputed from the stored market return (agent/relabel.py); 0: plain TD3.
     relabel: float = 0.0
+    # Half the relabelled samples mirrored (agent/relabel.py, DIRECTIONAL): a currency pair
+    # has no preferred direction, so the critic learns none from the training window.
+    mirror: bool = False
+    # How the trained model acts (validation, tests, evaluation, `underdog agent act`;
+    # agent/acting.py): "actor", TD3's actor; "greedy_levels", the target among -1, 0, +1
+    # its critics value most from the current position (a cost-aware hysteresis), and the
+    # critics back up that choice's value, not the actor's. Needs action_mapping "target"
+    # or "levels" (a "gated" action's signal is set to trade).
+    acting: str = "actor"
+
+    def __post_init__(self) -> None:
+        if self.acting not in ("actor", "greedy_levels"):
+            raise ValueError(f"acting must be 'actor' or 'greedy_levels', got {self.acting!r}")
+        if not 0.0 <= self.relabel <= 1.0:
+            raise ValueError(f"relabel is a share of each batch, in [0, 1], got {self.relabel}")
 
 
 @dataclass(frozen=True)
@@ -145,7 +160,9 @@ class AgentConfig:
 # README's "Does the agent learn?" for what mattered. Leverage 1: the Sharpe is the same, but
 # at 3 the 10 % drawdown shield ended month-long test windows early (the oracle's too); the
 # reward scale keeps a step's reward the size it had at 3. A decision every 5 bars with a
-# deadband of 0.9: the policy trades in large steps and holds, as the oracle does.
+# deadband of 0.9: the policy trades in large steps and holds, as the oracle does. Round
+# three's greedy acting through relabelled, mirrored critics (`acting`, `relabel`,
+# `mirror`) did not beat it on bench/learn.py (README, round three), so it is not used here.
 LEARNING = AgentConfig(
     env=EnvConfig(leverage=1.0, reward="return", reward_scale=3000.0, action_mapping="target",
                   price_level=False, decision_bars=5, band=0.9),

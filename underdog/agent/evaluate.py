@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from underdog.agent.acting import policy_of
 from underdog.agent.backtest import Books
 from underdog.agent.baselines import ma_crossover_positions, oracle_positions
 from underdog.agent.data import MarketData, load_market
@@ -18,7 +19,7 @@ from underdog.agent.ledger import LedgerRun, write_ledger
 from underdog.agent.performance import equity_png, performance
 from underdog.agent.policies import load_policy
 from underdog.agent.stats import SharpeEstimate, books_sharpe
-from underdog.agent.train import compare, policy_of
+from underdog.agent.train import compare
 from underdog.sources.simulated import Edge, simulated_edge_signal
 from underdog.store.db import Database
 
@@ -64,7 +65,8 @@ def evaluate(db: Database, symbol: str, *, version: str | None = None, run_id: s
     start, end = policy.window("test")
     data = load_market(db, symbol, start, end)
     schedules = rule_schedules(data, seed=seed, edge=edge) if rules else None
-    books = compare(data, policy.scaler, policy.config.env, policy_of(policy.model), schedules)
+    books = compare(data, policy.scaler, policy.config.env,
+                    policy_of(policy.model, policy.config), schedules)
     metrics = {name: performance(b) for name, b in books.items()}
     png = equity_png(books, f"{symbol} test window, policy {policy.version}")
     evaluation = Evaluation(symbol, policy.version, metrics, books, png, ledger=None)

@@ -20,6 +20,7 @@ import torch
 from stable_baselines3 import TD3
 from stable_baselines3.common.noise import NormalActionNoise
 
+from underdog.agent.acting import GreedyTD3, policy_of
 from underdog.agent.backtest import Books, Policy, buy_and_hold, flat, run_backtest
 from underdog.agent.baselines import follow
 from underdog.agent.config import AgentConfig, EnvConfig
@@ -49,10 +50,6 @@ class Trained:
         return bool(self.validation_sharpe.low > 0.0)
 
 
-def policy_of(model: TD3) -> Policy:
-    return lambda obs: model.predict(obs, deterministic=True)[0]
-
-
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """torch's thread count is per process: set it for the block, then put it back."""
@@ -70,8 +67,10 @@ def make_model(env: gym.Env, config: AgentConfig) -> TD3:
     replay = {}
     if t.relabel > 0.0:
         replay = {"replay_buffer_class": RelabelBuffer,
-                  "replay_buffer_kwargs": {"env_config": config.env, "share": t.relabel}}
-    return TD3("MlpPolicy", env, learning_rate=t.learning_rate, buffer_size=t.buffer_size,
+                  "replay_buffer_kwargs": {"env_config": config.env, "share": t.relabel,
+                                           "mirror": t.mirror}}
+    kind = GreedyTD3 if t.acting == "greedy_levels" else TD3
+    return kind("MlpPolicy", env, learning_rate=t.learning_rate, buffer_size=t.buffer_size,
                learning_starts=t.learning_starts, batch_size=t.batch_size, tau=t.tau,
                gamma=t.gamma, policy_delay=t.policy_delay, action_noise=noise,
                train_freq=t.train_freq, gradient_steps=t.gradient_steps,
@@ -93,7 +92,8 @@ def train(data: MarketData, config: AgentConfig | None = None,
         started = time.perf_counter()
         model.learn(total_timesteps=config.train.timesteps)
         steps_per_s = config.train.timesteps / (time.perf_counter() - started)
-    validation = compare(data.window(split.validation), scaler, config.env, policy_of(model))
+    validation = compare(data.window(split.validation), scaler, config.env,
+                         policy_of(model, config))
     return Trained(model, scaler, config, data, split,
                    {name: performance(books) for name, books in validation.items()},
                    steps_per_s, books_sharpe(validation["td3"]))

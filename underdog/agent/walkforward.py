@@ -13,13 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from underdog.agent.acting import policy_of
 from underdog.agent.backtest import Books
 from underdog.agent.baselines import ma_crossover_positions, oracle_positions
 from underdog.agent.config import AgentConfig
 from underdog.agent.data import MarketData, walk_forward_folds
 from underdog.agent.performance import performance
 from underdog.agent.stats import SharpeEstimate, books_returns, books_sharpe, sharpe_estimate
-from underdog.agent.train import Trained, compare, policy_of, train
+from underdog.agent.train import Trained, compare, train
 
 STRATEGIES = ("td3", "flat", "buy_and_hold", "ma_crossover", "oracle")
 
@@ -70,7 +71,7 @@ def run_folds(data: MarketData, config: AgentConfig,
     for i, split in enumerate(splits, start=1):
         trained = train(data, config, split)
         test = data.window(split.test)
-        books = compare(test, trained.scaler, config.env, policy_of(trained.model),
+        books = compare(test, trained.scaler, config.env, policy_of(trained.model, config),
                         {name: positions[split.test] for name, positions in plans.items()})
         results.append(FoldResult(i, trained, books,
                                   {n: performance(b) for n, b in books.items()},

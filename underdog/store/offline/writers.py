@@ -5,10 +5,13 @@
   leaves the window exactly as it was. A window still open at the write moment (today's
   partition) is replaced only up to the last row written: rows after it (what the streamer
   wrote meanwhile) are not deleted, and no row after `now` is written (validation).
-  With `streams` > 1 a window of several UTC days is written as one such transaction per
-  day, `streams` of them at once on their own connections (as timescaledb-parallel-copy
-  does; a day is a chunk): each day is replaced whole or not at all, and a failure leaves
-  the days already committed replaced (rerun the window: it is idempotent).
+  With `streams` > 1 a window of several UTC days is cut into contiguous windows of whole
+  days (2 per stream, about as many rows each), each written as one such transaction,
+  `streams` at once on their own connections (as timescaledb-parallel-copy does): each of
+  those windows is replaced whole or not at all; after a failure in one, the windows before
+  it stay replaced and no further one starts (rerun the window: it is idempotent). On
+  TimescaleDB each window's chunks are made first, in a transaction of their own, so the
+  streams never wait for each other.
 - `upsert`: a streaming micro-batch. Binary COPY into a temporary staging table, then
   INSERT .. ON CONFLICT (key) DO UPDATE, in one transaction.
 
@@ -20,7 +23,7 @@ exactly is a dead letter.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -40,6 +43,9 @@ from underdog.store.tables import OHLCV, TICKS, Table
 ENCODERS = {TICKS.name: encode_ticks, OHLCV.name: encode_bars}
 
 COPY_ROWS = 1 << 16  # rows per encoded piece written to the COPY stream (~4.5 MiB of bars)
+# replace_window(streams=n) writes n * this many windows, n at a time: the next window's
+# chunks are made while the first ones are written (see _replace_in_streams).
+WINDOWS_PER_STREAM = 2
 
 
 @dataclass
@@ -121,11 +127,14 @@ def replace_window(
 ) -> WriteResult:
     """Make [start, end) hold exactly the valid `rows` (restricted to `only`, e.g. symbols).
 
-    `streams` > 1: one transaction per UTC day, that many at once (see the module docstring).
+    `streams` > 1: that many transactions at once, each over contiguous whole UTC days
+    (`stream_windows`; see the module docstring).
     `now` is the write moment (default: the clock). When `end` is after it, the window
     replaced ends, for each symbol (series), just past its last row written (at `start` when
     it has none): the streamer's rows after it are kept.
     """
+    if streams < 1:
+        raise ValueError(f"streams must be >= 1, not {streams}")
     now = write_moment(now)
     checked = validate(rows, table, window=(start, end), symbols=symbols, now=now)
     ends = open_window_ends(checked.good, table, start, end, now)
@@ -136,12 +145,14 @@ def replace_window(
             raise ValueError(f"{table.name}: rows with {column} outside {list(allowed)}")
     stored, checked = _stored(checked, table)
     days = _days(start, end) if streams > 1 else [(start, end)]
-    if len(days) == 1:
+    count = 1 if streams == 1 else streams * WINDOWS_PER_STREAM
+    windows = stream_windows(days, _row_times(stored), count)
+    if len(windows) == 1:
         with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
             deleted = _replace(db, cur, table, stored, start, end, only, ends)
             _dead_letters(cur, checked, source=source, table=table)
     else:
-        deleted = _replace_days(db, table, stored, days, only, ends, streams)
+        deleted = _replace_in_streams(db, table, stored, windows, only, ends, streams)
         with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
             _dead_letters(cur, checked, source=source, table=table)
     return WriteResult(table.name, len(stored), len(checked.rejected), deleted,
@@ -203,23 +214,143 @@ def _days(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     return list(zip(cuts[:-1], cuts[1:], strict=True))
 
 
-def _replace_days(db: Database, table: Table, stored: pd.DataFrame,
-                  days: list[tuple[datetime, datetime]],
-                  only: Mapping[str, Sequence[str]] | None,
-                  ends: dict[str, datetime] | None, streams: int) -> int:
-    """One DELETE + COPY transaction per day, `streams` at a time: rows deleted."""
-    cuts = pd.DatetimeIndex([lo for lo, _ in days[1:]]).as_unit("us").asi8
-    day_of_row = np.searchsorted(cuts, pd.DatetimeIndex(stored["time"]).as_unit("us").asi8,
-                                 side="right")
-    order = np.argsort(day_of_row, kind="stable")
-    parts = np.split(order, np.cumsum(np.bincount(day_of_row, minlength=len(days)))[:-1])
+def _micros(times: pd.Series) -> np.ndarray:
+    """tz-aware times (validated) in Unix microseconds, as COPY writes them."""
+    if times.empty:
+        return np.empty(0, dtype=np.int64)
+    return pd.DatetimeIndex(times).tz_convert("UTC").as_unit("us").asi8
 
-    def one(i: int) -> int:
+
+def _row_times(stored: pd.DataFrame) -> np.ndarray:
+    return _micros(stored["time"])
+
+
+def stream_windows(days: list[tuple[datetime, datetime]], times: np.ndarray,
+                   count: int) -> list[tuple[datetime, datetime]]:
+    """The days cut into at most `count` contiguous windows of whole days, each holding
+    about as many of the rows (at Unix-microsecond `times`) as the others, so the streams
+    finish together."""
+    bounds = pd.DatetimeIndex([hi for _, hi in days]).as_unit("us").asi8
+    weight = np.bincount(np.searchsorted(bounds, times, side="right"), minlength=len(days))
+    total = np.cumsum(weight[: len(days)] + 1)  # + 1: an empty day still has a DELETE
+    share = total[-1] * np.arange(1, count) / count
+    after = np.searchsorted(total, share)  # the first day whose running total reaches it
+    before = np.maximum(after - 1, 0)
+    nearer = np.where(share - total[before] < total[after] - share, before, after)
+    cuts = np.unique(np.clip(nearer + 1, 1, len(days) - 1))  # cut after the nearer day
+    edges = [0, *cuts.tolist(), len(days)]
+    return [(days[a][0], days[b - 1][1]) for a, b in zip(edges[:-1], edges[1:], strict=True)
+            if b > a]
+
+
+def _replace_in_streams(db: Database, table: Table, stored: pd.DataFrame,
+                        windows: list[tuple[datetime, datetime]],
+                        only: Mapping[str, Sequence[str]] | None,
+                        ends: dict[str, datetime] | None, streams: int) -> int:
+    """One DELETE + COPY transaction per window, `streams` at once on their own connections:
+    rows deleted. Each window's chunks are made (`create_chunks`) just before it starts,
+    while the windows before it are written: making a chunk waits on disk (two index files
+    fsynced), writing rows on the CPU, so the two overlap. After a failure no further window
+    starts; it is raised once the windows under way have committed or failed."""
+    lows = pd.DatetimeIndex([lo for lo, _ in windows[1:]]).as_unit("us").asi8
+    window_of_row = np.searchsorted(lows, _row_times(stored), side="right")
+
+    def one(rows: pd.DataFrame, window: tuple[datetime, datetime]) -> int:
         with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            return _replace(db, cur, table, stored.iloc[parts[i]], *days[i], only, ends)
+            return _replace(db, cur, table, rows, *window, only, ends)
 
+    started: list[Future[int]] = []
     with ThreadPoolExecutor(max_workers=streams) as pool:
-        return sum(pool.map(one, range(len(days))))
+        for i, window in enumerate(windows):
+            if any(f.done() and f.exception() for f in started):
+                break
+            rows = stored.iloc[np.flatnonzero(window_of_row == i)]
+            create_chunks(db, table, rows)
+            started.append(pool.submit(one, rows, window))
+    return sum(f.result() for f in started)  # the first failure, if any
+
+
+def create_chunks(db: Database, table: Table, stored: pd.DataFrame) -> None:
+    """Create, in one short transaction of its own, the TimescaleDB chunks the rows (stored
+    form) need; nothing on plain PostgreSQL or a table that is not a hypertable.
+
+    TimescaleDB creates a chunk under a lock on the hypertable that it keeps until the
+    creating transaction ends, so two streams that each create chunks take turns: the second
+    waits for the first one's commit (bench/ingest.py, 2 streams: 43 % of the samples were
+    that wait). One row per missing chunk is copied in, which makes its chunk, and deleted
+    again by its key: the chunks stay, the table's rows are as they were. A row another
+    writer put at the same key meanwhile stops this (and only this) step: the streams then
+    create those chunks themselves, taking turns.
+    """
+    if stored.empty or not db.is_timescale:
+        return
+    times = _row_times(stored)
+    with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        if (interval := _chunk_interval_us(cur, table)) is None:
+            return
+        _, first = np.unique(times // interval, return_index=True)  # a row per chunk
+        missing = _chunkless(cur, table, times[first])
+        if not missing.size:
+            return
+        probes = stored.iloc[first[missing]]
+        try:
+            with conn.transaction():
+                _copy(cur, _identifier(table), table, probes)
+                _delete_keys(cur, table, probes)
+        except psycopg.errors.UniqueViolation:
+            pass
+
+
+def _chunk_interval_us(cur: psycopg.Cursor, table: Table) -> int | None:
+    """The time dimension's chunk interval in microseconds (None: not a hypertable)."""
+    schema, name = table.qualified.split(".")
+    row = cur.execute(
+        "SELECT (extract(epoch FROM time_interval) * 1e6)::int8"
+        " FROM timescaledb_information.dimensions WHERE hypertable_schema = %s"
+        " AND hypertable_name = %s AND column_name = 'time' AND time_interval IS NOT NULL",
+        (schema, name)).fetchone()
+    return row[0] if row else None
+
+
+def _chunkless(cur: psycopg.Cursor, table: Table, times: np.ndarray) -> np.ndarray:
+    """Positions of the Unix-microsecond `times` (sorted) that no chunk covers yet."""
+    schema, name = table.qualified.split(".")
+    cur.execute(
+        "SELECT (extract(epoch FROM range_start) * 1e6)::int8,"
+        " (extract(epoch FROM range_end) * 1e6)::int8 FROM timescaledb_information.chunks"
+        " WHERE hypertable_schema = %s AND hypertable_name = %s"
+        " AND range_end > timestamptz 'epoch' + %s * interval '1 microsecond'"
+        " AND range_start <= timestamptz 'epoch' + %s * interval '1 microsecond'"
+        " ORDER BY 1", (schema, name, int(times[0]), int(times[-1])))
+    ranges = np.asarray(cur.fetchall(), dtype=np.int64).reshape(-1, 2)
+    if not len(ranges):
+        return np.arange(len(times))
+    before = np.searchsorted(ranges[:, 0], times, side="right") - 1  # the chunk starting last
+    covered = (before >= 0) & (times < ranges[np.maximum(before, 0), 1])
+    return np.flatnonzero(~covered)
+
+
+def _delete_keys(cur: psycopg.Cursor, table: Table, rows: pd.DataFrame) -> None:
+    """DELETE the rows with exactly these keys (stored form). Times go as the Unix
+    microseconds COPY wrote, so a sub-microsecond part cannot make a key miss."""
+    types = {c.name: c.pgtype for c in table.stored_columns}
+    arrays, values, params = [], [], []
+    for i, name in enumerate(table.key):
+        column = sql.Identifier(f"k{i}")
+        if types[name] == "timestamptz":
+            arrays.append(sql.SQL("%s::int8[]"))
+            values.append(sql.SQL("timestamptz 'epoch' + {} * interval '1 microsecond'")
+                          .format(column))
+            params.append(_micros(rows[name]).tolist())
+        else:
+            arrays.append(sql.SQL("%s::{}[]").format(sql.SQL(types[name])))
+            values.append(column)
+            params.append(rows[name].tolist())
+    cur.execute(sql.SQL(
+        "DELETE FROM {} WHERE ({}) IN (SELECT {} FROM unnest({}) AS k({}))").format(
+        _identifier(table), sql.SQL(", ").join(map(sql.Identifier, table.key)),
+        sql.SQL(", ").join(values), sql.SQL(", ").join(arrays),
+        sql.SQL(", ").join(sql.Identifier(f"k{i}") for i in range(len(table.key)))), params)
 
 
 def upsert(

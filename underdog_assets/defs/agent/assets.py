@@ -4,13 +4,14 @@ import dagster as dg
 import pandas as pd
 
 from underdog.agent.config import LEARNING, AgentConfig
-from underdog.agent.evaluate import evaluate
+from underdog.agent.evaluate import Evaluation, evaluate
 from underdog.agent.ledger import balance, refresh_daily_summary
-from underdog.agent.report import folds_metadata
+from underdog.agent.report import FOLD_COLUMNS, folds_metadata
 from underdog.agent.runs import TrainRun, train_folds
 from underdog.ops.metrics import agent_metrics
 from underdog.sources.simulated import Edge
 from underdog_assets.defs.common.executors import work_tags
+from underdog_assets.defs.common.metadata import frame_table
 from underdog_assets.defs.common.resources import DatabaseResource, MarketResource
 
 OWNERS = ["team:research"]
@@ -122,9 +123,7 @@ def td3_evaluation(context: dg.AssetExecutionContext, database: DatabaseResource
     metadata: dict[str, object] = {"strategies": {s: [e.strategy for e in es]
                                                   for s, es in results.items()}}
     for symbol, folds in results.items():
-        for key, value in folds_metadata(symbol, folds, trials.get(symbol, [])).items():
-            is_text = isinstance(value, str) and key.startswith(("folds_", "metrics_", "equity"))
-            metadata[key] = dg.MetadataValue.md(value) if is_text else value
+        metadata.update(_symbol_metadata(symbol, folds, trials.get(symbol, [])))
     metadata["per_bar_sharpe"] = {s: metadata[f"per_bar_sharpe_{s}"] for s in results}
     metadata["agent_metrics"] = [_gauges(es[-1].version, "test", es[-1].metrics["td3"])
                                  for es in results.values()]
@@ -133,6 +132,18 @@ def td3_evaluation(context: dg.AssetExecutionContext, database: DatabaseResource
     return dg.MaterializeResult(metadata=metadata, check_results=[dg.AssetCheckResult(
         check_name="ledger_balances", passed=all(ok for ok, _ in balances.values()),
         metadata={s: detail for s, (ok, detail) in balances.items()})])
+
+
+def _symbol_metadata(symbol: str, folds: list[Evaluation], trials: list[float]) -> dict:
+    """folds_metadata as the asset page shows it: the fold and metrics tables as table
+    metadata (drawn inline), the equity plot of every fold as markdown holding a PNG (a
+    data URI: the UI draws it in the "[Show Markdown]" dialog), the rest as plain values."""
+    values = folds_metadata(symbol, folds, trials)
+    values[f"folds_{symbol}"] = frame_table(values[f"folds_{symbol}"], FOLD_COLUMNS)
+    values[f"metrics_{symbol}"] = frame_table(values[f"metrics_{symbol}"], {
+        "metric": "of the last fold's policy (td3) and the baselines on its test window"})
+    values[f"equity_curve_{symbol}"] = dg.MetadataValue.md(values[f"equity_curve_{symbol}"])
+    return values
 
 
 def _latest(context: dg.AssetExecutionContext, asset: str, partition: str) -> dict:
