@@ -58,6 +58,7 @@ from underdog.reference.instruments import INSTRUMENTS
 from underdog.reference.schema import BAR
 from underdog.store.db import Database
 from underdog.store.offline import readers
+from underdog.store.offline.bar_storage import encode_bars
 from underdog.store.offline.writers import replace_window
 from underdog.store.online.bar_packs import BarPacks
 from underdog.store.online.cache import LatestCache
@@ -74,13 +75,15 @@ SEED_BATCH = 10_000
 QUERY_WARMUP, QUERY_ITERATIONS = 20, 500
 MONTH_DAYS, MONTH_ITERATIONS = 30, 100
 CACHE_ITERATIONS = 2_000
-COLUMNS = OHLCV.column_names
+# What the table stores (prices as units and a scale, revision 0012): psql and the seed style
+# load the stored form, so every loader writes the same bytes.
+COLUMNS = [c.name for c in OHLCV.stored_columns]
 INSERT_SEED = (
     f"INSERT INTO underdog.ohlcv ({', '.join(COLUMNS)}) VALUES "
     f"({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT DO NOTHING"
 )
 SELECT_DAY = (
-    "SELECT time, open, high, low, close, volume, spread FROM underdog.ohlcv"
+    "SELECT time, open, high, low, close, volume, spread FROM underdog.ohlcv_values"
     " WHERE symbol = %s AND time >= %s AND time < %s ORDER BY time"
 )
 
@@ -93,23 +96,33 @@ def say(message: str) -> None:
 
 
 def _symbol_bars(rng: np.random.Generator, symbol: str, n: int) -> pd.DataFrame:
-    """n consecutive M1 bars of a random walk: valid OHLC, positive prices."""
+    """n consecutive M1 bars of a random walk: valid OHLC, positive prices on the
+    instrument's grid (as quotes are: bars store them as integers and a scale)."""
     spec = INSTRUMENTS[symbol]
     sigma = spec.daily_vol / np.sqrt(1440)
-    close = spec.base_price * np.exp(np.cumsum(rng.normal(0.0, sigma, n)))
+    close = np.round(spec.base_price * np.exp(np.cumsum(rng.normal(0.0, sigma, n))),
+                     spec.digits)
     open_ = np.concatenate(([spec.base_price], close[:-1]))
     wick = spec.base_price * sigma * np.abs(rng.normal(0.0, 1.0, (2, n)))
     return pd.DataFrame({
         "symbol": symbol,
         "time": pd.date_range(START, periods=n, freq="min", unit="us"),
         "open": open_,
-        "high": np.maximum(open_, close) + wick[0],
-        "low": np.minimum(open_, close) - wick[1],
+        "high": np.round(np.maximum(open_, close) + wick[0], spec.digits),
+        "low": np.round(np.minimum(open_, close) - wick[1], spec.digits),
         "close": close,
         "volume": rng.poisson(20, n).astype("int64"),
         "spread": spec.spread_points * spec.point * rng.uniform(0.8, 1.5, n),
         "source": "bench",
     })
+
+
+def stored_form(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows as the table stores them (underdog.store.offline.bar_storage)."""
+    stored, reasons = encode_bars(frame)
+    if any(r is not None for r in reasons):
+        raise RuntimeError("bench bars off their grid")
+    return stored
 
 
 def make_bars(rows: int, symbols: tuple[str, ...]) -> pd.DataFrame:
@@ -122,6 +135,7 @@ def make_bars(rows: int, symbols: tuple[str, ...]) -> pd.DataFrame:
 
 def seed_tuples(frame: pd.DataFrame) -> list[tuple]:
     """Rows as Python tuples, built before timing (the seed built its OHLCVBar list first)."""
+    frame = stored_form(frame)
     columns = [frame[c].tolist() for c in COLUMNS]
     columns[1] = list(frame["time"].dt.to_pydatetime())
     return list(zip(*columns, strict=True))
@@ -405,14 +419,18 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def to_columnstore(admin: psycopg.Connection, days: int) -> int:
-    """Move the chunks of the first `days` days to the columnstore: chunks moved."""
+def to_columnstore(admin: psycopg.Connection, days: int) -> tuple[int, int]:
+    """Move the chunks that end by day `days` to the columnstore: (chunks moved, days from
+    START now wholly in the columnstore; chunks are 7 days, not aligned with START)."""
     if "timescaledb" not in backend(admin):
-        return 0
+        return 0, 0
     rows = admin.execute(
         "SELECT compress_chunk(c) FROM show_chunks('underdog.ohlcv', older_than => %s) c",
         (START + timedelta(days=days),)).fetchall()
-    return len(rows)
+    end = admin.execute(
+        "SELECT max(range_end) FROM timescaledb_information.chunks WHERE hypertable_schema ="
+        " 'underdog' AND hypertable_name = 'ohlcv' AND is_compressed").fetchone()[0]
+    return len(rows), (end - START).days if end else 0
 
 
 def measure_reads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame,
@@ -446,8 +464,8 @@ def measure_reads(db: Database, admin: psycopg.Connection, frame: pd.DataFrame,
         cache.client.close()
         packs.client.close()
     # Last, as bar packs read columnstore days from the table: half the days move there.
-    half = full_days(frame) // 2
-    if moved := to_columnstore(admin, half):
+    moved, half = to_columnstore(admin, full_days(frame) // 2)
+    if moved:
         admin.execute("VACUUM ANALYZE underdog.ohlcv")
         say(f"  columnstore: days 0-{half - 1} ({moved} chunks); rowstore: the rest")
     rowstore_days = (half, full_days(frame)) if moved else None
@@ -460,7 +478,7 @@ def run(rows: int, repeat: int, settings: Settings, workdir: Path, streams: int)
     dsn = throwaway_dsn(settings.dsn, f"underdog_bench_{os.getpid()}")
     frame = make_bars(rows, SYMBOLS)
     csv = workdir / "bars.csv"
-    frame.to_csv(csv, columns=COLUMNS, header=False, index=False)
+    stored_form(frame).to_csv(csv, columns=COLUMNS, header=False, index=False)
     say(f"data: {len(frame):,} bars, {len(SYMBOLS)} symbols, CSV {csv.stat().st_size >> 20} MiB")
     with throwaway_database(dsn, settings), psycopg.connect(dsn, autocommit=True) as admin, \
             Database(dsn, reader_role=settings.reader_role,

@@ -22,11 +22,12 @@ DAY = datetime(2024, 3, 5, tzinfo=UTC)  # a Tuesday: the market is open all day
 
 def bar_frame(n: int = 10, *, symbol: str = "EURUSD", start: datetime = DAY,
               close: float = 1.1) -> pd.DataFrame:
-    """n consecutive valid M1 bars."""
+    """n consecutive valid M1 bars (prices on a decimal grid, as a source's are: bars store
+    them as integers and a scale, and refuse a price like 1.1 - 0.001 = 1.0990000000000002)."""
     times = pd.date_range(start, periods=n, freq="min", tz="UTC")
     return pd.DataFrame({
-        "symbol": symbol, "time": times, "open": close, "high": close + 0.001,
-        "low": close - 0.001, "close": close, "volume": 10, "spread": 0.00012,
+        "symbol": symbol, "time": times, "open": close, "high": round(close + 0.001, 10),
+        "low": round(close - 0.001, 10), "close": close, "volume": 10, "spread": 0.00012,
         "source": "test",
     })
 

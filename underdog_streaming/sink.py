@@ -155,10 +155,13 @@ class Sink:
         ticks = [stored_tick(r) for r in unique(batch.ticks, 3)]
         if None in ticks:  # a price no scale carries exactly: the validated path refuses it
             raise psycopg.DataError("a tick price has too many decimals")
+        bars = [stored_bar(r) for r in unique(batch.bars, 2)]
+        if None in bars:  # cannot be from checked ticks; the validated path names the bar
+            raise psycopg.DataError("a bar price has too many decimals")
         staged = {
             "ticks": [(s, t, q, ps, b, a, lag) for s, t, q, ps, b, a, lag in ticks]
             if upsert_ticks else [],
-            "bars": unique(batch.bars, 2),
+            "bars": bars,
             "quotes": [(q.symbol, q.time_us, q.bid, q.ask, None if q.depth is None
                         else Jsonb(q.depth), q.available_us) for q in unique(batch.quotes, 2)],
         }
@@ -202,6 +205,20 @@ def stored_tick(r: TickRow) -> tuple | None:
     scale = max(bid_scale, ask_scale)
     return (r.symbol, r.time_us, r.seq, scale, round(r.bid * POW10_PY[scale]),
             round(r.ask * POW10_PY[scale]), r.recv_ns // 1000 - r.time_us)
+
+
+def stored_bar(r: BarRow) -> tuple | None:
+    """The bar in its stored form (symbol, time_us, price_scale, open_units .. close_units,
+    volume, spread); None when no scale gives a price back exactly."""
+    instrument = INSTRUMENTS.get(r.symbol)
+    floor = instrument.digits if instrument else 0
+    prices = (r.open, r.high, r.low, r.close)
+    scales = [scale_of(p, floor) for p in prices]
+    if None in scales:
+        return None
+    scale = max(scales)
+    return (r.symbol, r.time_us, scale, *(round(p * POW10_PY[scale]) for p in prices),
+            r.volume, r.spread)
 
 
 def unique(rows: list, key_fields: int) -> list:

@@ -19,7 +19,8 @@ def _insert(db: Database, sql: str, rows: list[tuple]) -> None:
 def put_ohlcv(db: Database, known: datetime, symbols=SYMBOLS) -> None:
     """A bar known at `known` (it opened a minute before)."""
     t = known - timedelta(minutes=1)
-    _insert(db, "INSERT INTO underdog.ohlcv VALUES (%s, %s, 1.1, 1.2, 1.0, 1.1, 10, 0.0001,"
+    # Stored form (revision 0012): open 1.1, high 1.2, low 1.0, close 1.1 at scale 1.
+    _insert(db, "INSERT INTO underdog.ohlcv VALUES (%s, %s, 1, 11, 12, 10, 11, 10, 0.0001,"
                 " 'test')", [(s, t) for s in symbols])
 
 

@@ -116,7 +116,8 @@ def test_windows_that_are_not_whole_days_read_the_table(two_days: Database,
 
 
 @pytest.mark.parametrize("change", [
-    "UPDATE underdog.ohlcv SET close = 1.105, high = 1.2 WHERE time = %s",
+    # prices are units at the day's scale (EURUSD: 5): close 1.105, high 1.2
+    "UPDATE underdog.ohlcv SET close_units = 110500, high_units = 120000 WHERE time = %s",
     "DELETE FROM underdog.ohlcv WHERE time = %s",
     "UPDATE underdog.ohlcv SET volume = volume WHERE time = %s",  # a new row version only
 ])
@@ -149,9 +150,10 @@ def test_a_transaction_with_an_older_xid_that_commits_later_is_read(
     but committed after: its xmin is older than rows the pack saw, and still counts."""
     with psycopg.connect(two_days.dsn) as early:
         early.execute("SELECT pg_current_xact_id()")  # the older xid, taken now
-        execute(two_days, "UPDATE underdog.ohlcv SET close = 1.11 WHERE time = %s", DAY)
+        execute(two_days, "UPDATE underdog.ohlcv SET close_units = 111000 WHERE time = %s",
+                DAY)  # 1.11 at EURUSD's scale 5
         assert packs.bars(two_days, "EURUSD", DAY, NEXT)["close"].iloc[0] == 1.11
-        early.execute("UPDATE underdog.ohlcv SET close = 1.09 WHERE time = %s",
+        early.execute("UPDATE underdog.ohlcv SET close_units = 109000 WHERE time = %s",
                       (DAY + timedelta(minutes=1),))
         early.commit()
     frame = packs.bars(two_days, "EURUSD", DAY, NEXT)
@@ -302,9 +304,9 @@ def test_a_column_change_without_new_row_versions_is_read(two_days: Database,
                                                           packs: BarPacks) -> None:
     """Renaming columns keeps every row's xmin and ctid: the column hash tells."""
     packs.bars(two_days, "EURUSD", DAY, NEXT)
-    swap = ("ALTER TABLE underdog.ohlcv RENAME high TO swap_tmp;"
-            " ALTER TABLE underdog.ohlcv RENAME low TO high;"
-            " ALTER TABLE underdog.ohlcv RENAME swap_tmp TO low")
+    swap = ("ALTER TABLE underdog.ohlcv RENAME high_units TO swap_tmp;"
+            " ALTER TABLE underdog.ohlcv RENAME low_units TO high_units;"
+            " ALTER TABLE underdog.ohlcv RENAME swap_tmp TO low_units")
     execute(two_days, swap)
     try:
         swapped = packs.bars(two_days, "EURUSD", DAY, NEXT)

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -103,7 +104,10 @@ def test_the_services_log_in_as_a_writer_and_a_reader_not_as_postgres(
     monkeypatch.delenv("UNDERDOG_ADMIN_DATABASE_URL")
     settings = load_settings()
     with Database.from_settings(settings) as db:
-        upsert(db, OHLCV, bar_frame(3), source="test")  # the writer owns the tables
+        # the writer owns the tables; recent bars: no retention job of the server (0012
+        # makes ohlcv's anew at upgrade) drops them mid-test
+        recent = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        upsert(db, OHLCV, bar_frame(3, start=recent - timedelta(days=3)), source="test")
         with db.connection() as conn:
             owner = conn.execute(
                 "SELECT current_user, rolsuper, (SELECT tableowner FROM pg_tables WHERE"

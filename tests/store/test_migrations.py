@@ -20,7 +20,7 @@ PG_TYPES = {"text": "text", "timestamptz": "timestamp with time zone", "date": "
 EXPECTED_TABLES = {
     *FACT_TABLES, "raw_documents", "dead_letters", "insider_transactions", "model_registry",
     "retention_policies", "ohlcv_1h", "ohlcv_1d", "hourly_sentiment_summary",
-    "daily_trading_summary", "alembic_version", "tick_values",
+    "daily_trading_summary", "alembic_version", "tick_values", "ohlcv_values",
 }
 
 
@@ -35,8 +35,8 @@ def test_upgrade_from_empty_twice_and_concurrently() -> None:
         for p in procs:
             _, err = p.communicate(timeout=120)
             assert p.returncode == 0, err.decode()
-        assert migrate.current(dsn) == migrate.head() == "0011"
-        assert migrate.upgrade(dsn) == "0011"  # a third time: nothing to do, no error
+        assert migrate.current(dsn) == migrate.head() == "0012"
+        assert migrate.upgrade(dsn) == "0012"  # a third time: nothing to do, no error
     finally:
         drop_database(dsn)
 

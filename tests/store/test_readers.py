@@ -40,7 +40,7 @@ def test_bars_equal_what_the_table_holds(week: Database) -> None:
     frame = bars(week, "GBPUSD", TUESDAY - timedelta(days=1), TUESDAY)
     with week.connection() as conn:
         rows = conn.execute(
-            "SELECT time, open, high, low, close, volume, spread FROM underdog.ohlcv"
+            "SELECT time, open, high, low, close, volume, spread FROM underdog.ohlcv_values"
             " WHERE symbol = 'GBPUSD' AND time >= %s ORDER BY time",
             (TUESDAY - timedelta(days=1),),
         ).fetchall()

@@ -145,7 +145,8 @@ def test_upsert_inserts_then_updates_by_key(db: Database) -> None:
     assert upsert(db, OHLCV, bar_frame(5, close=1.1), source="stream").written == 5
     upsert(db, OHLCV, bar_frame(3, close=1.2), source="stream")
     with db.connection() as conn:
-        closes = [r[0] for r in conn.execute("SELECT close FROM underdog.ohlcv ORDER BY time")]
+        closes = [r[0] for r in conn.execute("SELECT close FROM underdog.ohlcv_values"
+                                                   " ORDER BY time")]
     assert closes == [1.2, 1.2, 1.2, 1.1, 1.1]
 
 
@@ -235,7 +236,7 @@ def test_a_failing_stream_rolls_back_its_own_days_and_no_other(db: Database) -> 
             conn.execute("ALTER TABLE underdog.ohlcv DROP CONSTRAINT not_777")
     with db.connection() as conn:
         closes = dict(conn.execute(
-            "SELECT time < %s, array_agg(DISTINCT close) FROM underdog.ohlcv GROUP BY 1",
+            "SELECT time < %s, array_agg(DISTINCT close) FROM underdog.ohlcv_values GROUP BY 1",
             (last,)).fetchall())
     assert closes == {True: [1.2], False: [1.1]}  # the last window, days long, as it was
     assert table_checksum(db, "ohlcv")[0] == 8 * 1440

@@ -49,7 +49,7 @@ def bar_mismatches(dsn: str, symbols: Sequence[str]) -> list[str]:
     ticks = frame(dsn, "SELECT symbol, time, bid::float8 AS bid, ask::float8 AS ask FROM"
                        " underdog.tick_values ORDER BY symbol, time, seq")
     bars = frame(dsn, "SELECT symbol, time, open, high, low, close, volume, spread FROM"
-                      " underdog.ohlcv ORDER BY symbol, time")
+                      " underdog.ohlcv_values ORDER BY symbol, time")
     wrong = []
     for symbol in symbols:
         want = bars_from_ticks(ticks[ticks["symbol"] == symbol].drop(columns="symbol"),

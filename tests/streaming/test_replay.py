@@ -32,7 +32,7 @@ def test_replayed_minutes_are_the_simulators_bars(db: Database, dsn: str,
     assert bridge.sent > 1000 and summary["rejected"] == 0 and summary["late"] == 0
     with psycopg.connect(dsn) as conn:
         rows = conn.execute("SELECT symbol, time, open, high, low, close, volume"
-                            " FROM underdog.ohlcv ORDER BY symbol, time").fetchall()
+                            " FROM underdog.ohlcv_values ORDER BY symbol, time").fetchall()
         quoted = [t for (t,) in conn.execute("SELECT time FROM underdog.quotes")]
     bars = pd.DataFrame(rows, columns=["symbol", "time", "open", "high", "low", "close",
                                        "volume"])

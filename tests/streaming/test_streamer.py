@@ -62,7 +62,7 @@ def test_both_protocols_end_to_end(protocol: str, db: Database, dsn: str, prefix
     assert (ticks["available_at"] >= ticks["time"]).all()  # known at receipt, not before
 
     bars = frame(dsn, "SELECT symbol, time, open, high, low, close, volume, spread, source"
-                      " FROM underdog.ohlcv ORDER BY symbol, time")
+                      " FROM underdog.ohlcv_values ORDER BY symbol, time")
     assert (bars["source"] == protocol).all()
     for symbol in SYMBOLS:
         mine = ticks[ticks["symbol"] == symbol]

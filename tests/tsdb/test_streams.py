@@ -4,7 +4,7 @@ streams never wait for one another's chunk-creating transaction."""
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import psycopg
@@ -12,6 +12,7 @@ import psycopg
 from tests.helpers import DAY, bar_frame, table_checksum
 from tests.tsdb.conftest import chunks
 from underdog.store.db import Database
+from underdog.store.offline.bar_storage import encode_bars
 from underdog.store.offline.writers import create_chunks, replace_window
 from underdog.store.tables import OHLCV
 
@@ -21,22 +22,35 @@ def _bars(days: int, close: float) -> pd.DataFrame:
                       for s in ("EURUSD", "GBPUSD")], ignore_index=True)
 
 
+def _stored(bars: pd.DataFrame) -> pd.DataFrame:
+    """The rows as writers store them (integer prices, revision 0012): what create_chunks takes."""
+    return encode_bars(bars)[0]
+
+
+def _chunk_starts(days: int) -> list[datetime]:
+    """Where the 7-day chunks (revision 0012, aligned on the Unix epoch) of DAY's `days` start."""
+    epoch, week = datetime(1970, 1, 1, tzinfo=UTC), timedelta(days=7)
+    return sorted({epoch + (DAY + timedelta(days=d) - epoch) // week * week
+                   for d in range(days)})
+
+
 def test_chunks_made_ahead_hold_no_rows_and_leave_the_rows_there(timescale: Database) -> None:
     db = timescale
     replace_window(db, OHLCV, bar_frame(60), source="t", start=DAY, end=DAY + timedelta(days=1))
     before = table_checksum(db, "ohlcv")
-    create_chunks(db, OHLCV, _bars(4, close=1.2))
-    assert [c[0] for c in chunks(db, "ohlcv")] == [DAY + timedelta(days=d) for d in range(4)]
+    create_chunks(db, OHLCV, _stored(_bars(4, close=1.2)))
+    assert [c[0] for c in chunks(db, "ohlcv")] == _chunk_starts(4)
     assert table_checksum(db, "ohlcv") == before  # no probe row left, no row gone
-    create_chunks(db, OHLCV, _bars(4, close=1.3))  # every chunk there: nothing to do
-    assert len(chunks(db, "ohlcv")) == 4 and table_checksum(db, "ohlcv") == before
+    create_chunks(db, OHLCV, _stored(_bars(4, close=1.3)))  # every chunk there: nothing to do
+    assert len(chunks(db, "ohlcv")) == len(_chunk_starts(4))
+    assert table_checksum(db, "ohlcv") == before
 
 
 def test_streams_do_not_wait_for_a_transaction_that_creates_a_chunk(timescale: Database) -> None:
     db = timescale
     bars = _bars(4, close=1.2)
     end = DAY + timedelta(days=4)
-    create_chunks(db, OHLCV, bars)  # as replace_window does first, before its streams
+    create_chunks(db, OHLCV, _stored(bars))  # as replace_window does first, before its streams
     errors: list[BaseException] = []
 
     def rewrite() -> None:

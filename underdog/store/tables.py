@@ -27,7 +27,7 @@ class Table:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     ohlc: bool = False  # rows carry open/high/low/close that must be consistent
-    # Rows stored encoded (ticks): the table's own columns; `columns` are then what writers
+    # Rows stored encoded (ticks, bars): the table's own columns; `columns` are then what writers
     # take and what the view `values_view` reads back, value for value.
     stored: tuple[Column, ...] | None = None
     values_view: str | None = None
@@ -58,6 +58,8 @@ _SYMBOL = _c("symbol", "text", symbol=True)
 _TIME = _c("time", "timestamptz")
 _AVAILABLE = _c("available_at", "timestamptz")
 
+# Bar prices are stored as integers and a scale too (revision 0012,
+# underdog.store.offline.bar_storage); the view underdog.ohlcv_values gives them back.
 OHLCV = Table(
     "ohlcv",
     (_SYMBOL, _TIME, _c("open", positive=True), _c("high", positive=True),
@@ -66,6 +68,10 @@ OHLCV = Table(
      _c("source", "text")),
     key=("symbol", "time"),
     ohlc=True,
+    stored=(_SYMBOL, _TIME, _c("price_scale", "int2"), _c("open_units", "int8"),
+            _c("high_units", "int8"), _c("low_units", "int8"), _c("close_units", "int8"),
+            _c("volume", "int8"), _c("spread"), _c("source", "text")),
+    values_view="ohlcv_values",
 )
 
 # Ticks are stored as integers and scales (revision 0010, underdog.store.offline.tick_storage):

@@ -12,7 +12,7 @@ from underdog.store.db import Database
 def ohlc_violations(db: Database, start: datetime, end: datetime) -> int:
     with db.reader() as conn:
         count = conn.execute(
-            "SELECT count(*) FROM underdog.ohlcv WHERE time >= %s AND time < %s"
+            "SELECT count(*) FROM underdog.ohlcv_values WHERE time >= %s AND time < %s"
             " AND NOT (low <= least(open, close) AND greatest(open, close) <= high)",
             (start, end),
         ).fetchone()[0]

@@ -33,7 +33,7 @@ def _agg(*expressions: str) -> str:
 
 
 _BARS_OF = ("SELECT time, " + ", ".join(BAR_COLUMNS)
-            + " FROM underdog.ohlcv WHERE symbol = %(symbol)s")
+            + " FROM underdog.ohlcv_values WHERE symbol = %(symbol)s")
 INPUTS_SQL = f"""
 SELECT * FROM
   (SELECT {_agg("time", *BAR_COLUMNS)} FROM (

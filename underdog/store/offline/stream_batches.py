@@ -26,7 +26,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _AT = "'epoch'::timestamptz + {} * interval '1 microsecond'"  # exact, unlike to_timestamp()
 _TYPES = {c.name: c.pgtype for t in (TICKS, OHLCV, QUOTES) for c in t.stored_columns}
 # New ticks in their stored form (underdog.store.offline.tick_storage); bid_volume_units and
-# ask_volume_units stay NULL (MT5 sends no volumes).
+# ask_volume_units stay NULL (MT5 sends no volumes). Bars are staged in their stored form too
+# (underdog.store.offline.bar_storage; underdog_streaming.sink.stored_bar).
 NEW_TICK_COLUMNS = ("symbol", "time", "seq", "price_scale", "bid_units", "ask_units",
                     "volume_scale", "available_lag_us")
 
@@ -75,8 +76,8 @@ STAGES = {
                    # the first writer's tick stays (a hot standby never alters it)
                    keep_stored=True),
     "bars": Stage(OHLCV, "stream_stage_bars",
-                  _typed("symbol", "time_us", "open", "high", "low", "close", "volume",
-                         "spread"),
+                  _typed("symbol", "time_us", "price_scale", "open_units", "high_units",
+                         "low_units", "close_units", "volume", "spread"),
                   {"time": _at("time_us"), "source": sql.SQL("%(source)s")},
                   # A minute's ticks only accumulate: from the same source a bar of fewer
                   # ticks is an older view of it (a standby behind the other, or one that

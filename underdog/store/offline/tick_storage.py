@@ -28,12 +28,12 @@ def _group_scale(codes: np.ndarray, row_scales: np.ndarray, groups: int) -> np.n
     return best[codes]
 
 
-def _floors(uniques: pd.Index) -> np.ndarray:
+def digit_floors(uniques: pd.Index) -> np.ndarray:
     return np.array([min(INSTRUMENTS[s].digits, MAX_SCALE) if s in INSTRUMENTS else 0
                      for s in uniques], dtype=np.int16)
 
 
-def _scaled(values: dict[str, np.ndarray], codes: np.ndarray, floors: np.ndarray,
+def batch_scales(values: dict[str, np.ndarray], codes: np.ndarray, floors: np.ndarray,
             groups: int) -> tuple[np.ndarray, np.ndarray]:
     """(scale per row, rows a value of which does not round-trip at that scale)."""
     row_scale = np.full(len(codes), -1, dtype=np.int16)
@@ -58,12 +58,12 @@ def encode_ticks(good: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     `good` is `validate(...).good` for TICKS: times UTC, prices finite and positive.
     """
     codes, uniques = pd.factorize(good["symbol"])
-    groups, floors = len(uniques), _floors(pd.Index(uniques))
+    groups, floors = len(uniques), digit_floors(pd.Index(uniques))
     prices = {c: good[c].to_numpy(dtype="float64") for c in ("bid", "ask")}
     volumes = {c: good[c].to_numpy(dtype="float64", na_value=np.nan)
                for c in ("bid_volume", "ask_volume")}
-    price_scale, bad_price = _scaled(prices, codes, floors, groups)
-    volume_scale, bad_volume = _scaled(volumes, codes, np.zeros_like(floors), groups)
+    price_scale, bad_price = batch_scales(prices, codes, floors, groups)
+    volume_scale, bad_volume = batch_scales(volumes, codes, np.zeros_like(floors), groups)
     time_us = pd.DatetimeIndex(good["time"]).as_unit("us").asi8
     lag = pd.DatetimeIndex(good["available_at"]).as_unit("us").asi8 - time_us
     stored = pd.DataFrame({

@@ -15,8 +15,9 @@
 - `upsert`: a streaming micro-batch. Binary COPY into a temporary staging table, then
   INSERT .. ON CONFLICT (key) DO UPDATE, in one transaction.
 
-Tables stored encoded (ticks, see underdog.store.offline.tick_storage) are validated on their
-values, then encoded; a value the encoding cannot carry exactly is a dead letter.
+Tables stored encoded (ticks and bars, see underdog.store.offline.tick_storage and
+bar_storage) are validated on their values, then encoded; a value the encoding cannot carry
+exactly is a dead letter.
 """
 
 from __future__ import annotations
@@ -33,12 +34,13 @@ from psycopg import sql
 
 from underdog.store.db import Database
 from underdog.store.offline import dead_letters
+from underdog.store.offline.bar_storage import encode_bars
 from underdog.store.offline.copy_binary import encode_chunks
 from underdog.store.offline.tick_storage import encode_ticks
 from underdog.store.offline.validation import Checked, json_safe, validate, write_moment
-from underdog.store.tables import TICKS, Table
+from underdog.store.tables import OHLCV, TICKS, Table
 
-ENCODERS = {TICKS.name: encode_ticks}
+ENCODERS = {TICKS.name: encode_ticks, OHLCV.name: encode_bars}
 
 COPY_ROWS = 1 << 16  # rows per encoded piece written to the COPY stream (~4.5 MiB of bars)
 # replace_window(streams=n) writes n * this many windows, n at a time: the next window's

@@ -240,7 +240,7 @@ class BarPacks:
         start = day_start(day)
         row = conn.execute(READ_SQL, (symbol, start, start + DAY), binary=True,
                            prepare=prepare).fetchone()
-        arrays = readers.bar_arrays(row[1:])
+        arrays = readers.bar_arrays(row[1:], TABLE)
         if key is None or start + DAY > datetime.now(UTC):
             return arrays, key is not None
         return arrays, self._put(key, encode(row[0], arrays))
@@ -260,7 +260,7 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     if len(parts) == 1:
         return parts[0]
     if not parts:
-        return readers.bar_arrays([None] * len(COLUMNS))
+        return readers.bar_arrays([None] * (len(COLUMNS) + 1), TABLE)  # + price_scale
     return {c: np.concatenate([p[c] for p in parts]) for c in COLUMNS}
 
 
