@@ -145,6 +145,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365, help="calendar days per market")
     parser.add_argument("--folds", type=int, default=LEARNING.split.folds)
     parser.add_argument("--edge", type=float, default=MODEST_EDGE.strength)
+    parser.add_argument("--period", type=int, default=MODEST_EDGE.period,
+                        help="the edge signal's Wilder period (minutes)")
     parser.add_argument("--oracle-days", type=int, default=364)
     parser.add_argument("--jobs", type=int, default=1, help="markets x seeds trained at once")
     parser.add_argument("--acting", choices=("learning", "greedy_levels"), default="learning",
@@ -154,7 +156,7 @@ def main() -> None:
     config = LEARNING.with_budget(args.timesteps, args.folds)
     if args.acting == "greedy_levels":
         config = greedy_variant(config)
-    edge = Edge(strength=args.edge)
+    edge = Edge(strength=args.edge, period=args.period)
     expected = oracle_expectation(edge, args.oracle_days, config)
     log(f"edge strength {edge.strength}: oracle's expected Sharpe after costs "
         f"{expected['sharpe']:+.2f} [{expected['low']:+.2f}, {expected['high']:+.2f}] "
@@ -172,7 +174,8 @@ def main() -> None:
         print_table(name, rows, results[name])
     e, n = results["edge"], results["noedge"]
     print(json.dumps({
-        "edge_strength": edge.strength, "edge_oracle_expected_sharpe": round(expected["sharpe"], 3),
+        "edge_strength": edge.strength, "edge_period": edge.period,
+        "edge_oracle_expected_sharpe": round(expected["sharpe"], 3),
         "edge_td3_sharpe": round(e["td3_mean"], 3), "edge_td3_sharpe_std": round(e["td3_std"], 3),
         "edge_oracle_sharpe": round(e["oracle_mean"], 3),
         "edge_capture": round(e["td3_mean"] / e["oracle_mean"], 3),
