@@ -145,6 +145,10 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365, help="calendar days per market")
     parser.add_argument("--folds", type=int, default=LEARNING.split.folds)
     parser.add_argument("--edge", type=float, default=MODEST_EDGE.strength)
+    parser.add_argument("--period", type=int, default=MODEST_EDGE.period,
+                        help="the edge signal's Wilder period (minutes)")
+    parser.add_argument("--decision-bars", type=int, default=LEARNING.env.decision_bars,
+                        help="bars between the policy's decisions")
     parser.add_argument("--oracle-days", type=int, default=364)
     parser.add_argument("--jobs", type=int, default=1, help="markets x seeds trained at once")
     parser.add_argument("--acting", choices=("learning", "greedy_levels"), default="learning",
@@ -152,9 +156,10 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     config = LEARNING.with_budget(args.timesteps, args.folds)
+    config = replace(config, env=replace(config.env, decision_bars=args.decision_bars))
     if args.acting == "greedy_levels":
         config = greedy_variant(config)
-    edge = Edge(strength=args.edge)
+    edge = Edge(strength=args.edge, period=args.period)
     expected = oracle_expectation(edge, args.oracle_days, config)
     log(f"edge strength {edge.strength}: oracle's expected Sharpe after costs "
         f"{expected['sharpe']:+.2f} [{expected['low']:+.2f}, {expected['high']:+.2f}] "
@@ -172,7 +177,8 @@ def main() -> None:
         print_table(name, rows, results[name])
     e, n = results["edge"], results["noedge"]
     print(json.dumps({
-        "edge_strength": edge.strength, "edge_oracle_expected_sharpe": round(expected["sharpe"], 3),
+        "edge_strength": edge.strength, "edge_period": edge.period,
+        "edge_oracle_expected_sharpe": round(expected["sharpe"], 3),
         "edge_td3_sharpe": round(e["td3_mean"], 3), "edge_td3_sharpe_std": round(e["td3_std"], 3),
         "edge_oracle_sharpe": round(e["oracle_mean"], 3),
         "edge_capture": round(e["td3_mean"] / e["oracle_mean"], 3),
@@ -184,6 +190,7 @@ def main() -> None:
         "noedge_td3_sharpe": round(n["td3_mean"], 3),
         "noedge_false_deploy_rate": round(n["deploy_rate"], 3),
         "seeds": args.seeds, "folds": args.folds, "timesteps": args.timesteps,
+        "decision_bars": config.env.decision_bars,
         "acting": config.train.acting,
         "days": args.days, "jobs": args.jobs, "wall_s": round(time.perf_counter() - started, 1),
     }))
