@@ -32,6 +32,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from alembic import command
 from psycopg import sql
 from psycopg.rows import dict_row
 
@@ -160,6 +161,9 @@ def run_upgrade(module: ModuleType, **context: Any) -> list[str]:
     module.op = op
     module.upgrade(**context)
     return op.executed
+
+
+PGLITE_REVISION = "0007"  # the last revision PGlite replays (`revisions` below)
 
 
 @dataclass(frozen=True)
@@ -457,8 +461,10 @@ def plain(plain_dsn: str, data: DataSet) -> dict[str, list[dict[str, Any]]]:
     from underdog.store.db import Database
     from underdog.store.offline.aggregates import refresh
 
-    # The plain-PostgreSQL path even when the test server has TimescaleDB (make test-timescale).
-    migrate.upgrade(plain_dsn, timescale="off")
+    # The plain-PostgreSQL path even when the test server has TimescaleDB (make test-timescale),
+    # to the revision PGlite replays: later ones store bars as integer units (0012).
+    command.upgrade(migrate._config(plain_dsn, timescale="off", reader_role="underdog_reader"),
+                    PGLITE_REVISION)
     with Database(plain_dsn) as db:
         assert not db.is_timescale, "the plain path must not create the extension"
         with db.connection() as conn, conn.transaction():
