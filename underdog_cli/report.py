@@ -50,7 +50,7 @@ def print_demo(console: Console, runs) -> None:
             console.print(_evaluation(db, agent_runs[-1].run_id))
             if agent_runs[-1].evaluation:
                 console.print(_sharpe_table(agent_runs[-1].evaluation, settings.symbols,
-                                           settings.simulator.edge))
+                                           settings.market.simulator.edge))
 
 
 def _daily_bars(db: Database, symbols: list[str]) -> Table:
