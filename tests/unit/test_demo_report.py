@@ -9,14 +9,17 @@ import pytest
 from rich.console import Console
 
 from tests.conftest import REDIS_URL
+from underdog.config import get_settings
 from underdog.features import materialize
 from underdog.features.registry import FEATURE_NAMES
 from underdog.features.state_vector import training_frame
 from underdog.market.backfill import backfill_bars
+from underdog.ops.cadences import AGENT_TRAIN
 from underdog.store.db import Database
 from underdog.store.offline.readers import latest
 from underdog.store.online.cache import LatestCache
-from underdog_cli.report import _offline_vector, _sharpe_table, _state_vectors
+from underdog_cli.demo_runs import DemoRun
+from underdog_cli.report import _offline_vector, _sharpe_table, _state_vectors, print_demo
 
 DAY = datetime(2024, 3, 5, tzinfo=UTC)
 
@@ -61,3 +64,20 @@ def test_online_vector_is_shown_beside_the_offline_one(db: Database, redis_prefi
     built = training_frame(db, "EURUSD", DAY + timedelta(hours=4, minutes=59),
                            DAY + timedelta(hours=5)).iloc[0]
     assert stored == pytest.approx({n: built[n] for n in FEATURE_NAMES}, rel=1e-9)
+
+
+def test_the_demo_summary_names_the_edge_it_trained_on(
+        db: Database, dagster_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The whole closing summary, agent part included, on the settings `underdog demo` reads.
+    monkeypatch.setenv("UNDERDOG_SIMULATOR_EDGE", "0.3")
+    get_settings.cache_clear()
+    evaluation = {"pooled_sharpe_EURUSD": {"td3": "+30.00 [+8.00, +52.00] over 0.7 d"}}
+    run = DemoRun(AGENT_TRAIN.job, "1", True, "no-such-run", evaluation=evaluation)
+    console = Console(width=400, record=True)
+    try:
+        print_demo(console, [run])
+    finally:
+        get_settings.cache_clear()
+    text = console.export_text()
+    assert "+30.00 [+8.00, +52.00] over 0.7 d" in text
+    assert "planted edge of strength 0.3" in text
