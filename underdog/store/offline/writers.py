@@ -144,15 +144,16 @@ def replace_window(
         if stray.any():
             raise ValueError(f"{table.name}: rows with {column} outside {list(allowed)}")
     stored, checked = _stored(checked, table)
-    days = _days(start, end) if streams > 1 else [(start, end)]
-    count = 1 if streams == 1 else streams * WINDOWS_PER_STREAM
-    windows = stream_windows(days, _row_times(stored), count)
+    windows = [(start, end)]
+    if streams > 1:  # the rows' times only where they are cut into windows
+        times = _row_times(stored)
+        windows = stream_windows(_days(start, end), times, streams * WINDOWS_PER_STREAM)
     if len(windows) == 1:
         with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
             deleted = _replace(db, cur, table, stored, start, end, only, ends)
             _dead_letters(cur, checked, source=source, table=table)
     else:
-        deleted = _replace_in_streams(db, table, stored, windows, only, ends, streams)
+        deleted = _replace_in_streams(db, table, stored, times, windows, only, ends, streams)
         with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
             _dead_letters(cur, checked, source=source, table=table)
     return WriteResult(table.name, len(stored), len(checked.rejected), deleted,
@@ -243,7 +244,7 @@ def stream_windows(days: list[tuple[datetime, datetime]], times: np.ndarray,
             if b > a]
 
 
-def _replace_in_streams(db: Database, table: Table, stored: pd.DataFrame,
+def _replace_in_streams(db: Database, table: Table, stored: pd.DataFrame, times: np.ndarray,
                         windows: list[tuple[datetime, datetime]],
                         only: Mapping[str, Sequence[str]] | None,
                         ends: dict[str, datetime] | None, streams: int) -> int:
@@ -251,9 +252,10 @@ def _replace_in_streams(db: Database, table: Table, stored: pd.DataFrame,
     rows deleted. Each window's chunks are made (`create_chunks`) just before it starts,
     while the windows before it are written: making a chunk waits on disk (two index files
     fsynced), writing rows on the CPU, so the two overlap. After a failure no further window
-    starts; it is raised once the windows under way have committed or failed."""
+    starts; it is raised once the windows under way have committed or failed. `times`: the
+    rows' times in Unix microseconds."""
     lows = pd.DatetimeIndex([lo for lo, _ in windows[1:]]).as_unit("us").asi8
-    window_of_row = np.searchsorted(lows, _row_times(stored), side="right")
+    window_of_row = np.searchsorted(lows, times, side="right")
 
     def one(rows: pd.DataFrame, window: tuple[datetime, datetime]) -> int:
         with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
