@@ -11,8 +11,9 @@ The oracle's expected Sharpe after the same costs comes from a long simulation
 (--oracle-days) on a seed of its own.
 Sharpe: annualized for 24x5 M1 bars, test windows pooled with a bootstrap-over-days interval;
 the seed chosen by validation gets the deflated Sharpe ratio over all seeds tried.
-`--acting greedy_levels`: round three's variant (README): relabelled and mirrored replay, no
-deadband, a gradient step per decision, acting greedily through the critics.
+The agent is `LEARNING` as it is (README, "Does the agent learn?"); `--without symmetric` /
+`--without history` take one of its parts away (symmetric critics are replaced by round
+three's mirrored replay), `--decision-bars 5` makes it decide every 5 bars: what mattered.
 Last line of output: one JSON object.
 """
 
@@ -48,11 +49,14 @@ START = datetime(2024, 1, 8, tzinfo=UTC)  # a Monday
 ORACLE_SEED = 1000  # the long simulation's own seed: none of the markets trained on
 
 
-def greedy_variant(config):
-    """Round three: act greedily over -1, 0, +1 through relabelled, mirrored critics."""
-    return replace(config, env=replace(config.env, band=0.0),
-                   train=replace(config.train, relabel=1.0, mirror=True, train_freq=1,
-                                 acting="greedy_levels"))
+def without(config, parts: list[str]):
+    """LEARNING less `parts` (the README's ablations)."""
+    train = config.train
+    if "symmetric" in parts:  # round three's mirrored replay stands in
+        train = replace(train, symmetric=False, mirror=True)
+    if "history" in parts:
+        train = replace(train, history=False)
+    return replace(config, train=train)
 
 
 def log(message: str) -> None:
@@ -151,14 +155,13 @@ def main() -> None:
                         help="bars between the policy's decisions")
     parser.add_argument("--oracle-days", type=int, default=364)
     parser.add_argument("--jobs", type=int, default=1, help="markets x seeds trained at once")
-    parser.add_argument("--acting", choices=("learning", "greedy_levels"), default="learning",
-                        help="LEARNING as it is, or round three's greedy variant")
+    parser.add_argument("--without", choices=("symmetric", "history"), action="append",
+                        default=[], help="take a part of LEARNING away (repeatable)")
     args = parser.parse_args()
     started = time.perf_counter()
     config = LEARNING.with_budget(args.timesteps, args.folds)
     config = replace(config, env=replace(config.env, decision_bars=args.decision_bars))
-    if args.acting == "greedy_levels":
-        config = greedy_variant(config)
+    config = without(config, args.without)
     edge = Edge(strength=args.edge, period=args.period)
     expected = oracle_expectation(edge, args.oracle_days, config)
     log(f"edge strength {edge.strength}: oracle's expected Sharpe after costs "
@@ -191,7 +194,7 @@ def main() -> None:
         "noedge_false_deploy_rate": round(n["deploy_rate"], 3),
         "seeds": args.seeds, "folds": args.folds, "timesteps": args.timesteps,
         "decision_bars": config.env.decision_bars,
-        "acting": config.train.acting,
+        "hold_bars": config.train.hold_bars, "without": args.without,
         "days": args.days, "jobs": args.jobs, "wall_s": round(time.perf_counter() - started, 1),
     }))
 

@@ -13,7 +13,8 @@ from tests.agent.paths import path
 from tests.agent.test_relabel import CONFIG, closes, filled_buffer, replayed
 from underdog.agent.acting import LEVELS, GreedyLevelsTarget, GreedyTD3, policy_of
 from underdog.agent.config import AgentConfig, SplitConfig, TrainConfig
-from underdog.agent.relabel import DIRECTIONAL, RelabelBuffer
+from underdog.agent.relabel import RelabelBuffer
+from underdog.agent.symmetry import DIRECTIONAL
 from underdog.agent.train import train
 from underdog.features.registry import FEATURE_NAMES
 

@@ -12,8 +12,9 @@ way (`policy_of`).
   twin critics). The reward charges the cost of moving from p, so staying wins unless
   moving pays: a cost-aware hysteresis, like the oracle's, learned rather than tuned. The
   actor still trains as TD3's target policy; only the deployed choice differs. Best with
-  counterfactual replay (`TrainConfig.relabel`): the critic then knows every action's
-  value from every position, not only near the actor's own.
+  counterfactual replay (`TrainConfig.relabel`, `history`): the critic then knows every
+  action's value from every position, not only near the actor's own; and with symmetric
+  critics (`symmetric`), which cannot prefer a side.
 """
 
 from __future__ import annotations

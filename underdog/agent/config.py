@@ -50,9 +50,7 @@ class EnvConfig:
     action_mapping: str = "gated"
     # The policy decides every `decision_bars` bars (counted from the window's or episode's
     # first bar) and holds in between: between decisions an action is ignored. Training
-    # steps from decision to decision (`env.Decisions`), so each transition sums the
-    # returns of a holding period: a per-minute edge of a few percent of the bar's noise
-    # is a visible share of a 15-minute sum.
+    # steps by holding periods of `TrainConfig.hold_bars` (default: these).
     decision_bars: int = 1
     # A cost-aware deadband: the position moves only when the target is more than `band`
     # away from it, so small wobbles of the actor's output do not pay the spread.
@@ -107,8 +105,10 @@ class TrainConfig:
     # Share of each replay batch relabelled with random prior positions and actions, their
     # rewards recomputed from the stored market return (agent/relabel.py); 0: plain TD3.
     relabel: float = 0.0
-    # Half the relabelled samples mirrored (agent/relabel.py, DIRECTIONAL): a currency pair
-    # has no preferred direction, so the critic learns none from the training window.
+    # Half the relabelled samples mirrored (agent/relabel.py): a currency pair has no
+    # preferred direction, so the critic learns none from the training window. Symmetric
+    # critics (`symmetric`) make it exact and redundant: a mirrored sample's loss is the
+    # sample's own.
     mirror: bool = False
     # How the trained model acts (validation, tests, evaluation, `underdog agent act`;
     # agent/acting.py): "actor", TD3's actor; "greedy_levels", the target among -1, 0, +1
@@ -116,12 +116,29 @@ class TrainConfig:
     # critics back up that choice's value, not the actor's. Needs action_mapping "target"
     # or "levels" (a "gated" action's signal is set to trade).
     acting: str = "actor"
+    # Critics exactly symmetric under mirroring the pair (agent/symmetry.py): no side is
+    # preferred for any input, seen in training or not (mirrored replay alone left greedy
+    # policies on one side of fresh windows).
+    symmetric: bool = False
+    # Bars per training transition (`env.Decisions`: the action held, the returns summed);
+    # 0: the environment's decision_bars. A per-minute edge of a few percent of the bar's
+    # noise is a visible share of a 5-minute sum; the deployed policy may still decide
+    # every bar (EnvConfig.decision_bars), asking critics that value a 5-bar hold.
+    hold_bars: int = 0
+    # Replay every bar of the training window's holding periods before learning
+    # (agent/history.py); needs relabel 1.0. The buffer grows to hold them.
+    history: bool = False
 
     def __post_init__(self) -> None:
         if self.acting not in ("actor", "greedy_levels"):
             raise ValueError(f"acting must be 'actor' or 'greedy_levels', got {self.acting!r}")
         if not 0.0 <= self.relabel <= 1.0:
             raise ValueError(f"relabel is a share of each batch, in [0, 1], got {self.relabel}")
+        if self.hold_bars < 0:
+            raise ValueError(f"hold_bars must be >= 0 (0: the env's decision_bars), got "
+                             f"{self.hold_bars}")
+        if self.history and self.relabel < 1.0:
+            raise ValueError("history replay needs relabel 1.0: its rows carry no action")
 
 
 @dataclass(frozen=True)
@@ -159,14 +176,17 @@ class AgentConfig:
 # What learns the simulator's planted edge (bench/learn.py, the demo, the slow test); see the
 # README's "Does the agent learn?" for what mattered. Leverage 1: the Sharpe is the same, but
 # at 3 the 10 % drawdown shield ended month-long test windows early (the oracle's too); the
-# reward scale keeps a step's reward the size it had at 3. A decision every 5 bars with a
-# deadband of 0.9: the policy trades in large steps and holds, as the oracle does. Round
-# three's greedy acting through relabelled, mirrored critics (`acting`, `relabel`,
-# `mirror`) did not beat it on bench/learn.py (README, round three), so it is not used here.
+# reward scale keeps a step's reward the size it had at 3. The agent acts greedily over
+# -1, 0, +1 through its critics (`acting`): a cost-aware hysteresis like the oracle's. The
+# critics learn 5-bar holding periods (`hold_bars`) of every bar of the training window
+# (`history`), each replayed with random positions and actions (`relabel`), and are
+# symmetric under mirroring the pair (`symmetric`). The policy decides every bar: the
+# edge's signal decays in about 14 minutes, and deciding every 5 bars lost most of it.
 LEARNING = AgentConfig(
     env=EnvConfig(leverage=1.0, reward="return", reward_scale=3000.0, action_mapping="target",
-                  price_level=False, decision_bars=5, band=0.9),
+                  price_level=False, decision_bars=1, band=0.0),
     split=SplitConfig(train=0.5, validation=0.15, purge_bars=60, embargo_bars=60, folds=3),
     train=TrainConfig(timesteps=10_000, learning_starts=500, batch_size=64, gamma=0.9,
-                      net_arch=(32, 32), train_freq=4),
+                      net_arch=(32, 32), train_freq=1, hold_bars=5, relabel=1.0,
+                      acting="greedy_levels", symmetric=True, history=True),
 )

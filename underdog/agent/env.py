@@ -93,16 +93,17 @@ class FxTradingEnv(gym.Env):
         self.config = config or EnvConfig()
         self.data = data
         c = self.config
-        self._obs = scaled_features(scaler, data.features, c)
-        # Per bar t: what a unit change of position costs, and what a unit held to t+1 earns.
-        self._cost = (c.leverage * (data.spread / data.close / 2 + c.slippage + c.commission)
-                      ).tolist()
-        self._ret = (c.leverage * (data.close[1:] / data.close[:-1] - 1.0)).tolist()
+        self.scaled = scaled_features(scaler, data.features, c)
+        # Per bar t: what a unit change of position costs, and what a unit held to t+1 earns
+        # (`unit_costs`, `market_returns`: for counterfactual replay, agent/history.py).
+        self.unit_costs = c.leverage * (data.spread / data.close / 2 + c.slippage + c.commission)
+        self.market_returns = c.leverage * (data.close[1:] / data.close[:-1] - 1.0)
+        self._cost, self._ret = self.unit_costs.tolist(), self.market_returns.tolist()  # fast
         self._day = (data.times // NS_PER_DAY).tolist()
         self._n = len(data)
         self.episode_bars = episode_bars
         self._dsr = DifferentialSharpe(c.dsr_eta, c.dsr_var_floor, c.reward_clip)
-        n_features = self._obs.shape[1]
+        n_features = self.scaled.shape[1]
         self.observation_space = gym.spaces.Box(-c.obs_clip, c.obs_clip, (n_features + 1,),
                                                 dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
@@ -116,7 +117,7 @@ class FxTradingEnv(gym.Env):
         return self._t
 
     def _observation(self) -> np.ndarray:
-        return observation(self._obs[self._t], self.position)
+        return observation(self.scaled[self._t], self.position)
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:

@@ -31,12 +31,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
 from underdog.agent.config import EnvConfig
-from underdog.features.registry import FEATURE_NAMES
-
-# Features that change sign when the pair's price is mirrored (EURUSD down is USDEUR up): as
-# z-scores, negated (rsi's training mean is about 50, so 100 - rsi reads as about -z). The
-# rest (volatility, volume, regime, macro) read the same either way.
-DIRECTIONAL = ("close", "log_return", "macd_hist_pct", "rsi", "sentiment")
+from underdog.agent.symmetry import observation_mirror
 
 
 def positions_after(c: EnvConfig, p: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -62,9 +57,7 @@ class RelabelBuffer(ReplayBuffer):
         if env_config.action_mapping != "target" or env_config.reward != "return":
             raise ValueError("relabelling needs action_mapping 'target' and reward 'return'")
         self.env_config, self.share, self.mirror = env_config, share, mirror
-        self.flip = np.ones(self.obs_shape[0], dtype=np.float32)  # obs: features, position
-        self.flip[[FEATURE_NAMES.index(name) for name in DIRECTIONAL]] = -1.0
-        self.flip[-1] = -1.0
+        self.flip = observation_mirror(self.obs_shape[0])
         self.market_return = np.zeros((self.buffer_size, self.n_envs), dtype=np.float64)
         self.unit_cost = np.zeros((self.buffer_size, self.n_envs), dtype=np.float64)
 
@@ -73,6 +66,22 @@ class RelabelBuffer(ReplayBuffer):
         self.market_return[self.pos] = [info["market_return"] for info in infos]
         self.unit_cost[self.pos] = [info["unit_cost"] for info in infos]
         super().add(obs, next_obs, action, reward, done, infos)
+
+    def add_history(self, transitions: dict[str, np.ndarray]) -> None:
+        """Append market transitions (`history.market_transitions`) as relabel-only rows:
+        their action and reward are placeholders that sampling always replaces."""
+        n = len(transitions["obs"])
+        if self.share < 1.0 or self.pos + n > self.buffer_size:
+            raise ValueError(f"{n} history rows need relabel 1.0 and room in the buffer "
+                             f"({self.buffer_size - self.pos} left)")
+        rows = slice(self.pos, self.pos + n)
+        self.observations[rows, 0] = transitions["obs"]
+        self.next_observations[rows, 0] = transitions["next_obs"]
+        self.market_return[rows, 0] = transitions["market_return"]
+        self.unit_cost[rows, 0] = transitions["unit_cost"]
+        self.pos += n
+        self.full = self.full or self.pos == self.buffer_size
+        self.pos %= self.buffer_size
 
     def _get_samples(self, batch_inds: np.ndarray, env: Any = None) -> ReplayBufferSamples:
         samples = super()._get_samples(batch_inds, env)

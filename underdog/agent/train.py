@@ -26,10 +26,12 @@ from underdog.agent.baselines import follow
 from underdog.agent.config import AgentConfig, EnvConfig
 from underdog.agent.data import MarketData, Split, walk_forward
 from underdog.agent.env import Decisions, FxTradingEnv
+from underdog.agent.history import market_transitions
 from underdog.agent.performance import performance
 from underdog.agent.relabel import RelabelBuffer
 from underdog.agent.scaler import Scaler
 from underdog.agent.stats import SharpeEstimate, books_sharpe
+from underdog.agent.symmetry import SymmetricTD3Policy
 
 
 @dataclass
@@ -61,7 +63,8 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def make_model(env: gym.Env, config: AgentConfig) -> TD3:
+def make_model(env: gym.Env, config: AgentConfig, history_rows: int = 0) -> TD3:
+    """TD3 as `config.train` says; the buffer also makes room for `history_rows`."""
     t = config.train
     noise = NormalActionNoise(np.zeros(2), t.action_noise * np.ones(2))
     replay = {}
@@ -70,7 +73,9 @@ def make_model(env: gym.Env, config: AgentConfig) -> TD3:
                   "replay_buffer_kwargs": {"env_config": config.env, "share": t.relabel,
                                            "mirror": t.mirror}}
     kind = GreedyTD3 if t.acting == "greedy_levels" else TD3
-    return kind("MlpPolicy", env, learning_rate=t.learning_rate, buffer_size=t.buffer_size,
+    policy = SymmetricTD3Policy if t.symmetric else "MlpPolicy"
+    return kind(policy, env, learning_rate=t.learning_rate,
+               buffer_size=max(t.buffer_size, history_rows + t.timesteps),
                learning_starts=t.learning_starts, batch_size=t.batch_size, tau=t.tau,
                gamma=t.gamma, policy_delay=t.policy_delay, action_noise=noise,
                train_freq=t.train_freq, gradient_steps=t.gradient_steps,
@@ -86,8 +91,14 @@ def train(data: MarketData, config: AgentConfig | None = None,
                                   config.split.purge_bars)
     training = data.window(split.train)
     scaler = Scaler.fit(training.features)
-    env = FxTradingEnv(training, scaler, config.env, episode_bars=config.train.episode_bars)
-    model = make_model(Decisions(env) if config.env.decision_bars > 1 else env, config)
+    hold = config.train.hold_bars or config.env.decision_bars
+    env = FxTradingEnv(training, scaler, replace(config.env, decision_bars=hold),
+                       episode_bars=config.train.episode_bars)
+    history = market_transitions(env, hold) if config.train.history else None
+    model = make_model(Decisions(env) if hold > 1 else env, config,
+                       0 if history is None else len(history["obs"]))
+    if history is not None:
+        model.replay_buffer.add_history(history)
     with torch_threads(config.train.threads):
         started = time.perf_counter()
         model.learn(total_timesteps=config.train.timesteps)
