@@ -142,6 +142,8 @@ def print_table(name: str, rows: list[dict], stats: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=1,
+                        help="seeds first-seed .. first-seed + seeds - 1 (another sample)")
     parser.add_argument("--timesteps", type=int, default=LEARNING.train.timesteps)
     # A year per market: 3 folds test about 30 trading days each. On 3.5-day windows the
     # oracle's own Sharpe was noise (+0.7 +- 11.5 against +3.5 expected), and so was any
@@ -167,7 +169,7 @@ def main() -> None:
     log(f"edge strength {edge.strength}: oracle's expected Sharpe after costs "
         f"{expected['sharpe']:+.2f} [{expected['low']:+.2f}, {expected['high']:+.2f}] "
         f"({expected['days']:.0f} trading days simulated)")
-    seeds = list(range(1, args.seeds + 1))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     tasks = [(name, market_edge, seed, args.days, config)
              for name, market_edge in (("edge", edge), ("noedge", NO_EDGE)) for seed in seeds]
     # Processes, not threads: torch runs one thread per process (TrainConfig.threads).
@@ -192,7 +194,7 @@ def main() -> None:
         "edge_chosen_dsr": round(e["chosen_dsr"], 3),
         "noedge_td3_sharpe": round(n["td3_mean"], 3),
         "noedge_false_deploy_rate": round(n["deploy_rate"], 3),
-        "seeds": args.seeds, "folds": args.folds, "timesteps": args.timesteps,
+        "seeds": args.seeds, "first_seed": args.first_seed, "folds": args.folds, "timesteps": args.timesteps,
         "decision_bars": config.env.decision_bars,
         "hold_bars": config.train.hold_bars, "without": args.without,
         "days": args.days, "jobs": args.jobs, "wall_s": round(time.perf_counter() - started, 1),
