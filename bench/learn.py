@@ -102,14 +102,19 @@ def signal_following(fold, signal: np.ndarray) -> dict:
     test = signal[fold.trained.split.test][:len(positions)]
     moving = positions.std() > 0 and test.std() > 0
     return {"td3_corr": float(np.corrcoef(positions, test)[0, 1]) if moving else 0.0,
-            "td3_turnover": books.turnover / max(fold.sharpe["td3"].days, 1e-9)}
+            "td3_turnover": books.turnover / max(fold.sharpe["td3"].days, 1e-9),
+            "td3_long": float(np.mean(positions > 0)), "td3_short": float(np.mean(positions < 0))}
 
 
 def summary(rows: list[dict]) -> dict:
     frame = pd.DataFrame(rows)
     out = {"folds": len(frame), "deploy_rate": float(frame["deployable"].mean()),
            "td3_corr": float(frame["td3_corr"].mean()),
-           "td3_turnover": float(frame["td3_turnover"].mean())}
+           "td3_turnover": float(frame["td3_turnover"].mean()),
+           "td3_long": float(frame["td3_long"].mean()),
+           "td3_short": float(frame["td3_short"].mean()),
+           # the most one-sided fold: a policy that holds a side whatever the signal
+           "td3_one_side_max": float(frame[["td3_long", "td3_short"]].max(axis=1).max())}
     for s in STRATEGIES:
         if f"{s}_sr" in frame:
             out[f"{s}_mean"] = float(frame[f"{s}_sr"].mean())
@@ -134,7 +139,9 @@ def print_table(name: str, rows: list[dict], stats: dict) -> None:
                      for s in STRATEGIES if f"{s}_mean" in stats)
     log(f"mean +- std over seeds x folds: {line}")
     log(f"TD3's position vs the edge signal: correlation {stats['td3_corr']:+.3f}, turnover "
-        f"{stats['td3_turnover']:.1f} a day (mean over seeds x folds)")
+        f"{stats['td3_turnover']:.1f} a day, long {stats['td3_long']:.0%} / short "
+        f"{stats['td3_short']:.0%} of the time (mean over seeds x folds; the most one-sided "
+        f"fold {stats['td3_one_side_max']:.0%} on one side)")
     log(f"deployable (validation interval above 0): {stats['deploy_rate']:.0%} of folds; "
         f"chosen seed {stats['chosen_seed']}: deflated Sharpe ratio {stats['chosen_dsr']:.3f}")
 
@@ -191,10 +198,12 @@ def main() -> None:
         "edge_deploy_rate": round(e["deploy_rate"], 3),
         "edge_td3_signal_corr": round(e["td3_corr"], 3),
         "edge_td3_turnover_per_day": round(e["td3_turnover"], 2),
+        "edge_td3_one_side_max": round(e["td3_one_side_max"], 3),
         "edge_chosen_dsr": round(e["chosen_dsr"], 3),
         "noedge_td3_sharpe": round(n["td3_mean"], 3),
         "noedge_false_deploy_rate": round(n["deploy_rate"], 3),
-        "seeds": args.seeds, "first_seed": args.first_seed, "folds": args.folds, "timesteps": args.timesteps,
+        "seeds": args.seeds, "first_seed": args.first_seed, "folds": args.folds,
+        "timesteps": args.timesteps,
         "decision_bars": config.env.decision_bars,
         "hold_bars": config.train.hold_bars, "without": args.without,
         "days": args.days, "jobs": args.jobs, "wall_s": round(time.perf_counter() - started, 1),
