@@ -3,9 +3,10 @@
 The market does not move for the agent (a retail FX order does not move EURUSD), so what
 the market did from bar t over the next `hold` bars is a valid transition for any position
 and any action: `relabel.RelabelBuffer` draws both and recomputes the reward. TD3's own
-episodes visit a few percent of a year's window; this gives its critics every bar of it
-(measured on the planted edge, README: the critics of 10k decisions fitted noise on some
-seeds; on every bar's transition, ...).
+episodes visit a few percent of a year's window; this gives its critics every bar of it.
+Measured on the planted edge (README, "Does the agent learn?", the ablations): without it
+the policy follows the signal as closely but turns 24 times a day on the edge market and 9
+on the plain walk (test Sharpe -0.34 and -3.69); with it, 14.5 and 0.1 (+2.59 and -0.15).
 """
 
 from __future__ import annotations
